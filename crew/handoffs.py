@@ -1,0 +1,252 @@
+"""The typed records that agents hand each other (DESIGN §1). One place, no logic.
+
+Every record forbids unknown fields so that a stage cannot silently pass along data the
+next stage does not expect.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Record(BaseModel):
+    """Base of every handoff record."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- signal
+
+
+class AlertInfo(Record):
+    """One alert out of an Alertmanager webhook payload."""
+
+    status: Literal["firing", "resolved"]
+    alertname: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    fingerprint: str = ""
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    generator_url: str = ""
+
+
+class LokiSource(Record):
+    """Where to fetch logs from Loki."""
+
+    url: str = Field(description="Base URL of Loki, e.g. http://loki:3100.")
+    query: str = Field(default="", description="LogQL selector; derived from the alert if empty.")
+    org_id: str | None = Field(default=None, description="Tenant sent as X-Scope-OrgID.")
+    limit: int = Field(default=5000, description="Lines per page.")
+    max_lines: int = Field(default=200_000, description="Stop paging after this many lines.")
+
+
+class KubernetesSource(Record):
+    """Read the previous (crashed) container's logs from the Kubernetes API."""
+
+    namespace: str = Field(description="Namespace of the crashing pod.")
+    pod: str = Field(description="Name of the crashing pod.")
+    container: str | None = Field(default=None, description="Container name, if several.")
+    previous: bool = Field(default=True, description="Logs of the previous (crashed) instance.")
+
+
+class LogSource(Record):
+    """Exactly one of file, loki or kubernetes."""
+
+    file: str | None = Field(default=None, description="Path to a log file (text, Loki JSON, JSONL).")
+    loki: LokiSource | None = None
+    kubernetes: KubernetesSource | None = None
+
+
+class Incident(Record):
+    """Who is crashing, where, since when, at which deployed commit."""
+
+    id: str = Field(description="Stable incident id; names the branch and the PR.")
+    service: str = Field(default="", description="Service name, as in the alert's labels.")
+    namespace: str = ""
+    pod: str = ""
+    container: str = ""
+    repo: str = Field(description="Path of the service's git repository.")
+    commit: str = Field(default="HEAD", description="Deployed commit (sha or ref).")
+    started_at: datetime | None = None
+    alerts: list[AlertInfo] = Field(default_factory=list)
+    logs: LogSource | None = None
+    test_command: str = Field(default="python -m pytest -q", description="The repo's test command.")
+    termination_reason: str | None = Field(
+        default=None, description="Reason the container last stopped, e.g. OOMKilled."
+    )
+    exit_code: int | None = Field(default=None, description="Last exit code of the container.")
+    correlation_id: str = Field(default="", description="Id put on every log line of this run.")
+
+
+# --------------------------------------------------------------------------- monitoring
+
+
+class Frame(Record):
+    """One frame of a Python traceback, as the log shows it."""
+
+    file: str
+    line: int
+    function: str
+    code: str | None = None
+
+
+class SyntaxErrorDetail(Record):
+    """The extra lines a SyntaxError prints: the offending code and the caret."""
+
+    file: str | None = None
+    line: int | None = None
+    code: str | None = None
+    offset: int | None = None
+
+
+class Traceback(Record):
+    """One Python exception with its frames, and what it was chained to."""
+
+    exc_type: str
+    exc_message: str = ""
+    frames: list[Frame] = Field(default_factory=list)
+    truncated: bool = False
+    timestamp: datetime | None = None
+    cause: Traceback | None = Field(default=None, description="The exception this one chains to.")
+    cause_kind: Literal["cause", "context"] | None = Field(
+        default=None, description="'cause' for 'direct cause', 'context' for 'during handling'."
+    )
+    group: list[Traceback] = Field(default_factory=list, description="ExceptionGroup members.")
+    syntax_error: SyntaxErrorDetail | None = None
+    raw: str = ""
+
+
+class CrashGroup(Record):
+    """Identical crashes, grouped by signature (exception type + repo-independent frames)."""
+
+    signature: str
+    exc_type: str
+    exc_message: str
+    top_frame: Frame | None = None
+    count: int
+    first_seen: datetime | None = None
+    last_seen: datetime | None = None
+    example: int = Field(description="Index into CrashEvidence.tracebacks of one member.")
+
+
+class Termination(Record):
+    """How the container ended when no traceback tells it (OOM kill, config error)."""
+
+    kind: Literal["oom_killed", "startup_failure", "exit"]
+    reason: str = ""
+    exit_code: int | None = None
+    detail: str = ""
+
+
+class CrashEvidence(Record):
+    """Everything Monitoring found in the logs and the alert."""
+
+    incident_id: str
+    source: str = Field(description="Where the lines came from (file path, loki, kubernetes).")
+    lines_scanned: int = 0
+    tracebacks: list[Traceback] = Field(default_factory=list)
+    groups: list[CrashGroup] = Field(default_factory=list)
+    termination: Termination | None = None
+    log_excerpt: list[str] = Field(default_factory=list, description="Lines around the crash.")
+
+
+# --------------------------------------------------------------------------- diagnostic
+
+
+class RootCause(StrEnum):
+    """The root-cause taxonomy (README, 'Root-cause taxonomy')."""
+
+    DIVISION_BY_ZERO = "division_by_zero"
+    MISSING_KEY = "missing_key"
+    NONE_DEREFERENCE = "none_dereference"
+    TYPE_MISMATCH = "type_mismatch"
+    INDEX_OUT_OF_RANGE = "index_out_of_range"
+    VALUE_PARSE_ERROR = "value_parse_error"
+    MISSING_ATTRIBUTE = "missing_attribute"
+    IMPORT_ERROR = "import_error"
+    MISSING_CONFIG = "missing_config"
+    ENCODING_ERROR = "encoding_error"
+    OUT_OF_MEMORY = "out_of_memory"
+    UNKNOWN = "unknown"
+
+
+class MappedFrame(Record):
+    """A traceback frame mapped (or not) onto a file of the repository."""
+
+    frame: Frame
+    repo_path: str | None = Field(default=None, description="Path relative to the repo root.")
+    is_library: bool = False
+    note: str = ""
+
+
+class CodeContext(Record):
+    """The enclosing function (or a window) around the fault line."""
+
+    path: str
+    function: str | None = None
+    start_line: int
+    end_line: int
+    fault_line: int
+    lines: list[str] = Field(description="Source lines start_line..end_line, without newlines.")
+
+
+class SuspectCommit(Record):
+    """A commit that last changed the fault line or its function."""
+
+    sha: str
+    author: str
+    date: datetime
+    summary: str
+    reason: str = ""
+
+
+class Diagnosis(Record):
+    """Where the crash is, why, and who changed that code last."""
+
+    incident_id: str
+    exc_type: str
+    exc_message: str = ""
+    root_cause: RootCause
+    frames: list[MappedFrame] = Field(default_factory=list)
+    fault_frame: MappedFrame | None = None
+    library_frame: MappedFrame | None = Field(
+        default=None, description="Deepest library frame when the exception came from a library."
+    )
+    code_context: CodeContext | None = None
+    suspect_commits: list[SuspectCommit] = Field(default_factory=list)
+    commit: str = Field(default="", description="Resolved deployed commit sha.")
+    hypothesis: str
+    confidence: float = Field(ge=0.0, le=1.0)
+
+
+# --------------------------------------------------------------------------- run
+
+
+class StageTiming(Record):
+    """How one stage went."""
+
+    stage: str
+    seconds: float
+    status: Literal["ok", "failed", "skipped"]
+    error: str | None = None
+
+
+class RunReport(Record):
+    """Everything one run produced; written as JSON and rendered for people."""
+
+    healcrew_version: str
+    run_id: str
+    incident: Incident
+    brain: str = "offline"
+    evidence: CrashEvidence | None = None
+    diagnosis: Diagnosis | None = None
+    timings: list[StageTiming] = Field(default_factory=list)
+    policy_decisions: list[str] = Field(default_factory=list)
+    stopped_at: str | None = Field(default=None, description="Stage where the run stopped early.")
+    outcome: Literal["diagnosed", "fixed", "no_fix", "failed"] = "failed"
+    error: str | None = None
