@@ -220,6 +220,9 @@ class Diagnosis(Record):
     code_context: CodeContext | None = None
     suspect_commits: list[SuspectCommit] = Field(default_factory=list)
     commit: str = Field(default="", description="Resolved deployed commit sha.")
+    culprit: str | None = Field(
+        default=None, description="The failing expression: divisor, subscript, attribute base."
+    )
     hypothesis: str
     confidence: float = Field(ge=0.0, le=1.0)
 

@@ -1,0 +1,144 @@
+"""Incident bundles: a saved incident that ``healcrew replay`` runs again.
+
+A bundle is a folder holding ``incident.yaml`` (schema below and in the README), usually an
+Alertmanager webhook payload and the logs. Paths inside it are relative to the folder.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from crew.errors import BadInputError
+from crew.handoffs import Incident, KubernetesSource, LogSource, LokiSource
+
+BUNDLE_FILE = "incident.yaml"
+MAX_BUNDLE_FILE = 1 << 20
+
+
+class RepoSpec(BaseModel):
+    """Where the service's code is, and which commit was deployed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(description="Repository path, relative to the bundle folder.")
+    commit: str = Field(default="HEAD", description="Deployed commit (sha or ref).")
+
+
+class LogSpec(BaseModel):
+    """Exactly one log source."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str | None = Field(default=None, description="Log file, relative to the bundle folder.")
+    loki: LokiSource | None = None
+    kubernetes: KubernetesSource | None = None
+
+
+class BundleSpec(BaseModel):
+    """The schema of ``incident.yaml``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="Incident id.")
+    service: str = Field(default="", description="Service name.")
+    namespace: str = ""
+    pod: str = ""
+    container: str = ""
+    repo: RepoSpec
+    alert: str | None = Field(default=None, description="Alertmanager webhook payload file.")
+    logs: LogSpec
+    test_command: str = Field(default="python -m pytest -q", description="The repo's test command.")
+
+
+def _one_line(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or "document"
+    return f"{where}: {err['msg']}"
+
+
+def _inside(base: Path, rel: str, what: str) -> Path:
+    path = (base / rel).resolve()
+    if not path.exists():
+        raise BadInputError(f"bundle {base.name}: {what} not found: {rel}")
+    return path
+
+
+def load_bundle(folder: Path, cache_dir: Path) -> Incident:
+    """Validate a bundle and turn it into an ``Incident`` (materializing example repos)."""
+    from crew.history import has_history, materialize
+    from crew.sources.alertmanager import parse_webhook
+
+    folder = folder.resolve()
+    spec_file = folder / BUNDLE_FILE
+    if not folder.is_dir():
+        raise BadInputError(f"bundle not found: {folder}")
+    if not spec_file.is_file():
+        raise BadInputError(f"not an incident bundle (no {BUNDLE_FILE}): {folder}")
+    if spec_file.stat().st_size > MAX_BUNDLE_FILE:
+        raise BadInputError(f"{spec_file.name} is larger than {MAX_BUNDLE_FILE} bytes")
+    try:
+        raw = yaml.safe_load(spec_file.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{spec_file.name} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise BadInputError(f"{spec_file.name} must be a mapping, got {type(raw).__name__}")
+    try:
+        spec = BundleSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise BadInputError(f"{spec_file.name}: {_one_line(exc)}") from None
+    if sum(x is not None for x in (spec.logs.file, spec.logs.loki, spec.logs.kubernetes)) != 1:
+        raise BadInputError(f"{spec_file.name}: logs must name exactly one of file, loki, kubernetes")
+
+    repo = _inside(folder, spec.repo.path, "repository")
+    if has_history(repo):
+        repo = materialize(repo, cache_dir / "repos")
+    alerts = []
+    if spec.alert:
+        alert_file = _inside(folder, spec.alert, "alert file")
+        if alert_file.stat().st_size > MAX_BUNDLE_FILE:
+            raise BadInputError(f"alert file {spec.alert} is larger than {MAX_BUNDLE_FILE} bytes")
+        try:
+            payload = json.loads(alert_file.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise BadInputError(f"alert file {spec.alert} is not JSON: {exc}") from None
+        alerts = parse_webhook(payload)
+    logs = LogSource(
+        file=str(_inside(folder, spec.logs.file, "log file")) if spec.logs.file else None,
+        loki=spec.logs.loki, kubernetes=spec.logs.kubernetes,
+    )
+    firing = next((a for a in alerts if a.status == "firing"), alerts[0] if alerts else None)
+    labels = firing.labels if firing else {}
+    return Incident(
+        id=spec.id,
+        service=spec.service or labels.get("service", "") or labels.get("container", ""),
+        namespace=spec.namespace or labels.get("namespace", ""),
+        pod=spec.pod or labels.get("pod", ""),
+        container=spec.container or labels.get("container", ""),
+        repo=str(repo), commit=spec.repo.commit,
+        started_at=firing.starts_at if firing else None,
+        alerts=alerts, logs=logs, test_command=spec.test_command,
+        correlation_id=new_correlation_id(),
+    )
+
+
+def incident_from_log(repo: Path, log: Path, commit: str = "HEAD", test_command: str | None = None) -> Incident:
+    """An incident for ``healcrew run``/``diagnose``: a repo plus a log file, no alert."""
+    if not log.exists():
+        raise BadInputError(f"log file not found: {log}")
+    slug = re.sub(r"[^a-z0-9]+", "-", f"{repo.resolve().name}-{log.stem}".lower()).strip("-")[:50]
+    return Incident(
+        id=slug or "incident", service=repo.resolve().name, repo=str(repo), commit=commit,
+        logs=LogSource(file=str(log)), test_command=test_command or "python -m pytest -q",
+        correlation_id=new_correlation_id(),
+    )
+
+
+def new_correlation_id() -> str:
+    """A short id put on every log line and record of one run."""
+    return uuid.uuid4().hex[:12]

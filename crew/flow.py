@@ -1,0 +1,145 @@
+"""The pipeline: stages run in order, each timed, each able to stop the run with a reason.
+
+``Stages`` holds the work of each stage and is plain Python; ``build_flow`` wires the same
+stages into a CrewAI Flow (state = ``FlowState``) for the full runs. ``healcrew diagnose``
+calls the two first stages directly to stay fast (importing crewai costs seconds).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from crew import __version__
+from crew.errors import HealcrewError
+from crew.handoffs import CrashEvidence, Diagnosis, Incident, RunReport, StageTiming
+from crew.progress import Reporter, SilentReporter
+
+T = TypeVar("T")
+
+
+class FlowState(BaseModel):
+    """What the flow carries between stages."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    id: str = ""
+    incident: Incident | None = None
+    evidence: CrashEvidence | None = None
+    diagnosis: Diagnosis | None = None
+    timings: list[StageTiming] = Field(default_factory=list)
+    stopped_at: str | None = None
+    error: str | None = None
+    exit_code: int = 0
+
+
+class Stages:
+    """The stages, each recording its timing and stopping the run on a HealcrewError."""
+
+    def __init__(self, state: FlowState, reporter: Reporter | None = None) -> None:
+        self.state = state
+        self.reporter = reporter or SilentReporter()
+
+    def _stage(self, name: str, work: Callable[[], T], summary: Callable[[T], str]) -> T | None:
+        if self.state.stopped_at is not None:
+            self.state.timings.append(StageTiming(stage=name, seconds=0.0, status="skipped"))
+            return None
+        self.reporter.started(name)
+        start = time.perf_counter()
+        try:
+            result = work()
+        except HealcrewError as exc:
+            seconds = time.perf_counter() - start
+            self.state.timings.append(StageTiming(stage=name, seconds=seconds, status="failed", error=str(exc)))
+            self.state.stopped_at, self.state.error, self.state.exit_code = name, str(exc), exc.exit_code
+            self.reporter.finished(name, seconds, "failed", str(exc))
+            return None
+        seconds = time.perf_counter() - start
+        self.state.timings.append(StageTiming(stage=name, seconds=seconds, status="ok"))
+        self.reporter.finished(name, seconds, "ok", summary(result))
+        return result
+
+    def monitoring(self) -> None:
+        from crew.agents.monitoring import monitor
+
+        assert self.state.incident is not None
+        incident = self.state.incident
+        self.state.evidence = self._stage("monitoring", lambda: monitor(incident), _evidence_summary)
+
+    def diagnostic(self) -> None:
+        from crew.agents.diagnostic import diagnose
+        from crew.repo import GitRepo
+
+        incident, evidence = self.state.incident, self.state.evidence
+        assert incident is not None
+        self.state.diagnosis = self._stage(
+            "diagnostic",
+            lambda: diagnose(evidence, GitRepo(incident.repo, incident.commit)),  # type: ignore[arg-type]
+            _diagnosis_summary,
+        )
+
+
+def _evidence_summary(ev: CrashEvidence) -> str:
+    if ev.groups:
+        g = ev.groups[0]
+        return f"{len(ev.tracebacks)} traceback(s) in {ev.lines_scanned} lines; top: {g.exc_type} ×{g.count}"
+    return f"no traceback; {ev.termination.kind if ev.termination else 'nothing'}"
+
+
+def _diagnosis_summary(d: Diagnosis) -> str:
+    where = ""
+    if d.fault_frame and d.fault_frame.repo_path:
+        where = f" at {d.fault_frame.repo_path}:{d.fault_frame.frame.line}"
+    return f"{d.root_cause.value}{where} (confidence {d.confidence:.2f})"
+
+
+def run_stages(incident: Incident, reporter: Reporter | None = None, use_crewai: bool = True) -> FlowState:
+    """Run every stage for ``incident``; through the CrewAI Flow unless asked not to."""
+    state = FlowState(id=incident.correlation_id or incident.id, incident=incident)
+    if not use_crewai:
+        stages = Stages(state, reporter)
+        stages.monitoring()
+        stages.diagnostic()
+        return state
+    flow = build_flow(reporter)
+    flow.kickoff(inputs=state.model_dump(mode="json"))
+    result: FlowState = flow.state
+    return result
+
+
+def build_flow(reporter: Reporter | None = None) -> Any:
+    """The CrewAI Flow over ``Stages``; crewai is imported here, never at start-up."""
+    from crew.telemetry import disable_crewai_telemetry
+
+    disable_crewai_telemetry()
+    from crewai.flow.flow import Flow, listen, start
+
+    class HealFlow(Flow[FlowState]):  # type: ignore[misc]
+        """Monitoring → Diagnostic; later stages attach here."""
+
+        def _stages(self) -> Stages:
+            return Stages(self.state, reporter)
+
+        @start()
+        def monitoring(self) -> None:
+            self._stages().monitoring()
+
+        @listen(monitoring)
+        def diagnostic(self) -> None:
+            self._stages().diagnostic()
+
+    return HealFlow(suppress_flow_events=True)
+
+
+def to_report(state: FlowState, brain: str = "offline") -> RunReport:
+    """The RunReport of a finished (or stopped) run."""
+    assert state.incident is not None
+    outcome = "failed" if state.stopped_at else ("diagnosed" if state.diagnosis else "failed")
+    return RunReport(
+        healcrew_version=__version__, run_id=state.incident.correlation_id or state.id,
+        incident=state.incident, brain=brain, evidence=state.evidence, diagnosis=state.diagnosis,
+        timings=state.timings, stopped_at=state.stopped_at, outcome=outcome, error=state.error,
+    )

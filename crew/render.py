@@ -1,0 +1,46 @@
+"""The terminal view of a run: the crash, the mapped fault frame with its code, the suspects."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.syntax import Syntax
+from rich.table import Table
+
+from crew.handoffs import CrashEvidence, Diagnosis
+
+
+def show_evidence(console: Console, ev: CrashEvidence) -> None:
+    if not ev.groups:
+        return
+    table = Table(title=f"Crashes in {ev.lines_scanned} lines ({ev.source})", title_justify="left")
+    for col in ("count", "exception", "top frame", "first seen", "last seen"):
+        table.add_column(col)
+    for g in ev.groups[:5]:
+        top = f"{g.top_frame.file}:{g.top_frame.line}" if g.top_frame else "-"
+        table.add_row(
+            str(g.count), f"{g.exc_type}: {g.exc_message[:60]}", top,
+            f"{g.first_seen:%H:%M:%S}" if g.first_seen else "-",
+            f"{g.last_seen:%H:%M:%S}" if g.last_seen else "-",
+        )
+    console.print(table)
+
+
+def show_diagnosis(console: Console, d: Diagnosis) -> None:
+    c = d.code_context
+    if c is not None:
+        code = "\n".join(c.lines)
+        syntax = Syntax(
+            code, "python", line_numbers=True, start_line=c.start_line,
+            highlight_lines={c.fault_line}, word_wrap=True,
+        )
+        title = f"{c.path}:{c.fault_line} in {c.function or '<module>'} @ {d.commit[:10]}"
+        console.print(Panel(syntax, title=title, title_align="left"))
+    console.print(f"[bold]{d.exc_type}[/]: {d.exc_message[:300]}", highlight=False)
+    console.print(f"[bold]Root cause:[/] {d.root_cause.value}   [bold]confidence:[/] {d.confidence:.2f}")
+    for s in d.suspect_commits:
+        console.print(
+            f"[bold]Suspect commit:[/] [yellow]{s.sha[:10]}[/] {s.summary} — {s.author}, "
+            f"{s.date:%Y-%m-%d %H:%M} ({s.reason})", highlight=False,
+        )
+    console.print(Panel(d.hypothesis, title="Hypothesis", title_align="left"))

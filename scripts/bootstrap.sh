@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up a fresh Debian machine for healcrew: system packages, the Docker engine, the Python
+# environment and the sandbox base image. Idempotent: re-running skips what is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+for pair in dockerd:docker.io debootstrap:debootstrap bwrap:bubblewrap \
+            prometheus-alertmanager:prometheus-alertmanager prometheus:prometheus git:git make:make; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair##*:}")
+done
+if ((${#need_pkgs[@]})); then
+  if [ "$(id -u)" -ne 0 ]; then echo "bootstrap: need root to install: ${need_pkgs[*]}" >&2; exit 2; fi
+  echo "bootstrap: installing ${need_pkgs[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# The Docker engine: no bridge network, nothing touches iptables (DESIGN §4-5).
+if ! docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" -ne 0 ]; then echo "bootstrap: no Docker engine and not root to start one" >&2; exit 2; fi
+  mkdir -p .healcrew
+  echo "bootstrap: starting dockerd"
+  nohup dockerd --bridge=none --iptables=false --ip-masq=false >.healcrew/dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    [ -S /var/run/docker.sock ] && docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  docker info >/dev/null 2>&1 || { echo "bootstrap: dockerd did not start (see .healcrew/dockerd.log)" >&2; exit 2; }
+fi
+
+make install
+.venv/bin/healcrew sandbox build-image
