@@ -227,6 +227,101 @@ class Diagnosis(Record):
     confidence: float = Field(ge=0.0, le=1.0)
 
 
+# --------------------------------------------------------------------------- repair
+
+
+class RegressionTest(Record):
+    """A new test that reproduces the crash on the original code."""
+
+    path: str = Field(description="Where the test goes in the repo, e.g. tests/test_regression_x.py.")
+    code: str
+    call: str = Field(description="The crashing call the test makes, e.g. calc(12.5, 0.0).")
+    input_source: Literal["log", "message", "search", "template"] = Field(
+        description="Where the crashing input came from."
+    )
+    note: str = ""
+
+
+class RepairProposal(Record):
+    """A candidate fix: a diff, a regression test, and why."""
+
+    incident_id: str
+    attempt: int
+    strategy: str = Field(description="The repair template used.")
+    diff: str = Field(description="Unified diff against the deployed commit (without the test).")
+    touched_files: list[str]
+    test: RegressionTest | None = None
+    rationale: str
+    score: float = 0.0
+    brain: str = "offline"
+
+
+class RunSummary(Record):
+    """Outcome of one test or suite run in the sandbox."""
+
+    exit_code: int | None = None
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    failing: list[str] = Field(default_factory=list, description="Ids of failing or erroring tests.")
+    exc_type: str | None = Field(default=None, description="Exception of the regression test, if it failed.")
+    exc_message: str | None = None
+    raising_frame: str | None = Field(default=None, description="file:line where it was raised.")
+    timed_out: bool = False
+    oom_killed: bool = False
+    seconds: float = 0.0
+
+
+class ValidationReport(Record):
+    """The sandbox verdicts for one proposal (DESIGN §1, the validation protocol)."""
+
+    backend: str
+    isolation_note: str = ""
+    test_on_original: RunSummary | None = None
+    test_on_patched: RunSummary | None = None
+    suite_on_original: RunSummary | None = None
+    suite_on_patched: RunSummary | None = None
+    reproduces: bool = Field(description="The test fails on the original with the diagnosed exception.")
+    fixed: bool = Field(description="The test passes on the patched code.")
+    newly_failing: list[str] = Field(default_factory=list)
+    no_regressions: bool
+    differential_inputs: int = 0
+    differential_mismatches: list[str] = Field(default_factory=list)
+    differential_ok: bool | None = Field(default=None, description="None when no input could be generated.")
+    patch_applies: bool = True
+    sandbox_runs: int = 0
+    seconds: float = 0.0
+    passed: bool
+    failure: str | None = Field(default=None, description="Why validation failed, in one line.")
+
+
+class Finding(Record):
+    """One thing Reflection noticed about a proposal."""
+
+    rule: str
+    severity: Literal["info", "warning", "blocker"]
+    message: str
+
+
+class Critique(Record):
+    """Reflection's verdict on a proposal and its validation."""
+
+    verdict: Literal["accept", "revise", "reject"]
+    findings: list[Finding] = Field(default_factory=list)
+    feedback: str = Field(default="", description="What the next candidate must do differently.")
+
+
+class Attempt(Record):
+    """One turn of the repair → sandbox → reflection loop."""
+
+    number: int
+    proposal: RepairProposal
+    validation: ValidationReport | None = None
+    critique: Critique | None = None
+    rejected_because: str | None = None
+
+
 # --------------------------------------------------------------------------- run
 
 
@@ -249,6 +344,9 @@ class RunReport(Record):
     evidence: CrashEvidence | None = None
     diagnosis: Diagnosis | None = None
     timings: list[StageTiming] = Field(default_factory=list)
+    attempts: list[Attempt] = Field(default_factory=list)
+    accepted: Attempt | None = Field(default=None, description="The attempt whose fix was accepted.")
+    declined: str | None = Field(default=None, description="Why the offline brain declined to fix.")
     policy_decisions: list[str] = Field(default_factory=list)
     stopped_at: str | None = Field(default=None, description="Stage where the run stopped early.")
     outcome: Literal["diagnosed", "fixed", "no_fix", "failed"] = "failed"
