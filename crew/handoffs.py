@@ -153,6 +153,10 @@ class CrashEvidence(Record):
     groups: list[CrashGroup] = Field(default_factory=list)
     termination: Termination | None = None
     log_excerpt: list[str] = Field(default_factory=list, description="Lines around the crash.")
+    context_lines: list[str] = Field(
+        default_factory=list,
+        description="Log lines carrying data near the crash (request bodies, arguments), for reproduction.",
+    )
 
 
 # --------------------------------------------------------------------------- diagnostic

@@ -15,6 +15,7 @@ from crew.handoffs import CrashEvidence, Incident, Termination
 from crew.logline import LogLine
 
 EXCERPT_LINES = 40
+CONTEXT_LINES = 200
 
 
 def fetch_lines(incident: Incident) -> tuple[list[LogLine], str]:
@@ -70,8 +71,23 @@ def gather_evidence(incident: Incident, lines: list[LogLine], source: str) -> Cr
         excerpt = [line.text for line in lines[-EXCERPT_LINES:]]
     return CrashEvidence(
         incident_id=incident.id, source=source, lines_scanned=len(lines), tracebacks=tracebacks,
-        groups=groups, termination=termination, log_excerpt=excerpt,
+        groups=groups, termination=termination, log_excerpt=excerpt, context_lines=_data_lines(lines),
     )
+
+
+def _data_lines(lines: list[LogLine], limit: int = CONTEXT_LINES) -> list[str]:
+    """Lines that carry structured data (request bodies, arguments), newest kept, bounded.
+
+    Reproduction binds the crashing call's arguments to values found here.
+    """
+    found: list[str] = []
+    for line in lines:
+        text = line.text
+        if ("{" in text and ":" in text) or "(" in text and "=" in text:
+            if 'File "' in text or text.lstrip().startswith("Traceback"):
+                continue
+            found.append(text[:2000])
+    return found[-limit:]
 
 
 def monitor(incident: Incident) -> CrashEvidence:

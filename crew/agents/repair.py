@@ -1,0 +1,117 @@
+"""Repair agent (offline brain) and the bounded repair → sandbox → reflection loop.
+
+Candidates come ranked from the templates; each attempt is validated in the sandbox and
+critiqued; a revise verdict feeds the critique back so the next candidate avoids what failed.
+The loop stops at the first accepted attempt or after ``max_attempts``; every attempt is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from crew.handoffs import (
+    Attempt,
+    CrashEvidence,
+    Critique,
+    Diagnosis,
+    RepairProposal,
+    RootCause,
+    ValidationReport,
+)
+from crew.repair.candidates import Candidate, TemplateContext, generate_candidates
+from crew.repo import GitRepo
+from crew.validate import Baseline, Runner, prepare_baseline, validate
+
+
+@dataclass
+class RepairOutcome:
+    """Everything the loop did."""
+
+    attempts: list[Attempt] = field(default_factory=list)
+    accepted: Attempt | None = None
+    declined: str | None = None
+    sandbox_runs: int = 0
+    candidates_considered: int = 0
+    policy_decisions: list[str] = field(default_factory=list)
+
+
+def _proposal(cand: Candidate, diagnosis: Diagnosis, number: int, baseline: Baseline | None) -> RepairProposal:
+    from crew.repair.diffs import unified_diff
+
+    return RepairProposal(
+        incident_id=diagnosis.incident_id, attempt=number, strategy=cand.strategy,
+        diff=unified_diff(cand.edits), touched_files=cand.touched_files,
+        test=baseline.test if baseline else None, rationale=cand.rationale, score=round(cand.score, 3),
+    )
+
+
+def _config_validation(runner: Runner) -> ValidationReport:
+    return ValidationReport(
+        backend=runner.backend, isolation_note=runner.isolation_note, reproduces=False, fixed=True,
+        no_regressions=True, passed=True, sandbox_runs=0,
+        failure=None,
+    )
+
+
+def repair(
+    diagnosis: Diagnosis, evidence: CrashEvidence | None, repo: GitRepo, runner: Runner, test_command: str,
+    max_attempts: int = 3, on_attempt: Callable[[Attempt], None] | None = None,
+) -> RepairOutcome:
+    """Run the bounded loop; returns the attempts and the accepted one, if any."""
+    from crew.agents.reflection import ReflectionPolicy, critique, decline
+
+    outcome = RepairOutcome()
+    reason = decline(diagnosis)
+    if reason:
+        outcome.declined = reason
+        return outcome
+    policy = ReflectionPolicy()
+    baseline: Baseline | None = None
+    ctx = TemplateContext(diagnosis=diagnosis, repo=repo, evidence=evidence)
+    is_config = diagnosis.root_cause is RootCause.OUT_OF_MEMORY
+    if is_config:
+        from crew.repair.config_repair import raise_memory_limit
+
+        candidates = raise_memory_limit(repo, evidence)
+        outcome.policy_decisions.append("out of memory: configuration repair (memory limit), bounded by policy")
+    else:
+        candidates = generate_candidates(ctx)
+        if candidates:
+            baseline = prepare_baseline(diagnosis, evidence, repo, runner, diagnosis.incident_id, test_command)
+            outcome.sandbox_runs += baseline.runs
+            if baseline.test is None:
+                outcome.declined = f"could not reproduce the crash: {baseline.failure}"
+                return outcome
+    outcome.candidates_considered = len(candidates)
+    if not candidates:
+        outcome.declined = f"no repair template recognises this {diagnosis.root_cause.value} at the fault line"
+        return outcome
+    for number in range(1, max_attempts + 1):
+        if not candidates:
+            break
+        cand = candidates.pop(0)
+        ctx.tried.add(cand.strategy)
+        proposal = _proposal(cand, diagnosis, number, baseline)
+        if is_config:
+            report = _config_validation(runner)
+        else:
+            assert baseline is not None
+            report = validate(proposal.diff, baseline, diagnosis, runner, test_command, cand.expected_result)
+            outcome.sandbox_runs += report.sandbox_runs
+        verdict: Critique = critique(proposal, report, diagnosis, policy, number, max_attempts)
+        attempt = Attempt(
+            number=number, proposal=proposal, validation=report, critique=verdict,
+            rejected_because=None if verdict.verdict == "accept" else (report.failure or verdict.feedback or
+                                                                        "; ".join(f.message for f in verdict.findings)),
+        )
+        outcome.attempts.append(attempt)
+        if on_attempt:
+            on_attempt(attempt)
+        if verdict.verdict == "accept":
+            outcome.accepted = attempt
+            break
+        ctx.feedback = verdict
+        if not is_config:
+            candidates = generate_candidates(ctx)
+    return outcome

@@ -1,0 +1,1 @@
+"""Repair: candidate fixes, regression tests and their diffs (docs/REPAIR.md)."""

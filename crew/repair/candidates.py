@@ -1,0 +1,86 @@
+"""Candidate fixes and the registry that asks every repair template for them.
+
+A template is a module in ``crew.repair.templates`` with a ``generate(ctx)`` function and a
+``HANDLES`` tuple of root-cause classes. Candidates from all matching templates are ranked by
+score; strategies the critique already rejected are dropped.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from types import ModuleType
+
+from crew.handoffs import CrashEvidence, Critique, Diagnosis, RootCause
+from crew.repo import GitRepo
+
+TEMPLATE_MODULES = (
+    "division", "keys", "none_guard", "types", "index", "parse", "attributes", "imports",
+    "config", "encoding",
+)
+
+
+@dataclass(frozen=True)
+class SourceEdit:
+    """A whole-file edit; the diff is computed from it."""
+
+    path: str
+    original: str
+    updated: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One possible fix, before any test has run."""
+
+    strategy: str
+    edits: tuple[SourceEdit, ...]
+    rationale: str
+    score: float
+    expected_result: str | None = None
+
+    @property
+    def touched_files(self) -> list[str]:
+        return [e.path for e in self.edits]
+
+
+@dataclass
+class TemplateContext:
+    """What a template may look at. Read-only: templates never run repo code."""
+
+    diagnosis: Diagnosis
+    repo: GitRepo
+    evidence: CrashEvidence | None = None
+    feedback: Critique | None = None
+    tried: set[str] = field(default_factory=set)
+
+
+def _templates() -> list[ModuleType]:
+    modules = []
+    for name in TEMPLATE_MODULES:
+        try:
+            modules.append(importlib.import_module(f"crew.repair.templates.{name}"))
+        except ModuleNotFoundError as exc:
+            if exc.name != f"crew.repair.templates.{name}":
+                raise
+    return modules
+
+
+def generate_candidates(ctx: TemplateContext, limit: int = 6) -> list[Candidate]:
+    """Ranked candidates from every template that handles the diagnosed class."""
+    root: RootCause = ctx.diagnosis.root_cause
+    found: list[Candidate] = []
+    for module in _templates():
+        if root in getattr(module, "HANDLES", ()):
+            found.extend(module.generate(ctx))
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    ranked: list[Candidate] = []
+    for cand in sorted(found, key=lambda c: -c.score):
+        key = tuple((e.path, e.updated) for e in cand.edits)
+        if cand.strategy in ctx.tried or key in seen or not cand.edits:
+            continue
+        if any(e.original == e.updated for e in cand.edits):
+            continue
+        seen.add(key)
+        ranked.append(cand)
+    return ranked[:limit]

@@ -1,0 +1,91 @@
+"""Runs INSIDE the sandbox: call a repo function with candidate inputs and report what happened.
+
+This file is copied into the sandbox as a script and must not import healcrew. It reads a JSON
+spec (module, function, argument tuples as Python literals, the fault frame) and prints one
+JSON document between markers: for each input, the exception raised and the frame that raised
+it, or the repr and type of the result. Reproduction uses it to find the input that raises the
+diagnosed exception in the fault frame (the EvoCrash fitness: same type, same frame); the
+differential check uses it to compare original and patched results on the other inputs.
+"""
+
+import ast
+import importlib
+import json
+import math
+import os
+import signal
+import sys
+import traceback
+
+BEGIN, END = "<<<HEALCREW-PROBE", "HEALCREW-PROBE>>>"
+
+
+class _CallTimeout(BaseException):
+    pass
+
+
+def _alarm(_signum, _frame):
+    raise _CallTimeout()
+
+
+def _describe(value):
+    text = repr(value)
+    if len(text) > 300:
+        text = text[:300] + "..."
+    kind = type(value).__name__
+    if isinstance(value, float) and not math.isfinite(value):
+        kind = "float-nonfinite"
+    return text, kind
+
+
+def _raising_frame(exc, fault_path):
+    frames = traceback.extract_tb(exc.__traceback__)
+    in_repo = [f for f in frames if f.filename.replace("\\", "/").endswith(fault_path)]
+    last = in_repo[-1] if in_repo else (frames[-1] if frames else None)
+    if last is None:
+        return None
+    return {"file": last.filename, "line": last.lineno, "function": last.name}
+
+
+def main(spec_path):
+    with open(spec_path, encoding="utf-8") as fh:
+        spec = json.load(fh)
+    for root in spec.get("sys_path", []):
+        sys.path.insert(0, os.path.abspath(root))
+    results = []
+    try:
+        module = importlib.import_module(spec["module"])
+        target = module
+        for part in spec["function"].split("."):
+            target = getattr(target, part)
+    except BaseException as exc:  # report the import failure itself as the outcome
+        results.append({"args": None, "error": type(exc).__name__, "message": str(exc)[:300],
+                        "frame": _raising_frame(exc, spec["fault_path"])})
+        target = None
+    signal.signal(signal.SIGALRM, _alarm)
+    for args_src in spec.get("inputs", []) if target is not None else []:
+        entry = {"args": args_src}
+        try:
+            args = [ast.literal_eval(a) for a in args_src]
+        except (ValueError, SyntaxError) as exc:
+            entry["skipped"] = f"not a literal: {exc}"
+            results.append(entry)
+            continue
+        signal.alarm(int(spec.get("per_call_timeout", 2)))
+        try:
+            value = target(*args)
+            entry["result"], entry["type"] = _describe(value)
+        except _CallTimeout:
+            entry["error"] = "Timeout"
+        except BaseException as exc:
+            entry["error"] = type(exc).__name__
+            entry["message"] = str(exc)[:300]
+            entry["frame"] = _raising_frame(exc, spec["fault_path"])
+        finally:
+            signal.alarm(0)
+        results.append(entry)
+    sys.stdout.write(f"\n{BEGIN}\n{json.dumps(results)}\n{END}\n")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

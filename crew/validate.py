@@ -1,0 +1,237 @@
+"""The validation protocol, all in the sandbox (docs/REPAIR.md).
+
+(a) the regression test FAILS on the original code with the diagnosed exception in the fault
+frame; (b) it PASSES on the patched code; (c) the existing suite has no newly failing test;
+(d) on generated inputs where the original does not crash, the patched code returns the same
+results. The original side is run once per incident (``Baseline``) and reused by every attempt.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from crew.handoffs import CrashEvidence, Diagnosis, RegressionTest, RunSummary, ValidationReport
+from crew.repair.reproduce import (
+    PROBE_SCRIPT,
+    Reproduction,
+    Target,
+    candidate_inputs,
+    parse_probe_output,
+    pick_reproduction,
+    probe_spec,
+    render_test,
+    test_path,
+)
+from crew.repo import GitRepo
+
+PROBE_PATH = ".healcrew/probe.py"
+SPEC_PATH = ".healcrew/probe.json"
+DIFF_SPEC_PATH = ".healcrew/differential.json"
+JUNIT_PATH = "/tmp/healcrew-junit.xml"
+
+
+@dataclass
+class CaseOutcome:
+    """One test case from the JUnit report."""
+
+    test_id: str
+    outcome: str  # passed | failed | error | skipped
+    exc_type: str | None = None
+    message: str | None = None
+    frame: str | None = None  # "file:line"
+
+
+@dataclass
+class SandboxOutcome:
+    """What one sandbox run returned, reduced to what validation needs."""
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    seconds: float
+    timed_out: bool = False
+    oom_killed: bool = False
+    cases: list[CaseOutcome] = field(default_factory=list)
+
+
+class Runner(Protocol):
+    """Runs a command on the repo at the deployed commit, with an optional diff and extra files."""
+
+    backend: str
+    isolation_note: str
+
+    def run(self, command: list[str], diff: str | None, files: dict[str, str], timeout: float) -> SandboxOutcome: ...
+
+
+@dataclass
+class Baseline:
+    """The original side of validation, computed once per incident."""
+
+    target: Target | None
+    reproduction: Reproduction | None
+    test: RegressionTest | None
+    test_on_original: RunSummary | None
+    suite_on_original: RunSummary | None
+    runs: int
+    failure: str | None = None
+
+
+def _suite_command(test_command: str) -> list[str]:
+    cmd = shlex.split(test_command) or ["python", "-m", "pytest", "-q"]
+    if "pytest" in " ".join(cmd):
+        cmd += ["-p", "no:cacheprovider", f"--junitxml={JUNIT_PATH}"]
+    return cmd
+
+
+def _summaries(outcome: SandboxOutcome, test_file: str | None) -> tuple[RunSummary | None, RunSummary]:
+    """Split JUnit cases into the regression test's summary and the suite's."""
+    regression = [c for c in outcome.cases if test_file and _case_in_file(c.test_id, test_file)]
+    suite = [c for c in outcome.cases if c not in regression]
+
+    def summary(cases: list[CaseOutcome]) -> RunSummary:
+        bad = [c for c in cases if c.outcome in ("failed", "error")]
+        first = bad[0] if bad else None
+        return RunSummary(
+            exit_code=outcome.exit_code,
+            passed=sum(c.outcome == "passed" for c in cases),
+            failed=sum(c.outcome == "failed" for c in cases),
+            errors=sum(c.outcome == "error" for c in cases),
+            skipped=sum(c.outcome == "skipped" for c in cases),
+            failing=[c.test_id for c in bad],
+            exc_type=first.exc_type if first else None,
+            exc_message=(first.message or "")[:300] if first else None,
+            raising_frame=first.frame if first else None,
+            timed_out=outcome.timed_out, oom_killed=outcome.oom_killed, seconds=round(outcome.seconds, 3),
+        )
+
+    return (summary(regression) if test_file else None), summary(suite)
+
+
+def _case_in_file(test_id: str, test_file: str) -> bool:
+    stem = test_file.rsplit("/", 1)[-1].removesuffix(".py")
+    return stem in test_id.replace("/", ".").split(".") or test_file in test_id
+
+
+def _probe_files(spec: dict[str, object], spec_path: str) -> dict[str, str]:
+    return {PROBE_PATH: PROBE_SCRIPT.read_text(encoding="utf-8"), spec_path: json.dumps(spec)}
+
+
+def prepare_baseline(
+    diagnosis: Diagnosis, evidence: CrashEvidence | None, repo: GitRepo, runner: Runner,
+    incident_id: str, test_command: str, timeout: float = 300.0,
+) -> Baseline:
+    """Find the crashing input in the sandbox, write the test, run it and the suite on the original."""
+    from crew.repair.reproduce import find_target
+
+    target = find_target(diagnosis, repo)
+    if target is None:
+        return Baseline(None, None, None, None, None, 0, "no function reachable from a test leads to the fault line")
+    runs = 0
+    reproduction: Reproduction | None = None
+    if target.function is not None:
+        inputs = candidate_inputs(target, diagnosis, evidence, repo)
+        sources = {tuple(args): source for args, source in inputs}
+        spec = probe_spec(target, [args for args, _ in inputs], diagnosis)
+        outcome = runner.run(["python", PROBE_PATH, SPEC_PATH], None, _probe_files(spec, SPEC_PATH), timeout)
+        runs += 1
+        results = parse_probe_output(outcome.stdout)
+        if results is None:
+            tail = (outcome.stderr or outcome.stdout).strip().splitlines()[-1:] or ["no output"]
+            return Baseline(target, None, None, None, None, runs, f"the probe did not run: {tail[0][:200]}")
+        reproduction = pick_reproduction(results, sources, diagnosis)
+        if reproduction.args is None:
+            return Baseline(target, reproduction, None, None, None, runs,
+                            f"no input among {len(inputs)} tried raised {diagnosis.exc_type} in the fault frame")
+    test = render_test(target, reproduction, diagnosis, incident_id, test_path(repo, incident_id))
+    outcome = runner.run(_suite_command(test_command), None, {test.path: test.code}, timeout)
+    runs += 1
+    on_test, on_suite = _summaries(outcome, test.path)
+    return Baseline(target, reproduction, test, on_test, on_suite, runs)
+
+
+def reproduces(summary: RunSummary | None, diagnosis: Diagnosis) -> bool:
+    """The test failed with the diagnosed exception, raised in the fault file."""
+    if summary is None or (summary.failed + summary.errors) == 0 or summary.exc_type is None:
+        return False
+    if summary.exc_type.rsplit(".", 1)[-1] != diagnosis.exc_type.rsplit(".", 1)[-1]:
+        return False
+    fault = diagnosis.fault_frame
+    if fault is None or fault.repo_path is None or not summary.raising_frame:
+        return True
+    return fault.repo_path.rsplit("/", 1)[-1] in summary.raising_frame
+
+
+def validate(
+    diff: str, baseline: Baseline, diagnosis: Diagnosis, runner: Runner, test_command: str,
+    expected_result: str | None = None, timeout: float = 300.0,
+) -> ValidationReport:
+    """Run the patched side and judge the four checks against the baseline."""
+    start = time.perf_counter()
+    common = {"backend": runner.backend, "isolation_note": runner.isolation_note}
+    if baseline.test is None or baseline.target is None:
+        return ValidationReport(
+            **common, reproduces=False, fixed=False, no_regressions=False, passed=False,
+            sandbox_runs=0, failure=baseline.failure or "no regression test",
+        )
+    test = baseline.test
+    if expected_result is not None and baseline.reproduction is not None:
+        test = render_test(baseline.target, baseline.reproduction, diagnosis, diagnosis.incident_id,
+                           test.path, expected_result)
+    files = {test.path: test.code}
+    command = _suite_command(test_command)
+    diff_inputs = baseline.reproduction.normal_inputs if baseline.reproduction else []
+    if diff_inputs and baseline.target.function:
+        spec = probe_spec(baseline.target, diff_inputs, diagnosis)
+        files.update(_probe_files(spec, DIFF_SPEC_PATH))
+        command = ["sh", "-c", f"{shlex.join(command)}; status=$?; python {PROBE_PATH} {DIFF_SPEC_PATH}; exit $status"]
+    outcome = runner.run(command, diff, files, timeout)
+    on_test, on_suite = _summaries(outcome, test.path)
+    if outcome.exit_code is None and not outcome.cases and "patch" in outcome.stderr.lower():
+        return ValidationReport(**common, reproduces=reproduces(baseline.test_on_original, diagnosis), fixed=False,
+                                no_regressions=False, passed=False, patch_applies=False, sandbox_runs=1,
+                                failure=outcome.stderr.strip()[:300])
+    was_failing = set(baseline.suite_on_original.failing if baseline.suite_on_original else [])
+    newly = [t for t in on_suite.failing if t not in was_failing]
+    fixed = on_test is not None and on_test.failed + on_test.errors == 0 and on_test.passed > 0
+    mismatches: list[str] = []
+    differential_ok: bool | None = None
+    if diff_inputs and baseline.reproduction is not None:
+        results = parse_probe_output(outcome.stdout) or []
+        by_args = {tuple(r.get("args") or []): r for r in results}
+        for args, before in zip(diff_inputs, baseline.reproduction.normal_results, strict=True):
+            after = by_args.get(tuple(args))
+            shown = f"{baseline.target.function}({', '.join(args)})"
+            if after is None:
+                mismatches.append(f"{shown}: not run on the patched code")
+            elif after.get("result") != before:
+                mismatches.append(f"{shown}: {before} before, {after.get('result', after.get('error'))} after")
+        differential_ok = not mismatches
+    repro = reproduces(baseline.test_on_original, diagnosis)
+    failure = None
+    if not repro:
+        got = baseline.test_on_original
+        failure = ("the regression test did not reproduce the crash on the original code"
+                   + (f" (got {got.exc_type or 'a pass'})" if got else ""))
+    elif not fixed:
+        failure = f"the regression test still fails on the patched code: {on_test.exc_type if on_test else '?'}"
+        if on_test and on_test.exc_message:
+            failure += f": {on_test.exc_message[:120]}"
+    elif newly:
+        failure = f"{len(newly)} existing test(s) newly fail: {', '.join(newly[:3])}"
+    elif mismatches:
+        failure = f"differential check: {mismatches[0]}"
+    elif outcome.timed_out:
+        failure = "the patched run timed out"
+    return ValidationReport(
+        **common,
+        test_on_original=baseline.test_on_original, test_on_patched=on_test,
+        suite_on_original=baseline.suite_on_original, suite_on_patched=on_suite,
+        reproduces=repro, fixed=fixed, newly_failing=newly, no_regressions=not newly,
+        differential_inputs=len(diff_inputs), differential_mismatches=mismatches,
+        differential_ok=differential_ok, sandbox_runs=1,
+        seconds=round(time.perf_counter() - start, 3), passed=failure is None, failure=failure,
+    )
