@@ -1,0 +1,119 @@
+"""Crash reproduction: input binding from logs, typed search, the probe, the generated test."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crew.agents.diagnostic import diagnose
+from crew.handoffs import CrashEvidence, CrashGroup, Frame, Traceback
+from crew.repair import reproduce as r
+from crew.repo import GitRepo
+
+PRICING = '''"""Pricing."""
+
+
+def calc(p, d):
+    """Price after the divisor d (1.0 = no discount)."""
+    return p / d
+
+
+def parse_qty(value: str) -> int:
+    return int(value)
+'''
+MAIN = '''from shop.pricing import calc
+
+
+def quote(item):
+    return calc(item["price"], item["discount"])
+'''
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> GitRepo:
+    root = tmp_path_factory.mktemp("repo")
+    (root / "src" / "shop").mkdir(parents=True)
+    (root / "tests").mkdir()
+    (root / "src" / "shop" / "__init__.py").write_text("")
+    (root / "src" / "shop" / "pricing.py").write_text(PRICING)
+    (root / "src" / "shop" / "main.py").write_text(MAIN)
+    (root / "tests" / "test_pricing.py").write_text("from shop.pricing import calc\n\ndef test_calc():\n    assert calc(10, 2) == 5\n")
+    for cmd in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "init"]):
+        subprocess.run(["git", *cmd], cwd=root, check=True)
+    return GitRepo(root)
+
+
+def _evidence(context: list[str]) -> CrashEvidence:
+    frames = [
+        Frame(file="/app/src/shop/main.py", line=5, function="quote",
+              code='return calc(item["price"], item["discount"])'),
+        Frame(file="/app/src/shop/pricing.py", line=6, function="calc", code="return p / d"),
+    ]
+    tb = Traceback(exc_type="ZeroDivisionError", exc_message="float division by zero", frames=frames)
+    return CrashEvidence(
+        incident_id="inc", source="t", tracebacks=[tb], context_lines=context,
+        groups=[CrashGroup(signature="s", exc_type="ZeroDivisionError", exc_message="", count=1, example=0)],
+    )
+
+
+def test_module_for_follows_init_files_and_src_layout(repo: GitRepo) -> None:
+    tracked = set(repo.tracked_files)
+    assert r.module_for("src/shop/pricing.py", tracked) == ("src", "shop.pricing")
+    assert r.module_for("tests/test_pricing.py", tracked) == ("tests", "test_pricing")
+    assert r.module_for("tool.py", {"tool.py"}) == ("", "tool")
+
+
+def test_dicts_are_found_in_json_and_python_reprs() -> None:
+    assert r._dicts_in('INFO quote request: {"items": [{"price": 12.5, "discount": 0.0}]} end') == [
+        {"items": [{"price": 12.5, "discount": 0.0}]}
+    ]
+    assert r._dicts_in("payload={'customerId': 7, 'total': 3}") == [{"customerId": 7, "total": 3}]
+    assert r._dicts_in("no data here") == []
+
+
+def test_log_input_binds_call_site_arguments_to_the_logged_body(repo: GitRepo) -> None:
+    ev = _evidence(['quote request: {"items": [{"sku": "MUG-0", "price": 12.5, "discount": 0.0}]}'])
+    d = diagnose(ev, repo)
+    target = r.find_target(d, repo)
+    assert target is not None and (target.module, target.function, target.import_root) == ("shop.pricing", "calc", "src")
+    inputs = r.candidate_inputs(target, d, ev, repo)
+    assert inputs[0] == (["12.5", "0.0"], "log")
+    assert all(len(args) == 2 for args, _ in inputs)
+    assert any(src == "search" for _, src in inputs)
+
+
+def test_probe_finds_the_crash_in_the_fault_frame_and_the_test_reproduces(repo: GitRepo, tmp_path: Path) -> None:
+    ev = _evidence([])
+    d = diagnose(ev, repo)
+    target = r.find_target(d, repo)
+    assert target is not None
+    inputs = r.candidate_inputs(target, d, ev, repo)
+    spec = r.probe_spec(target, [a for a, _ in inputs], d)
+    spec["sys_path"] = [str(repo.path / "src")]
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    proc = subprocess.run([sys.executable, str(r.PROBE_SCRIPT), str(tmp_path / "spec.json")],
+                          capture_output=True, text=True, cwd=repo.path, timeout=60)
+    results = r.parse_probe_output(proc.stdout)
+    assert results, proc.stderr
+    rep = r.pick_reproduction(results, {tuple(a): s for a, s in inputs}, d)
+    assert rep.args is not None and float(rep.args[1]) == 0
+    assert "float" in rep.normal_types and rep.normal_inputs
+    test = r.render_test(target, rep, d, "pricing-zero-division", r.test_path(repo, "pricing-zero-division"))
+    assert test.path == "tests/test_healcrew_pricing_zero_division.py"
+    assert "math.isfinite(result)" in test.code and f"calc({', '.join(rep.args)})" in test.code
+    (repo.path / test.path).write_text(test.code)
+    try:
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test.path],
+                             capture_output=True, text=True, cwd=repo.path, timeout=120)
+    finally:
+        (repo.path / test.path).unlink()
+    assert run.returncode == 1 and "ZeroDivisionError" in run.stdout
+
+
+def test_message_values_are_quoted_literals() -> None:
+    assert r.message_values("invalid literal for int() with base 10: ''") == ["''"]
+    assert r.message_values("KeyError 'customer_id'") == ["'customer_id'"]
