@@ -41,7 +41,9 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> GitRepo:
     (root / "src" / "shop" / "__init__.py").write_text("")
     (root / "src" / "shop" / "pricing.py").write_text(PRICING)
     (root / "src" / "shop" / "main.py").write_text(MAIN)
-    (root / "tests" / "test_pricing.py").write_text("from shop.pricing import calc\n\ndef test_calc():\n    assert calc(10, 2) == 5\n")
+    (root / "tests" / "test_pricing.py").write_text(
+        "from shop.pricing import calc\n\ndef test_calc():\n    assert calc(10, 2) == 5\n"
+    )
     for cmd in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "init"]):
         subprocess.run(["git", *cmd], cwd=root, check=True)
     return GitRepo(root)
@@ -79,7 +81,8 @@ def test_log_input_binds_call_site_arguments_to_the_logged_body(repo: GitRepo) -
     ev = _evidence(['quote request: {"items": [{"sku": "MUG-0", "price": 12.5, "discount": 0.0}]}'])
     d = diagnose(ev, repo)
     target = r.find_target(d, repo)
-    assert target is not None and (target.module, target.function, target.import_root) == ("shop.pricing", "calc", "src")
+    assert target is not None
+    assert (target.module, target.function, target.import_root) == ("shop.pricing", "calc", "src")
     inputs = r.candidate_inputs(target, d, ev, repo)
     assert inputs[0] == (["12.5", "0.0"], "log")
     assert all(len(args) == 2 for args, _ in inputs)
