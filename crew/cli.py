@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 
 from crew import __version__
-from crew.errors import HealcrewError
+from crew.errors import BadInputError, HealcrewError
 
 app = typer.Typer(
     name="healcrew",
@@ -42,6 +42,10 @@ def _finish(state: object, as_json: bool, out_dir: Path | None) -> None:
 
     assert isinstance(state, FlowState)
     report = to_report(state)
+    if state.accepted is not None and out_dir is not None:
+        from crew.report import write_fix
+
+        write_fix(report, out_dir)
     if out_dir is not None:
         json_path, _ = write_report(report, out_dir)
         if not as_json:
@@ -56,6 +60,13 @@ def _finish(state: object, as_json: bool, out_dir: Path | None) -> None:
     if state.stopped_at is not None:
         err.print(f"healcrew: {state.error}", style="red", highlight=False)
         raise typer.Exit(state.exit_code or 1)
+    if state.repair_enabled:
+        if not as_json:
+            from crew.render import show_repair
+
+            show_repair(out, report)
+        if state.accepted is None:
+            raise typer.Exit(1)
 
 
 def _reporter(as_json: bool) -> object:
@@ -82,18 +93,59 @@ def diagnose(
     _finish(state, as_json, None)
 
 
+SandboxOpt = Annotated[
+    str, typer.Option("--sandbox", help="Where repo code runs: docker, process (weaker isolation) or auto.")
+]
+AttemptsOpt = Annotated[int, typer.Option("--max-attempts", min=1, max=10, help="Bound of the revise loop.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", help="Write report.json and report.md here.")]
+
+
+def _check_sandbox(sandbox: str) -> None:
+    if sandbox not in ("docker", "process", "auto"):
+        raise BadInputError(f"--sandbox must be docker, process or auto, not {sandbox!r}")
+
+
+@app.command()
+def run(
+    repo: Annotated[Path, typer.Option("--repo", help="The service's git repository.")],
+    log: Annotated[Path, typer.Option("--log", help="Log file holding the crash.")],
+    commit: Annotated[str, typer.Option("--commit", help="Deployed commit (sha or ref).")] = "HEAD",
+    test_cmd: Annotated[str | None, typer.Option("--test-cmd", help="The repo's test command.")] = None,
+    out_dir: OutOpt = None,
+    sandbox: SandboxOpt = "auto",
+    max_attempts: AttemptsOpt = 3,
+    as_json: JsonOpt = False,
+) -> None:
+    """Diagnose, repair, validate in the sandbox and critique: any git repo plus a log."""
+    from crew.bundle import incident_from_log
+    from crew.flow import run_stages
+    from crew.repo import GitRepo
+
+    _check_sandbox(sandbox)
+    GitRepo(repo, commit)
+    incident = incident_from_log(repo, log, commit, test_cmd)
+    state = run_stages(incident, _reporter(as_json), repair=True, sandbox=sandbox,  # type: ignore[arg-type]
+                       max_attempts=max_attempts)
+    _finish(state, as_json, out_dir or Path("out") / incident.id)
+
+
 @app.command()
 def replay(
     bundle: Annotated[Path, typer.Argument(help="Incident bundle folder (holds incident.yaml).")],
-    out_dir: Annotated[Path | None, typer.Option("--out", help="Write report.json and report.md here.")] = None,
+    out_dir: OutOpt = None,
+    sandbox: SandboxOpt = "auto",
+    max_attempts: AttemptsOpt = 3,
+    diagnose_only: Annotated[bool, typer.Option("--diagnose-only", help="Stop after the diagnosis.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-run a past incident from a saved bundle."""
+    """Re-run a past incident from a saved bundle, through repair and reflection."""
     from crew.bundle import load_bundle
     from crew.flow import run_stages
 
+    _check_sandbox(sandbox)
     incident = load_bundle(bundle, cache_dir())
-    state = run_stages(incident, _reporter(as_json))  # type: ignore[arg-type]
+    state = run_stages(incident, _reporter(as_json), repair=not diagnose_only,  # type: ignore[arg-type]
+                       sandbox=sandbox, max_attempts=max_attempts)
     _finish(state, as_json, out_dir or Path("out") / incident.id)
 
 

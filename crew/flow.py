@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crew import __version__
 from crew.errors import HealcrewError
-from crew.handoffs import CrashEvidence, Diagnosis, Incident, RunReport, StageTiming
+from crew.handoffs import Attempt, CrashEvidence, Diagnosis, Incident, RunReport, StageTiming
 from crew.progress import Reporter, SilentReporter
 
 T = TypeVar("T")
@@ -34,6 +34,13 @@ class FlowState(BaseModel):
     stopped_at: str | None = None
     error: str | None = None
     exit_code: int = 0
+    repair_enabled: bool = False
+    sandbox: str = "auto"
+    max_attempts: int = 3
+    attempts: list[Attempt] = Field(default_factory=list)
+    accepted: Attempt | None = None
+    declined: str | None = None
+    policy_decisions: list[str] = Field(default_factory=list)
 
 
 class Stages:
@@ -82,6 +89,51 @@ class Stages:
         )
 
 
+    def repair(self) -> None:
+        """Repair → Sandbox → Reflection, bounded; the three are timed separately."""
+        from crew.agents.repair import repair
+        from crew.repo import GitRepo
+        from crew.sandbox_runner import open_runner
+
+        state = self.state
+        if not state.repair_enabled or state.stopped_at is not None or state.diagnosis is None:
+            return
+        incident, diagnosis = state.incident, state.diagnosis
+        assert incident is not None
+
+        def work() -> object:
+            repo = GitRepo(incident.repo, incident.commit)
+            runner = open_runner(repo, state.sandbox)
+            try:
+                return repair(diagnosis, state.evidence, repo, runner, incident.test_command, state.max_attempts)
+            finally:
+                runner.close()
+
+        outcome = self._stage("repair", work, _repair_summary)
+        if outcome is None:
+            return
+        from crew.agents.repair import RepairOutcome
+
+        assert isinstance(outcome, RepairOutcome)
+        state.attempts, state.accepted, state.declined = outcome.attempts, outcome.accepted, outcome.declined
+        state.policy_decisions.extend(outcome.policy_decisions)
+        # Sandbox and Reflection run inside the repair loop; their shares are reported on their own.
+        for name, seconds in (("sandbox", outcome.sandbox_seconds), ("reflection", outcome.reflection_seconds)):
+            state.timings.append(StageTiming(stage=name, seconds=round(seconds, 3), status="ok"))
+
+
+def _repair_summary(outcome: object) -> str:
+    from crew.agents.repair import RepairOutcome
+
+    assert isinstance(outcome, RepairOutcome)
+    if outcome.accepted:
+        a = outcome.accepted
+        return f"fix accepted on attempt {a.number} ({a.proposal.strategy}), {outcome.sandbox_runs} sandbox runs"
+    if outcome.declined:
+        return f"declined: {outcome.declined}"
+    return f"no fix after {len(outcome.attempts)} attempt(s)"
+
+
 def _evidence_summary(ev: CrashEvidence) -> str:
     if ev.groups:
         g = ev.groups[0]
@@ -96,13 +148,20 @@ def _diagnosis_summary(d: Diagnosis) -> str:
     return f"{d.root_cause.value}{where} (confidence {d.confidence:.2f})"
 
 
-def run_stages(incident: Incident, reporter: Reporter | None = None, use_crewai: bool = True) -> FlowState:
+def run_stages(
+    incident: Incident, reporter: Reporter | None = None, use_crewai: bool = True, repair: bool = False,
+    sandbox: str = "auto", max_attempts: int = 3,
+) -> FlowState:
     """Run every stage for ``incident``; through the CrewAI Flow unless asked not to."""
-    state = FlowState(id=incident.correlation_id or incident.id, incident=incident)
+    state = FlowState(
+        id=incident.correlation_id or incident.id, incident=incident, repair_enabled=repair,
+        sandbox=sandbox, max_attempts=max_attempts,
+    )
     if not use_crewai:
         stages = Stages(state, reporter)
         stages.monitoring()
         stages.diagnostic()
+        stages.repair()
         return state
     flow = build_flow(reporter)
     flow.kickoff(inputs=state.model_dump(mode="json"))
@@ -118,7 +177,7 @@ def build_flow(reporter: Reporter | None = None) -> Any:
     from crewai.flow.flow import Flow, listen, start
 
     class HealFlow(Flow[FlowState]):  # type: ignore[misc]
-        """Monitoring → Diagnostic; later stages attach here."""
+        """Monitoring → Diagnostic → Repair (with Sandbox and Reflection in a bounded loop)."""
 
         def _stages(self) -> Stages:
             return Stages(self.state, reporter)
@@ -131,15 +190,30 @@ def build_flow(reporter: Reporter | None = None) -> Any:
         def diagnostic(self) -> None:
             self._stages().diagnostic()
 
+        @listen(diagnostic)
+        def repair(self) -> None:
+            self._stages().repair()
+
     return HealFlow(suppress_flow_events=True)
 
 
 def to_report(state: FlowState, brain: str = "offline") -> RunReport:
     """The RunReport of a finished (or stopped) run."""
     assert state.incident is not None
-    outcome = "failed" if state.stopped_at else ("diagnosed" if state.diagnosis else "failed")
+    outcome: str
+    if state.stopped_at:
+        outcome = "failed"
+    elif state.accepted is not None:
+        outcome = "fixed"
+    elif state.repair_enabled:
+        outcome = "no_fix"
+    else:
+        outcome = "diagnosed"
     return RunReport(
         healcrew_version=__version__, run_id=state.incident.correlation_id or state.id,
         incident=state.incident, brain=brain, evidence=state.evidence, diagnosis=state.diagnosis,
-        timings=state.timings, stopped_at=state.stopped_at, outcome=outcome, error=state.error,
+        timings=state.timings, attempts=state.attempts, accepted=state.accepted, declined=state.declined,
+        policy_decisions=state.policy_decisions, stopped_at=state.stopped_at,
+        outcome=outcome,  # type: ignore[arg-type]
+        error=state.error,
     )

@@ -7,7 +7,7 @@ from rich.panel import Panel
 from rich.syntax import Syntax
 from rich.table import Table
 
-from crew.handoffs import CrashEvidence, Diagnosis
+from crew.handoffs import CrashEvidence, Diagnosis, RunReport
 
 
 def show_evidence(console: Console, ev: CrashEvidence) -> None:
@@ -44,3 +44,29 @@ def show_diagnosis(console: Console, d: Diagnosis) -> None:
             f"{s.date:%Y-%m-%d %H:%M} ({s.reason})", highlight=False,
         )
     console.print(Panel(d.hypothesis, title="Hypothesis", title_align="left"))
+
+
+def show_repair(console: Console, report: RunReport) -> None:
+    table = Table(title="Repair attempts", title_justify="left")
+    for col in ("#", "strategy", "reproduces", "fixed", "suite", "verdict", "why"):
+        table.add_column(col)
+    for a in report.attempts:
+        v = a.validation
+        table.add_row(
+            str(a.number), a.proposal.strategy, _yn(v.reproduces if v else None), _yn(v.fixed if v else None),
+            "-" if v is None or v.suite_on_patched is None else f"{v.suite_on_patched.passed} passed",
+            a.critique.verdict if a.critique else "-", (a.rejected_because or "")[:80],
+        )
+    if report.attempts:
+        console.print(table)
+    if report.accepted is not None:
+        console.print(Syntax(report.accepted.proposal.diff, "diff", word_wrap=True))
+        console.print(f"[green bold]Validated fix[/] ({report.accepted.proposal.strategy})")
+    elif report.declined:
+        console.print(f"[yellow bold]No fix proposed:[/] {report.declined}", highlight=False)
+    else:
+        console.print("[red bold]No validated fix found.[/]")
+
+
+def _yn(value: bool | None) -> str:
+    return "-" if value is None else ("yes" if value else "no")

@@ -7,6 +7,7 @@ The loop stops at the first accepted attempt or after ``max_attempts``; every at
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +33,8 @@ class RepairOutcome:
     accepted: Attempt | None = None
     declined: str | None = None
     sandbox_runs: int = 0
+    sandbox_seconds: float = 0.0
+    reflection_seconds: float = 0.0
     candidates_considered: int = 0
     policy_decisions: list[str] = field(default_factory=list)
 
@@ -78,7 +81,9 @@ def repair(
     else:
         candidates = generate_candidates(ctx)
         if candidates:
+            started = time.perf_counter()
             baseline = prepare_baseline(diagnosis, evidence, repo, runner, diagnosis.incident_id, test_command)
+            outcome.sandbox_seconds += time.perf_counter() - started
             outcome.sandbox_runs += baseline.runs
             if baseline.test is None:
                 outcome.declined = f"could not reproduce the crash: {baseline.failure}"
@@ -97,9 +102,13 @@ def repair(
             report = _config_validation(runner)
         else:
             assert baseline is not None
+            started = time.perf_counter()
             report = validate(proposal.diff, baseline, diagnosis, runner, test_command, cand.expected_result)
+            outcome.sandbox_seconds += time.perf_counter() - started
             outcome.sandbox_runs += report.sandbox_runs
+        started = time.perf_counter()
         verdict: Critique = critique(proposal, report, diagnosis, policy, number, max_attempts)
+        outcome.reflection_seconds += time.perf_counter() - started
         attempt = Attempt(
             number=number, proposal=proposal, validation=report, critique=verdict,
             rejected_because=None if verdict.verdict == "accept" else (report.failure or verdict.feedback or
