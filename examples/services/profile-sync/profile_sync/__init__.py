@@ -1,0 +1,1 @@
+"""Profile cards from the accounts export to the CRM."""
