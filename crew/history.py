@@ -102,6 +102,7 @@ def materialize(tree: Path, cache_dir: Path) -> Path:
     cache_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache_dir, prefix=".build-") as tmp:
         work = Path(tmp) / "work"
+        no_parent = {**os.environ, "GIT_CEILING_DIRECTORIES": str(Path(tmp).resolve())}
         _copy_tree(tree, work)
         snapshots: list[Path] = []
         for index in range(len(history.commits) - 1, -1, -1):
@@ -110,7 +111,9 @@ def materialize(tree: Path, cache_dir: Path) -> Path:
             snapshots.append(snap)
             patch = history.commits[index].patch
             if patch:
-                _git(work, "apply", "-R", "--whitespace=nowarn", "-", stdin=patch)
+                # Stop git from finding an enclosing repository (a cache dir inside a checkout):
+                # there, git apply reads paths from that repository's top and skips ours silently.
+                _git(work, "apply", "-R", "--whitespace=nowarn", "-", stdin=patch, env=no_parent)
             elif index > 0:
                 raise BadInputError(f"{tree}: commit {index + 1} of the history has no patch")
         snapshots.reverse()
