@@ -1,0 +1,3 @@
+"""Queued notification e-mails."""
+
+__version__ = "2.3.1"

@@ -1,0 +1,3 @@
+from mailer.app import main
+
+main()
