@@ -1,0 +1,254 @@
+"""Missing configuration: supply the value the repo itself documents, never an invented one.
+
+The variable's value is looked for where the repo already states it: ``.env.example`` files,
+docker-compose, Kubernetes manifests or Helm values of another environment, the README, or
+another read of the same variable with a default. With such a value, the read gets that default
+(``os.environ.get("X", "v")``) or, when the value comes from another environment's manifest,
+the deployment that lacks it gets the variable. Secrets (passwords, tokens, keys) are never
+written anywhere: for them the template declines.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass
+
+import yaml
+
+from crew.handoffs import RootCause
+from crew.repair.candidates import Candidate, SourceEdit, TemplateContext
+from crew.repair.templates._ast_edit import Edit, Source, candidate, finish, locate
+
+HANDLES: tuple[RootCause, ...] = (RootCause.MISSING_CONFIG, RootCause.NONE_DEREFERENCE)
+
+_SECRET_WORDS = {"PASSWORD", "PASSWD", "PASS", "PWD", "TOKEN", "SECRET", "KEY", "CREDENTIAL", "CREDENTIALS",
+                 "PRIVATE", "DSN", "AUTH", "APIKEY", "CERT"}
+_VAR = re.compile(r"\b([A-Z][A-Z0-9_]{2,})\b")
+_PLACEHOLDER = re.compile(r"^\s*$|^\$\{|^<.*>$|changeme|change-me|replace|xxx|todo", re.IGNORECASE)
+MAX_FILES = 600
+MAX_CHARS = 200_000
+
+
+def is_secret(name: str) -> bool:
+    return bool(set(re.split(r"[_\W]+", name.upper())) & _SECRET_WORDS)
+
+
+@dataclass(frozen=True)
+class Found:
+    """A value for the variable stated somewhere in the repo."""
+
+    value: str
+    path: str
+    kind: str  # "example", "compose", "manifest", "docs", "code"
+
+
+def _env_reads(tree: ast.AST) -> list[tuple[ast.AST, str, str]]:
+    """(node, variable, form) for ``os.environ["X"]``, ``os.environ.get("X")``, ``os.getenv("X")``."""
+    out: list[tuple[ast.AST, str, str]] = []
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Load)
+                and ast.unparse(node.value).endswith("environ")
+                and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
+            out.append((node, node.slice.value, "subscript"))
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) and isinstance(
+            node.args[0].value, str
+        ):
+            func = ast.unparse(node.func)
+            if func.endswith(("getenv", "environ.get")):
+                out.append((node, node.args[0].value, "default" if len(node.args) > 1 else "get"))
+    return out
+
+
+def find_values(ctx: TemplateContext, var: str) -> list[Found]:
+    """Every place the repo states a value for ``var``, best kinds first."""
+    found: list[Found] = []
+    for path in ctx.repo.tracked_files[:MAX_FILES]:
+        name = path.rsplit("/", 1)[-1].lower()
+        if not (name.endswith((".yaml", ".yml", ".md", ".rst", ".py", ".toml", ".ini", ".cfg"))
+                or ".env" in name or name.startswith("env")):
+            continue
+        text = ctx.repo.read(path)
+        if not text or var not in text or len(text) > MAX_CHARS:
+            continue
+        if ".env" in name or name.startswith("env"):
+            for m in re.finditer(rf"^\s*(?:export\s+)?{var}\s*=\s*(.*?)\s*$", text, re.MULTILINE):
+                found.append(Found(m.group(1).strip("'\""), path, "example"))
+        elif name.endswith((".yaml", ".yml")):
+            kind = "compose" if "compose" in name else "manifest"
+            for m in re.finditer(rf"name:\s*[\"']?{var}[\"']?\s*\n\s*value:\s*(.+?)\s*$", text, re.MULTILINE):
+                found.append(Found(m.group(1).strip("'\""), path, kind))
+            for m in re.finditer(rf"^\s*-?\s*[\"']?{var}[\"']?\s*[:=]\s*(.+?)\s*$", text, re.MULTILINE):
+                found.append(Found(m.group(1).strip("'\""), path, kind))
+        elif name.endswith((".md", ".rst")):
+            for m in re.finditer(rf"{var}\b[^\n]*?default(?:s to| is|:)?\s*[`'\"]([^`'\"\n]+)[`'\"]", text, re.I):
+                found.append(Found(m.group(1), path, "docs"))
+            for m in re.finditer(rf"^\s*(?:export\s+)?{var}=(\S+)", text, re.MULTILINE):
+                found.append(Found(m.group(1).strip("'\""), path, "docs"))
+        elif name.endswith(".py"):
+            try:
+                tree = ast.parse(text)
+            except (SyntaxError, ValueError):
+                continue
+            for node, name_, form in _env_reads(tree):
+                if name_ == var and form == "default" and isinstance(node, ast.Call):
+                    default = node.args[1]
+                    if isinstance(default, ast.Constant) and isinstance(default.value, str | int | float):
+                        found.append(Found(str(default.value), path, "code"))
+    order = {"example": 0, "compose": 1, "docs": 2, "code": 3, "manifest": 4}
+    good = [f for f in found if not _PLACEHOLDER.search(f.value)]
+    return sorted(good, key=lambda f: (order[f.kind], f.path))
+
+
+def _variable(ctx: TemplateContext) -> str | None:
+    message = ctx.diagnosis.exc_message.strip()
+    if ctx.diagnosis.exc_type.endswith("KeyError"):
+        try:
+            value = ast.literal_eval(message)
+        except (ValueError, SyntaxError):
+            value = None
+        if isinstance(value, str):
+            return value
+    names = _VAR.findall(message)
+    return names[0] if names else None
+
+
+def _deployments(ctx: TemplateContext, var: str) -> list[tuple[str, str]]:
+    """Kubernetes manifests with a Deployment-like container spec that do not set ``var``."""
+    out: list[tuple[str, str]] = []
+    for path in ctx.repo.tracked_files[:MAX_FILES]:
+        if not path.endswith((".yaml", ".yml")):
+            continue
+        text = ctx.repo.read(path) or ""
+        workload = re.search(r"^kind:\s*(Deployment|StatefulSet|Rollout|DaemonSet)\s*$", text, re.M)
+        if workload and "containers:" in text and not re.search(rf"name:\s*[\"']?{var}[\"']?\s*$", text, re.M):
+            out.append((path, text))
+    return sorted(out, key=lambda item: (bool(re.search(r"stag|dev|test", item[0])), item[0]))
+
+
+def add_env_to_manifest(text: str, var: str, value: str) -> str | None:
+    """The manifest with ``var`` added to the first container's ``env``, edited as text."""
+    lines = text.splitlines(keepends=True)
+    idx = next((i for i, line in enumerate(lines) if re.match(r"^\s*containers:\s*$", line)), None)
+    if idx is None:
+        return None
+    item = next((i for i in range(idx + 1, len(lines)) if lines[i].strip()), None)
+    if item is None:
+        return None
+    m = re.match(r"^(\s*)- ", lines[item])
+    if m is None:
+        return None
+    dash = len(m.group(1))
+    key_indent = dash + 2
+    end = len(lines)
+    for i in range(item + 1, len(lines)):
+        stripped = lines[i].strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        indent = len(lines[i]) - len(lines[i].lstrip(" "))
+        if indent < key_indent:
+            end = i
+            break
+    entry_value = json.dumps(value)
+    env_idx = next((i for i in range(item, end) if re.match(rf"^ {{{key_indent}}}env:\s*$", lines[i])
+                    or (i == item and re.match(r"^\s*- env:\s*$", lines[i]))), None)
+    if env_idx is not None:
+        first = next((i for i in range(env_idx + 1, end) if lines[i].strip()), None)
+        if first is None:
+            return None
+        im = re.match(r"^(\s*)- ", lines[first])
+        if im is None:
+            return None
+        item_indent = im.group(1)
+        last = first
+        for i in range(first + 1, end):
+            if not lines[i].strip():
+                continue
+            ind = len(lines[i]) - len(lines[i].lstrip(" "))
+            if ind > len(item_indent) or (ind == len(item_indent) and lines[i].lstrip().startswith("- ")):
+                last = i
+            else:
+                break
+        insert_at = last + 1
+        block = [f"{item_indent}- name: {var}\n", f"{item_indent}  value: {entry_value}\n"]
+    else:
+        insert_at = item + 1
+        pad = " " * key_indent
+        block = [f"{pad}env:\n", f"{pad}  - name: {var}\n", f"{pad}    value: {entry_value}\n"]
+    if insert_at > 0 and not lines[insert_at - 1].endswith("\n"):
+        lines[insert_at - 1] += "\n"
+    updated = "".join([*lines[:insert_at], *block, *lines[insert_at:]])
+    try:
+        docs = list(yaml.safe_load_all(updated))
+    except yaml.YAMLError:
+        return None
+    if f"'name': '{var}'" not in str(docs):
+        return None
+    return updated
+
+
+def generate(ctx: TemplateContext) -> list[Candidate]:
+    var = _variable(ctx)
+    if var is None or is_secret(var):
+        return []
+    fault = locate(ctx)
+    read: tuple[ast.AST, str, str] | None = None
+    src: Source | None = fault.source if fault else None
+    if fault is not None:
+        stmt_nodes = {id(n) for n in ast.walk(fault.stmt)}
+        read = next((r for r in _env_reads(fault.stmt) if r[1] == var and id(r[0]) in stmt_nodes), None)
+    if read is None and ctx.diagnosis.root_cause is RootCause.NONE_DEREFERENCE:
+        return []  # a None that does not come from the environment is none_guard's business
+    if read is None:
+        src, read = _find_read(ctx, var)
+    found = find_values(ctx, var)
+    if not found:
+        return []
+    best = found[0]
+    out: list[Candidate | None] = []
+    from_manifest = best.kind == "manifest"
+    if read is not None and src is not None and read[2] != "default":
+        node = read[0]
+        default = json.dumps(best.value)
+        if read[2] == "subscript" and isinstance(node, ast.Subscript):
+            new = f"{src.segment(node.value)}.get({src.segment(node.slice)}, {default})"
+        elif isinstance(node, ast.Call):
+            new = f"{src.segment(node)[:-1].rstrip().rstrip(',')}, {default})"
+        else:
+            new = None
+        if new is not None:
+            out.append(candidate(
+                "env-default-from-repo", src, Edit(src).replace(node, new).apply(),
+                f"The environment variable {var} is not set where the service runs, and "
+                f"{src.path}:{getattr(node, 'lineno', '?')} reads it without a default. {best.path} states its value "
+                f"{best.value!r}; use that as the default, so the service starts where the variable is unset.",
+                0.6 if from_manifest else 0.8,
+            ))
+    for path, text in _deployments(ctx, var)[:1]:
+        updated = add_env_to_manifest(text, var, best.value)
+        if updated is None:
+            continue
+        out.append(Candidate(
+            strategy="add-env-to-manifest", edits=(SourceEdit(path=path, original=text, updated=updated),),
+            rationale=(f"The deployment in {path} does not set {var}, which the service requires; {best.path} "
+                       f"sets it to {best.value!r}. Add the variable to the container's env with that value."),
+            score=0.8 if from_manifest else 0.55,
+        ))
+    return finish(ctx, out)
+
+
+def _find_read(ctx: TemplateContext, var: str) -> tuple[Source | None, tuple[ast.AST, str, str] | None]:
+    """Where the repo reads ``var`` (for a start-up failure that left no traceback)."""
+    for path in [p for p in ctx.repo.tracked_files if p.endswith(".py")][:MAX_FILES]:
+        text = ctx.repo.read(path)
+        if not text or var not in text:
+            continue
+        try:
+            src = Source(path, text)
+        except (SyntaxError, ValueError):
+            continue
+        for read in _env_reads(src.tree):
+            if read[1] == var and read[2] != "default":
+                return src, read
+    return None, None
