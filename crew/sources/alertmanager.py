@@ -82,7 +82,7 @@ def _one_line(exc: ValidationError) -> str:
 def _time(value: datetime | None) -> datetime | None:
     if value is None or value.year <= _ZERO_TIME_YEAR:
         return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def load_payload(payload: bytes | str | Mapping[str, Any]) -> WebhookPayload:
