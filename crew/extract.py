@@ -56,9 +56,7 @@ _CARET_RE = re.compile(r"^[\s~^]*\^[\s~^]*$|^\s*~+\s*$")
 _TRUNC_RE = re.compile(
     r"\[truncated\]|\(truncated\)|<truncated>|\.\.\.\s*\d+ more\b|\u2026$|\[\.\.\.\]$", re.IGNORECASE
 )
-_ISO_RE = re.compile(
-    r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:[.,](\d+))?(?:\s?(Z|[+-]\d\d:?\d\d)\b)?"
-)
+_ISO_RE = re.compile(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:[.,](\d+))?(?:\s?(Z|[+-]\d\d:?\d\d)\b)?")
 # Parts of a prefix that change from line to line of one producer: generalised when the
 # prefix learnt on the header line is matched against continuation lines.
 _VOLATILE_RE = re.compile(
@@ -404,10 +402,9 @@ class _Collector:
                 self._append(body, "code")
                 return _CONSUMED
             return self.skip()
-        if _TRUNC_RE.search(body) or body == "...":
-            self.truncated = True
-            return _CONSUMED
         if self.last_kind in ("frame", "code", "header") and _exc_line(body) is not None:
+            if _TRUNC_RE.search(body):
+                self.truncated = True
             self._append(body, "exc")
             self.state = "after_exc"
             self.message_lines = 0
@@ -460,9 +457,9 @@ class _Collector:
             return _CONSUMED
         return self.skip()
 
-    def finish(self, *, at_eof: bool = False) -> Traceback | None:
-        if at_eof or self.state == "after_exc":
-            self._confirm()
+    def finish(self) -> Traceback | None:
+        # unconfirmed unindented lines after the exception line are dropped: at the end of a
+        # crash log they are more often the next record than a message continuation
         truncated = self.truncated or self.state in ("frames", "group", "want_header")
         tb = _parse_block(self.lines, truncated)
         if tb is None:
@@ -566,9 +563,7 @@ class _Extractor:
             if res == _FINISHED:
                 self._close(key, col)
 
-    def _header(
-        self, idx: int, key: str, base: str, text: str, m: re.Match[str], ts: datetime | None
-    ) -> None:
+    def _header(self, idx: int, key: str, base: str, text: str, m: re.Match[str], ts: datetime | None) -> None:
         start = m.start()
         if m.group(1) is not None:  # "  + Exception Group": the box indent is not prefix
             start = m.start() + max(0, len(m.group(1)) - 2)
@@ -615,7 +610,7 @@ class _Extractor:
         self.busy[base] -= 1
         if self.busy[base] <= 0:
             del self.busy[base]
-        tb = col.finish(at_eof=at_eof)
+        tb = col.finish()
         if tb is not None:
             self.results.append((col.pos, tb))
 
@@ -674,7 +669,7 @@ def _find_traceback(obj: Any, depth: int) -> str | list[Any] | None:
                 return value
         for value in obj.values():
             if isinstance(value, str):
-                if _HEADER_CORE in value and "\n" in value:
+                if _HEADER_CORE in value and "\n" in value.strip():
                     return value
             elif isinstance(value, dict | list):
                 found = _find_traceback(value, depth + 1)
@@ -735,6 +730,7 @@ def _from_structured(stacks: list[Any]) -> Traceback | None:
             )
         )
         kinds.append("cause" if stack.get("is_cause") else "context")
+    built = [t.model_copy(update={"raw": _render(t)}) for t in built]
     # innermost cause first, then wrap outwards
     for i in range(len(built) - 1, -1, -1):
         cur = built[i]
@@ -742,6 +738,17 @@ def _from_structured(stacks: list[Any]) -> Traceback | None:
             cur = cur.model_copy(update={"cause": tb, "cause_kind": kinds[i + 1]})
         tb = cur
     return tb
+
+
+def _render(tb: Traceback) -> str:
+    """Python's own text for a traceback that arrived as data (structlog's dict form)."""
+    out = [HEADER]
+    for fr in tb.frames:
+        out.append(f'  File "{fr.file}", line {fr.line}, in {fr.function}')
+        if fr.code:
+            out.append(f"    {fr.code}")
+    out.append(f"{tb.exc_type}: {tb.exc_message}" if tb.exc_message else tb.exc_type)
+    return "\n".join(out)[:MAX_RAW_CHARS]
 
 
 # --------------------------------------------------------------------------- parsing
@@ -906,15 +913,10 @@ def _parse_plain(seg: list[str]) -> Traceback | None:
     return Traceback(
         exc_type=exc_type,
         exc_message=message,
-        frames=[
-            Frame(file=f["file"], line=f["line"], function=f["function"], code=f.get("code"))
-            for f in frames
-        ],
+        frames=[Frame(file=f["file"], line=f["line"], function=f["function"], code=f.get("code")) for f in frames],
         truncated=truncated,
         syntax_error=(
-            SyntaxErrorDetail(
-                file=syn["file"], line=syn["line"], code=syn.get("code"), offset=syn.get("offset")
-            )
+            SyntaxErrorDetail(file=syn["file"], line=syn["line"], code=syn.get("code"), offset=syn.get("offset"))
             if syn is not None
             else None
         ),
