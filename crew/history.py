@@ -78,7 +78,7 @@ def _copy_tree(src: Path, dst: Path) -> None:
 
 def _fingerprint(tree: Path) -> str:
     """Hash of every file of the tree, so a cached materialization is rebuilt after edits."""
-    digest = hashlib.sha256()
+    digest = hashlib.sha256((tree / HISTORY_FILE).read_bytes())
     for path in sorted(p for p in tree.rglob("*") if p.is_file()):
         rel = path.relative_to(tree)
         if any(part in _IGNORED for part in rel.parts):
