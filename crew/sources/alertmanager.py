@@ -132,15 +132,16 @@ def _crash_rank(alert: AlertInfo) -> int | None:
 
 
 def pick_crash_alert(alerts: Iterable[AlertInfo]) -> AlertInfo | None:
-    """The firing alert that best says "this container crashes"; None when none does.
+    """The alert that best says "this container crashes"; None when none does.
 
-    Ties go to the earliest start: that is when the incident began.
+    Firing alerts come first (a resolved one still places a replayed incident in time), then
+    the most specific alert name; ties go to the earliest start, when the incident began.
     """
-    ranked = [(r, a) for a in alerts if a.status == "firing" and (r := _crash_rank(a)) is not None]
+    ranked = [(r, a) for a in alerts if (r := _crash_rank(a)) is not None]
     if not ranked:
         return None
     far_future = datetime.max.replace(tzinfo=UTC)
-    return min(ranked, key=lambda ra: (ra[0], ra[1].starts_at or far_future))[1]
+    return min(ranked, key=lambda ra: (ra[1].status != "firing", ra[0], ra[1].starts_at or far_future))[1]
 
 
 @dataclass(frozen=True, slots=True)

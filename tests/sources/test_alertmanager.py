@@ -137,6 +137,7 @@ def test_pick_crash_alert_prefers_firing_specific_alerts() -> None:
     assert pick_crash_alert([watchdog, crash, oom]) is oom
     assert pick_crash_alert([watchdog, resolved_oom, crash]) is crash
     assert pick_crash_alert([watchdog]) is None
+    assert pick_crash_alert([watchdog, resolved_oom]) is resolved_oom  # a replay still has a time
     by_reason = _info("CustomPodDown", reason="CrashLoopBackOff")
     assert pick_crash_alert([watchdog, by_reason]) is by_reason
 
