@@ -57,6 +57,7 @@ _TRUNC_RE = re.compile(
     r"\[truncated\]|\(truncated\)|<truncated>|\.\.\.\s*\d+ more\b|\u2026$|\[\.\.\.\]$", re.IGNORECASE
 )
 _ISO_RE = re.compile(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:[.,](\d+))?(?:\s?(Z|[+-]\d\d:?\d\d)\b)?")
+_ISO_START_RE = re.compile(r"(\d{4}-\d\d-\d\d)[T ](\d\d:\d\d:\d\d)(?:[.,](\d{1,9}))?")
 # Parts of a prefix that change from line to line of one producer: generalised when the
 # prefix learnt on the header line is matched against continuation lines.
 _VOLATILE_RE = re.compile(
@@ -105,10 +106,11 @@ def _order(lines: list[LogLine]) -> list[LogLine]:
 
 
 def _ts_key_text(text: str) -> str | None:
-    if len(text) >= 19 and text[4] == "-" and text[7] == "-" and text[13] == ":":
-        head = text[:26]
-        if head[:4].isdigit():
-            return head.replace("T", " ").replace(",", ".")
+    """A sortable key from a leading ISO timestamp (cheap checks first: most lines have none)."""
+    if len(text) >= 19 and text[4] == "-" and text[13] == ":":
+        m = _ISO_START_RE.match(text)
+        if m:
+            return f"{m.group(1)} {m.group(2)}.{(m.group(3) or '').ljust(9, '0')}"
     return None
 
 
