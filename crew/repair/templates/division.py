@@ -88,19 +88,26 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
          f"dividing by a zero `{divisor}` means there is nothing to divide over, so the result is {zero}"),
     ]
     stmt = fault.stmt
-    direct_return = isinstance(stmt, ast.Return) and stmt.value is node and src.starts_its_line(stmt)
     nested = src.in_nested_scope(node, stmt)
+    value = stmt.value if isinstance(stmt, ast.Return | ast.Assign | ast.AnnAssign) else None
+    # Every division by the same divisor in the statement must be guarded, not only the first.
+    same = [n for n in fault.nodes(ast.BinOp) if isinstance(n, ast.BinOp) and isinstance(n.op, _DIVISIONS)
+            and src.segment(n.right) == divisor]
+    whole = node if len(same) <= 1 else value
+    can_return = isinstance(stmt, ast.Return) and src.starts_its_line(stmt) and not nested
     out: list[Candidate | None] = []
     for name, fallback, score, why in fallbacks:
-        if name == "identity" and not _numerator_is_value(numerator_node):
+        partial = value is not node and whole is not node
+        if name == "identity" and (not _numerator_is_value(numerator_node) or partial):
             continue
         base = (f"`{src.segment(node)}` at {fault.path}:{node.lineno} divides by `{divisor}`, which is zero for "
                 f"this input. Guard the divisor where the division happens: {why}.")
-        if direct_return and not nested:
+        if can_return and (name != "identity" or value is node):
             upd = Edit(src).insert_before(stmt, [f"if not {guard}:", f"    return {fallback}"]).apply()
             out.append(candidate(f"guard-zero-divisor-{name}", src, upd, base, score))
-        upd = Edit(src).replace(node, conditional(src, node, guard, fallback)).apply()
-        out.append(candidate(f"conditional-zero-divisor-{name}", src, upd, base, score - 0.05))
+        if whole is not None and not (whole is not node and src.in_nested_scope(whole, stmt)):
+            upd = Edit(src).replace(whole, conditional(src, whole, guard, fallback)).apply()
+            out.append(candidate(f"conditional-zero-divisor-{name}", src, upd, base, score - 0.05))
     return finish(ctx, out)
 
 
