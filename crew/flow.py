@@ -91,13 +91,13 @@ class Stages:
 
     def repair(self) -> None:
         """Repair → Sandbox → Reflection, bounded; the three are timed separately."""
+        state = self.state
+        if not state.repair_enabled or state.stopped_at is not None or state.diagnosis is None:
+            return
         from crew.agents.repair import repair
         from crew.repo import GitRepo
         from crew.sandbox_runner import open_runner
 
-        state = self.state
-        if not state.repair_enabled or state.stopped_at is not None or state.diagnosis is None:
-            return
         incident, diagnosis = state.incident, state.diagnosis
         assert incident is not None
 
