@@ -79,10 +79,24 @@ def _api_error(exc: Any, what: str) -> SourceError:
     return SourceError(f"{what}: Kubernetes API answered {status}: {message or exc.reason}")
 
 
+def _bearer_prefix_compat(configuration: Any) -> None:
+    """Keep the pre-36 spelling ``api_key_prefix["authorization"] = "Bearer"`` working.
+
+    kubernetes 36 still reads the token under ``api_key["authorization"]`` but looks its
+    prefix up only under ``"BearerToken"``, so such a configuration sends the bare token
+    and the API server answers 401.
+    """
+    prefixes = configuration.api_key_prefix
+    if "authorization" in prefixes and "BearerToken" not in prefixes:
+        prefixes["BearerToken"] = prefixes["authorization"]
+
+
 def _core(configuration: Any | None) -> Any:
     from kubernetes import client
 
-    return client.CoreV1Api(client.ApiClient(configuration or load_configuration()))
+    configuration = configuration or load_configuration()
+    _bearer_prefix_compat(configuration)
+    return client.CoreV1Api(client.ApiClient(configuration))
 
 
 def _read_pod(api: Any, source: KubernetesSource) -> Any:
