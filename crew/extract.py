@@ -260,7 +260,7 @@ def _prefix_regex(prefix: str) -> re.Pattern[str]:
     for m in _VOLATILE_RE.finditer(prefix):
         parts.append(re.escape(prefix[pos : m.start()]))
         low, high = max(1, len(m.group()) - 6), len(m.group()) + 9
-        parts.append(rf"[\w:.,+\- ]{{{low},{high}}}")
+        parts.append(rf"[\w:.,+\- ]{{{low},{high}}}?")  # lazy: never eat into the body
         pos = m.end()
     parts.append(re.escape(prefix[pos:]))
     return re.compile("".join(parts))

@@ -216,3 +216,18 @@ def test_noise_lines_are_cheap() -> None:
     start = time.perf_counter()
     assert extract_tracebacks(noise + lines_of(SIMPLE))[0].exc_type == "ZeroDivisionError"
     assert time.perf_counter() - start < 5
+
+
+def test_nanosecond_timestamp_prefix_does_not_eat_into_the_frame_lines() -> None:
+    """kubectl --timestamps writes RFC3339Nano; the prefix pattern must stop at the body."""
+    from crew.extract import extract_tracebacks as extract
+    from crew.logline import LogLine as Line
+
+    text = [
+        "2026-03-14T05:40:02.118407304Z Traceback (most recent call last):",
+        '2026-03-14T05:40:02.118460235Z   File "/app/feed.py", line 14, in feed_header',
+        "2026-03-14T05:40:02.118513166Z     latest = items[0]",
+        "2026-03-14T05:40:02.118566097Z IndexError: list index out of range",
+    ]
+    [tb] = extract([Line(t) for t in text])
+    assert [(f.file, f.line, f.function) for f in tb.frames] == [("/app/feed.py", 14, "feed_header")]
