@@ -68,7 +68,7 @@ def _check_text(data: bytes, name: str) -> None:
     decoded = sample.decode("utf-8", errors="replace")
     # a sample cut inside a multi-byte character may end with one replacement character
     if decoded.count("\ufffd") > max(1, len(decoded) * BINARY_FRACTION):
-        raise BadInputError(f"log file {name} is not UTF-8 text (too many undecodable bytes)")
+        raise BadInputError(f"log file {name} looks binary (too many bytes that are not UTF-8), not a text log")
 
 
 def _from_array(items: list[Any], name: str) -> list[LogLine]:
@@ -199,6 +199,8 @@ def read_log_file(path: Path | str, *, max_bytes: int = MAX_BYTES) -> list[LogLi
         data, truncated = _read_bytes(path, max_bytes)
     except OSError as exc:
         raise BadInputError(f"cannot read log file {name}: {exc.strerror or exc}") from None
+    # logrotate's copytruncate leaves the writer's old offset as a run of NULs at the start
+    data = data.lstrip(b"\0")
     if not data.strip():
         raise BadInputError(f"log file {name} is empty")
     _check_text(data, name)
