@@ -122,9 +122,12 @@ def by_strategy(cands: list[Candidate], strategy: str) -> Candidate:
 
 def assert_fixes(
     repo: GitRepo, cand: Candidate, tmp: Path, crash_call: str, normal_calls: list[str], setup: str = "",
-    max_changed: int = 4, env: dict[str, str] | None = None,
+    max_changed: int = 4, env: dict[str, str] | None = None, normal_env: dict[str, str] | None = None,
 ) -> None:
-    """The candidate parses, changes few lines, stops the crash and keeps normal results."""
+    """The candidate parses, changes few lines, stops the crash and keeps normal results.
+
+    ``env`` is the environment of every run; ``normal_env`` (default ``env``) that of the normal calls.
+    """
     import ast
 
     for edit in cand.edits:
@@ -134,5 +137,6 @@ def assert_fixes(
     assert 0.0 <= cand.score <= 1.0 and cand.rationale
     assert crashes(repo, None, crash_call, tmp, setup, env) is not None, "the original must crash"
     assert crashes(repo, cand, crash_call, tmp, setup, env) is None, crashes(repo, cand, crash_call, tmp, setup, env)
+    normal = env if normal_env is None else normal_env
     for call in normal_calls:
-        assert result(repo, cand, call, tmp, setup, env) == result(repo, None, call, tmp, setup, env), call
+        assert result(repo, cand, call, tmp, setup, normal) == result(repo, None, call, tmp, setup, normal), call
