@@ -112,14 +112,16 @@ def load_bundle(folder: Path, cache_dir: Path) -> Incident:
         file=str(_inside(folder, spec.logs.file, "log file")) if spec.logs.file else None,
         loki=spec.logs.loki, kubernetes=spec.logs.kubernetes,
     )
-    firing = next((a for a in alerts if a.status == "firing"), alerts[0] if alerts else None)
-    labels = firing.labels if firing else {}
+    from crew.sources.alertmanager import alert_target, pick_crash_alert
+
+    firing = pick_crash_alert(alerts)
+    target = alert_target(firing) if firing else None
     return Incident(
         id=spec.id,
-        service=spec.service or labels.get("service", "") or labels.get("container", ""),
-        namespace=spec.namespace or labels.get("namespace", ""),
-        pod=spec.pod or labels.get("pod", ""),
-        container=spec.container or labels.get("container", ""),
+        service=spec.service or (target.service if target else ""),
+        namespace=spec.namespace or (target.namespace if target else ""),
+        pod=spec.pod or (target.pod if target else ""),
+        container=spec.container or (target.container if target else ""),
         repo=str(repo), commit=spec.repo.commit,
         started_at=firing.starts_at if firing else None,
         alerts=alerts, logs=logs, test_command=spec.test_command,

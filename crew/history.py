@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from crew.errors import BadInputError
 
 HISTORY_FILE = ".history.yaml"
-_IGNORED = {HISTORY_FILE, ".git", "__pycache__", ".pytest_cache"}
+_IGNORED = {HISTORY_FILE, ".git", "__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".venv"}
 
 
 class HistoryCommit(BaseModel):

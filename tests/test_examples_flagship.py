@@ -108,7 +108,7 @@ def test_materialized_tip_is_the_example_tree(repo: Path) -> None:
     on_disk = sorted(
         p.relative_to(SERVICE).as_posix() for p in SERVICE.rglob("*")
         if p.is_file() and p.name != ".history.yaml"
-        and not {"__pycache__", ".pytest_cache"} & set(p.relative_to(SERVICE).parts)
+        and not {"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"} & set(p.relative_to(SERVICE).parts)
     )
     assert tracked == on_disk
     for rel in tracked:

@@ -48,6 +48,12 @@ def _termination(incident: Incident, lines: list[LogLine], has_traceback: bool) 
             kind="oom_killed", reason=incident.termination_reason or "OOMKilled",
             exit_code=incident.exit_code or 137,
         )
+    if term is None and incident.logs is not None and incident.logs.kubernetes is not None:
+        from crew.sources.kubernetes import read_termination
+
+        pod_term = read_termination(incident.logs.kubernetes)
+        if pod_term is not None and pod_term.kind == "oom_killed":
+            term = pod_term
     if term is None and not has_traceback:
         from crew.sources.startup import find_startup_failure
 
