@@ -1,0 +1,265 @@
+"""The sandbox API: prepare a repo copy once, run commands in it, get typed results.
+
+    with prepare("path/to/repo", commit="HEAD~1", patch=diff) as box:
+        result = box.run(["python", "-m", "pytest", "-q", "--junitxml=/tmp/junit.xml"], timeout=120)
+
+Each ``run`` starts from the prepared copy (runs never see each other's changes) and is bounded
+by a semaphore sized to the machine, so callers may run several in parallel from threads.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from sandbox.config import BackendName, SandboxConfig
+from sandbox.errors import EngineUnavailableError, SandboxError
+from sandbox.images import ImageInfo, ensure_base_image, ensure_env_image, find_base_image
+from sandbox.junit import parse_junit
+from sandbox.results import RunResult
+from sandbox.workspace import Workspace, make_workspace
+
+Log = Callable[[str], None]
+
+_SLOTS = threading.BoundedSemaphore(max(1, os.cpu_count() or 1))
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class BackendChoice(BaseModel):
+    """Which backend runs the code, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    reason: str
+
+
+def choose_backend(requested: BackendName = "auto", ping_timeout: float = 3.0) -> tuple[BackendChoice, Any]:
+    """Resolve ``docker|process|auto``; returns the choice and a connected docker client (or None).
+
+    ``docker`` with no engine is an ``EngineUnavailableError``; ``auto`` then falls back to process.
+    """
+    from sandbox.docker_backend import connect
+
+    if requested == "process":
+        return BackendChoice(name="process", reason="process backend requested"), None
+    if requested not in ("docker", "auto"):
+        raise SandboxError(f"sandbox must be docker, process or auto, not {requested!r}")
+    try:
+        client = connect(ping_timeout=ping_timeout)
+    except EngineUnavailableError as exc:
+        if requested == "docker":
+            raise
+        return BackendChoice(name="process", reason=f"auto: {exc}; using the process backend"), None
+    why = "docker requested" if requested == "docker" else "auto: the Docker engine answered the ping"
+    return BackendChoice(name="docker", reason=why), client
+
+
+def junit_path_of(command: Sequence[str]) -> str | None:
+    """The ``--junitxml`` target in a pytest command line, if any."""
+    for i, arg in enumerate(command):
+        for flag in ("--junitxml", "--junit-xml"):
+            if arg.startswith(flag + "="):
+                return arg.split("=", 1)[1]
+            if arg == flag and i + 1 < len(command):
+                return command[i + 1]
+    return None
+
+
+class Sandbox:
+    """A prepared repo copy and the backend (and image) its commands run in. Close it when done."""
+
+    def __init__(self, workspace: Workspace, config: SandboxConfig, choice: BackendChoice, client: Any,
+                 image: str | None, images: list[ImageInfo]) -> None:
+        self.workspace = workspace
+        self.config = config
+        self.choice = choice
+        self.client = client
+        self.image = image
+        self.images = images
+        self._tar: bytes | None = None
+
+    @property
+    def backend(self) -> str:
+        return self.choice.name
+
+    @property
+    def path(self) -> Path:
+        """The prepared copy on the host (read it, do not run it)."""
+        return self.workspace.path
+
+    def run(self, command: Sequence[str], timeout: float | None = None, junit_path: str | None = None,
+            env: dict[str, str] | None = None) -> RunResult:
+        """Run ``command`` (argv) in a fresh sandbox made from the prepared copy.
+
+        ``junit_path`` (inside the sandbox) defaults to the command's ``--junitxml`` target; its
+        test cases fill ``RunResult.tests``. The timeout defaults to ``config.timeout``.
+        """
+        argv = [str(a) for a in command]
+        if not argv:
+            raise SandboxError("no command to run")
+        limit = float(timeout if timeout is not None else self.config.timeout)
+        if limit <= 0:
+            raise SandboxError("timeout must be positive")
+        junit = junit_path or junit_path_of(argv)
+        if junit and not junit.startswith("/"):
+            junit = f"{self.config.workdir.rstrip('/')}/{junit}"
+        with _SLOTS:
+            if self.choice.name == "docker":
+                result, xml = self._run_docker(argv, limit, junit, env)
+            else:
+                result, xml = self._run_process(argv, limit, junit, env)
+        if xml:
+            tests = parse_junit(xml, root=self.workspace.path, workdir=result.workdir)
+            result = result.model_copy(update={"tests": tests})
+        return result
+
+    def _run_docker(self, argv: list[str], timeout: float, junit: str | None,
+                    env: dict[str, str] | None) -> tuple[RunResult, bytes | None]:
+        from sandbox.docker_backend import DockerBackend
+
+        assert self.image is not None
+        if self._tar is None:
+            self._tar = self.workspace.tar_bytes()
+        return DockerBackend(self.client, self.config).run(self._tar, self.image, argv, timeout, junit, env)
+
+    def _run_process(self, argv: list[str], timeout: float, junit: str | None,
+                     env: dict[str, str] | None) -> tuple[RunResult, bytes | None]:
+        from sandbox.process_backend import ProcessBackend
+
+        top = Path(tempfile.mkdtemp(prefix="healcrew-run-"))
+        try:
+            copy = top / "repo"
+            shutil.copytree(self.workspace.path, copy, symlinks=True)
+            return ProcessBackend(self.config).run(copy, argv, timeout, junit, env)
+        finally:
+            shutil.rmtree(top, ignore_errors=True)
+
+    def close(self) -> None:
+        """Remove the prepared copy and let go of the engine connection."""
+        self.workspace.close()
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def prepare(
+    repo: str | Path, commit: str | None = None, patch: str | Path | None = None,
+    files: dict[str, str] | None = None, config: SandboxConfig | None = None, log: Log = _quiet,
+) -> Sandbox:
+    """Copy ``repo`` at ``commit``, apply ``patch`` (diff text or a file) and ``files``, pick the
+    backend and, for docker, make sure the base and environment images exist (cached)."""
+    cfg = config or SandboxConfig()
+    if isinstance(patch, Path):
+        try:
+            patch = patch.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise SandboxError(f"cannot read patch file {patch}: {exc.strerror or exc}") from exc
+    workspace = make_workspace(repo, commit, patch, files)
+    client = None
+    try:
+        choice, client = choose_backend(cfg.backend)
+        image, images = None, []
+        if client is not None:
+            base = ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log)
+            images.append(base)
+            image = base.tag
+            if cfg.install_deps:
+                env = ensure_env_image(client, base.tag, workspace.path, cfg.cache_dir, log)
+                images.append(env)
+                image = env.tag
+        return Sandbox(workspace, cfg, choice, client, image, images)
+    except BaseException:
+        workspace.close()
+        if client is not None:
+            client.close()
+        raise
+
+
+def run(
+    repo: str | Path, command: Sequence[str], commit: str | None = None, patch: str | Path | None = None,
+    files: dict[str, str] | None = None, config: SandboxConfig | None = None, timeout: float | None = None,
+) -> RunResult:
+    """``prepare`` then one ``Sandbox.run``; everything temporary is removed afterwards."""
+    with prepare(repo, commit, patch, files, config) as box:
+        return box.run(command, timeout=timeout)
+
+
+def build_base_image(config: SandboxConfig | None = None, log: Log = _quiet) -> ImageInfo:
+    """Pull or build healcrew's base image (or check ``config.image``); idempotent."""
+    from sandbox.docker_backend import connect
+
+    cfg = config or SandboxConfig()
+    client = connect(cfg.docker_timeout, ping_timeout=3.0)
+    try:
+        return ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log)
+    finally:
+        client.close()
+
+
+def build_env_image(repo: str | Path, config: SandboxConfig | None = None, log: Log = _quiet) -> ImageInfo:
+    """The environment image for ``repo``'s dependencies (base image first); cached by their hash."""
+    from sandbox.docker_backend import connect
+
+    cfg = config or SandboxConfig()
+    client = connect(cfg.docker_timeout, ping_timeout=3.0)
+    try:
+        with make_workspace(repo) as ws:
+            base = ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log)
+            return ensure_env_image(client, base.tag, ws.path, cfg.cache_dir, log)
+    finally:
+        client.close()
+
+
+class DoctorReport(BaseModel):
+    """What this machine can offer the sandbox."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    engine_reachable: bool
+    engine_version: str | None = None
+    engine_error: str | None = None
+    base_image: str | None = None
+    backend: str
+    reason: str
+    process_mode: str
+    isolation_note: str
+
+
+def doctor(config: SandboxConfig | None = None) -> DoctorReport:
+    """Engine, base image and the backend ``auto`` would pick, without building or pulling anything."""
+    from sandbox.docker_backend import ISOLATION_NOTE
+    from sandbox.process_backend import NOTES, available_mode
+
+    cfg = config or SandboxConfig()
+    choice, client = choose_backend("auto")
+    mode = available_mode()
+    version = error = image = None
+    if client is not None:
+        try:
+            version = str(client.version().get("Version"))
+            image = cfg.image if cfg.image else find_base_image(client)
+        finally:
+            client.close()
+    else:
+        error = choice.reason.removeprefix("auto: ").split("; using")[0]
+    note = ISOLATION_NOTE if choice.name == "docker" else NOTES[mode]
+    return DoctorReport(engine_reachable=client is not None, engine_version=version, engine_error=error,
+                        base_image=image, backend=choice.name, reason=choice.reason, process_mode=mode,
+                        isolation_note=note)
