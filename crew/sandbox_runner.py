@@ -1,0 +1,70 @@
+"""The bridge from validation to ``sandbox/``: every repo command healcrew runs goes through here.
+
+``sandbox/`` knows nothing of agents; this adapter turns its ``RunResult`` into what the
+validation protocol reads, and a patch that does not apply into an outcome (not a crash).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crew.errors import SandboxError
+from crew.repo import GitRepo
+from crew.validate import JUNIT_PATH, CaseOutcome, SandboxOutcome
+
+_NOTES = {
+    "docker": "Docker container: no network, read-only root, non-root user, all capabilities dropped, "
+              "memory/pids/CPU limits.",
+    "process": "process backend: weaker isolation than a container (bubblewrap or a private network "
+               "namespace with resource limits).",
+}
+
+
+class SandboxRunner:
+    """Runs commands on one repo at one commit, each in a fresh sandbox."""
+
+    def __init__(self, repo: GitRepo, backend: str = "auto", memory_mb: int = 1024) -> None:
+        from sandbox import SandboxConfig, SandboxError as RawSandboxError, choose_backend
+
+        try:
+            choice, client = choose_backend(backend)  # type: ignore[arg-type]
+        except RawSandboxError as exc:
+            raise SandboxError(f"sandbox unavailable: {exc}") from None
+        if client is not None:
+            client.close()
+        self.repo = repo
+        self.backend = choice.name
+        self.reason = choice.reason
+        self.isolation_note = _NOTES.get(choice.name, "")
+        self.config = SandboxConfig(backend=choice.name, memory_mb=memory_mb)  # type: ignore[arg-type]
+
+    def run(self, command: list[str], diff: str | None, files: dict[str, str], timeout: float) -> SandboxOutcome:
+        from sandbox import PatchError, prepare
+        from sandbox import SandboxError as RawSandboxError
+
+        try:
+            with prepare(self.repo.path, self.repo.commit, diff or None, files, self.config) as box:
+                junit = JUNIT_PATH if any("--junitxml" in arg for arg in command) else None
+                result = box.run(command, timeout=timeout, junit_path=junit)
+        except PatchError as exc:
+            return SandboxOutcome(exit_code=None, stdout="", stderr=f"patch does not apply: {exc}", seconds=0.0)
+        except RawSandboxError as exc:
+            raise SandboxError(f"sandbox failed: {exc}") from None
+        if result.isolation_note:
+            self.isolation_note = result.isolation_note
+        cases = [
+            CaseOutcome(test_id=t.test_id, outcome=t.outcome, exc_type=t.exc_type, message=t.message, frame=t.frame)
+            for t in result.tests
+        ]
+        return SandboxOutcome(
+            exit_code=result.exit_code, stdout=result.stdout, stderr=result.stderr, seconds=result.duration,
+            timed_out=result.timed_out, oom_killed=result.oom_killed, cases=cases,
+        )
+
+    def close(self) -> None:
+        """Nothing is kept between runs; present so callers can always close."""
+
+
+def open_runner(repo: GitRepo | Path, backend: str = "auto") -> SandboxRunner:
+    """A runner for ``repo`` on the requested backend (``docker``, ``process`` or ``auto``)."""
+    return SandboxRunner(repo if isinstance(repo, GitRepo) else GitRepo(repo), backend)
