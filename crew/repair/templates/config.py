@@ -41,7 +41,8 @@ class Found:
 
     value: str
     path: str
-    kind: str  # "example", "compose", "manifest", "docs", "code"
+    kind: str  # "constant", "example", "compose", "manifest", "docs", "code"
+    constant: str | None = None  # the module constant holding it, for kind "constant"
 
 
 def _env_reads(tree: ast.AST) -> list[tuple[ast.AST, str, str]]:
@@ -91,12 +92,17 @@ def find_values(ctx: TemplateContext, var: str) -> list[Found]:
                 tree = ast.parse(text)
             except (SyntaxError, ValueError):
                 continue
+            for stmt in tree.body:
+                if (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)
+                        and re.fullmatch(rf"_?(?:DEFAULT_{var}|{var}_DEFAULT)", stmt.targets[0].id)
+                        and isinstance(stmt.value, ast.Constant) and isinstance(stmt.value.value, str | int | float)):
+                    found.append(Found(str(stmt.value.value), path, "constant", stmt.targets[0].id))
             for node, name_, form in _env_reads(tree):
                 if name_ == var and form == "default" and isinstance(node, ast.Call):
                     default = node.args[1]
                     if isinstance(default, ast.Constant) and isinstance(default.value, str | int | float):
                         found.append(Found(str(default.value), path, "code"))
-    order = {"example": 0, "compose": 1, "docs": 2, "code": 3, "manifest": 4}
+    order = {"constant": 0, "example": 0, "compose": 1, "docs": 2, "code": 3, "manifest": 4}
     good = [f for f in found if not _PLACEHOLDER.search(f.value)]
     return sorted(good, key=lambda f: (order[f.kind], f.path))
 
@@ -189,10 +195,13 @@ def add_env_to_manifest(text: str, var: str, value: str) -> str | None:
 
 
 def generate(ctx: TemplateContext) -> list[Candidate]:
-    var = _variable(ctx)
+    fault = locate(ctx)
+    var = _variable(ctx) if ctx.diagnosis.root_cause is RootCause.MISSING_CONFIG else None
+    if var is None and fault is not None:
+        # A None from the environment: the variable is the one the fault statement reads without default.
+        var = next((r[1] for r in _env_reads(fault.stmt) if r[2] != "default"), None)
     if var is None or is_secret(var):
         return []
-    fault = locate(ctx)
     read: tuple[ast.AST, str, str] | None = None
     src: Source | None = fault.source if fault else None
     if fault is not None:
@@ -211,6 +220,10 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
     if read is not None and src is not None and read[2] != "default":
         node = read[0]
         default = json.dumps(best.value)
+        stated = f"{best.path} states its value {best.value!r}"
+        if best.kind == "constant" and best.constant and best.path == src.path:
+            default = best.constant
+            stated = f"{best.path} defines the default `{best.constant} = {best.value!r}`, which nothing uses"
         if read[2] == "subscript" and isinstance(node, ast.Subscript):
             new = f"{src.segment(node.value)}.get({src.segment(node.slice)}, {default})"
         elif isinstance(node, ast.Call):
@@ -221,8 +234,8 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
             out.append(candidate(
                 "env-default-from-repo", src, Edit(src).replace(node, new).apply(),
                 f"The environment variable {var} is not set where the service runs, and "
-                f"{src.path}:{getattr(node, 'lineno', '?')} reads it without a default. {best.path} states its value "
-                f"{best.value!r}; use that as the default, so the service starts where the variable is unset.",
+                f"{src.path}:{getattr(node, 'lineno', '?')} reads it without a default. {stated}; "
+                f"use that as the default, so the service starts where the variable is unset.",
                 0.6 if from_manifest else 0.8,
             ))
     for path, text in _deployments(ctx, var)[:1]:

@@ -59,10 +59,17 @@ def _context_words(fault: Fault, divisor: str) -> tuple[bool, bool]:
         targets = fault.stmt.targets if isinstance(fault.stmt, ast.Assign) else [fault.stmt.target]
         names += [ast.unparse(t) for t in targets]
     context = " ".join(names)
+    doc = (ast.get_docstring(fault.function) or "") if fault.function else ""
     identity = bool(_IDENTITY.search(divisor)) or bool(re.search(r"adjust|apply|scale|convert|normali", context, re.I))
     zero = bool(_ZERO.search(context)) or divisor.startswith("len(") or bool(re.search(r"count|total|num|n_", divisor))
     if _IDENTITY.search(divisor):
         zero = bool(_ZERO.search(context)) and not re.search(r"adjust|apply|scale|convert", context, re.I)
+    # The docstring often says what a zero means ("0.0 ... must leave the price unchanged").
+    if re.search(r"unchanged|as it is|as is\b|no (?:discount|adjustment|scaling)", doc, re.I):
+        identity, zero = True, False
+    elif not identity and not zero:
+        identity = bool(_IDENTITY.search(doc))
+        zero = bool(_ZERO.search(doc))
     return identity, zero
 
 

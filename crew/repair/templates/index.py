@@ -59,6 +59,21 @@ def _condition(seq: str, node: ast.Subscript) -> str | None:
     return None
 
 
+def _dereferenced_later(fault: Fault, stmt: ast.stmt) -> bool:
+    """True when a name the statement assigns is later used as ``x.attr``, ``x[...]`` or ``x()``."""
+    if not isinstance(stmt, ast.Assign | ast.AnnAssign) or fault.function is None:
+        return False
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    names = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    end = stmt.end_lineno or stmt.lineno
+    for node in ast.walk(fault.function):
+        base = node.value if isinstance(node, ast.Attribute | ast.Subscript) else (
+            node.func if isinstance(node, ast.Call) else None)
+        if isinstance(base, ast.Name) and base.id in names and node.lineno > end:  # type: ignore[attr-defined]
+            return True
+    return False
+
+
 def generate(ctx: TemplateContext) -> list[Candidate]:
     fault = locate(ctx)
     if fault is None:
@@ -99,9 +114,11 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
     if value is not None and not src.in_nested_scope(node, stmt):
         fallback = neutral_default(src, fault.function) if isinstance(stmt, ast.Return) else "None"
         text = f"{src.segment(value)} if {cond} else {fallback}"
+        # A None assigned here that the function dereferences later only moves the crash down.
+        later = _dereferenced_later(fault, stmt) and fallback == "None"
         out.append(candidate(
             "conditional-index-default", src, Edit(src).replace(value, text).apply(),
             why + f" Use {fallback} when the element is missing.",
-            score - (0.05 if isinstance(stmt, ast.Return) else -0.05),
+            0.4 if later else score - (0.05 if isinstance(stmt, ast.Return) else -0.05),
         ))
     return finish(ctx, out)

@@ -12,6 +12,7 @@ import ast
 import json
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 from crew.handoffs import RootCause
 from crew.repair.candidates import Candidate, TemplateContext
@@ -32,6 +33,8 @@ HANDLES: tuple[RootCause, ...] = (RootCause.MISSING_KEY,)
 
 MAX_REPO_FILES = 400
 MAX_FILE_CHARS = 200_000
+MAX_LOG_BYTES = 20 << 20
+MAX_LOG_LINES = 5000
 _KEY_IN_TEXT = re.compile(r"""["']([A-Za-z_][A-Za-z0-9_\-]{0,63})["']\s*:""")
 
 
@@ -68,10 +71,22 @@ def _keys_of(value: object) -> Iterator[str]:
             yield from _keys_of(sub)
 
 
+def _log_file_tail(source: str) -> list[str]:
+    """The last lines of the log file the evidence came from: the payloads are logged before the crash."""
+    path = Path(source)
+    try:
+        if not path.is_file() or path.stat().st_size > MAX_LOG_BYTES:
+            return []
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()[-MAX_LOG_LINES:]
+    except OSError:
+        return []
+
+
 def log_keys(ctx: TemplateContext) -> set[str]:
     """Keys of the JSON or dict payloads printed in the log lines and the tracebacks."""
     texts: list[str] = []
     if ctx.evidence is not None:
+        texts += _log_file_tail(ctx.evidence.source)
         texts += ctx.evidence.log_excerpt
         texts += [tb.raw for tb in ctx.evidence.tracebacks]
         texts += [tb.exc_message for tb in ctx.evidence.tracebacks]
@@ -162,7 +177,7 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
     from_logs = log_keys(ctx)
     from_repo = repo_keys(ctx, key)
     ranked: list[tuple[float, str, str]] = []
-    for sim, name in closest(key, from_logs | from_repo, cutoff=0.7):
+    for sim, name in closest(key, from_logs | from_repo, cutoff=0.75):
         in_logs = name in from_logs
         exact = normalise_name(name) == normalise_name(key)
         score = (0.9 if exact else 0.55 + 0.25 * sim) if in_logs else (0.75 if exact else 0.4 + 0.25 * sim)

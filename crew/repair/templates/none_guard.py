@@ -17,6 +17,7 @@ from crew.repair.templates._ast_edit import (
     BUILTIN_NAMES,
     Edit,
     Fault,
+    Source,
     assigned_from_call,
     candidate,
     conditional,
@@ -77,6 +78,23 @@ def _none_base(fault: Fault, message: str) -> tuple[ast.expr, ast.expr] | None:
     return None
 
 
+def _part_of_bigger_value(src: Source, use: ast.AST, stmt: ast.stmt) -> bool:
+    """True when ``use`` is one field of a larger value (a dict entry, an argument, an f-string part).
+
+    Returning early there would throw the other fields away; the narrow conditional keeps them.
+    """
+    child = use
+    for anc in src.ancestors(use):
+        if anc is stmt:
+            return False
+        if isinstance(anc, ast.Dict | ast.List | ast.Tuple | ast.Set | ast.JoinedStr | ast.keyword):
+            return True
+        if isinstance(anc, ast.Call) and child is not anc.func:
+            return True
+        child = anc
+    return False
+
+
 def generate(ctx: TemplateContext) -> list[Candidate]:
     fault = locate(ctx)
     if fault is None:
@@ -100,6 +118,7 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
         stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
     )
     strong = 0.8 if origin is not None else 0.65
+    part = _part_of_bigger_value(src, use, stmt)
     if can_insert and fault.function is not None:
         if src.in_loop(stmt):
             upd = Edit(src).insert_before(stmt, [f"if {base_text} is None:", "    continue"]).apply()
@@ -111,14 +130,15 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
             "guard-none-return", src, upd,
             why + f" Check for None right before the use and return {default}, the neutral value this "
             "function already returns elsewhere.",
-            strong - (0.1 if src.in_loop(stmt) else 0.0),
+            strong - (0.1 if src.in_loop(stmt) else 0.0) - (0.15 if part else 0.0),
         ))
     stored = isinstance(use, ast.Attribute | ast.Subscript) and isinstance(use.ctx, ast.Store)
     if isinstance(use, ast.Attribute | ast.Subscript | ast.Call) and not stored:
         upd = Edit(src).replace(use, conditional(src, use, f"{base_text} is not None", "None")).apply()
         out.append(candidate(
             "conditional-none", src, upd,
-            why + f" Evaluate `{src.segment(use)}` only when `{base_text}` is not None, else None.",
-            strong - 0.15,
+            why + f" Evaluate `{src.segment(use)}` only when `{base_text}` is not None, else None"
+            + (", so the rest of the value is still produced." if part else "."),
+            0.75 if part else strong - 0.15,
         ))
     return finish(ctx, out, broad=("conditional-none",))

@@ -72,15 +72,22 @@ def _concat(ctx: TemplateContext, fault: Fault, other: str) -> list[Candidate | 
         target = adds[0]
     if target is None:
         return []
-    operand = src.segment(target.right)
-    why = (f"`{src.segment(target)}` at {fault.path}:{target.lineno} adds a {other} (`{operand}`) to text, and "
-           f"Python does not convert it implicitly.")
-    out: list[Candidate | None] = [candidate(
-        "str-convert-operand", src, Edit(src).replace(target.right, _wrap(src, target.right, "str")).apply(),
-        why + f" Convert `{operand}` with `str()` where the text is built.", 0.8,
-    )]
     top = _outermost_add(src, target)
     parts = _concat_chain(top)
+    # Which operand of a chain is the non-text one is only known at run time; str() of text is a no-op,
+    # so every operand that is not visibly text is converted.
+    wrap = [p for p in (parts or [target.right]) if not _stringy(p)] or [target.right]
+    operands = ", ".join(f"`{src.segment(p)}`" for p in wrap)
+    article = "an" if other[:1] in "aeiou" else "a"
+    why = (f"`{src.segment(top)}` at {fault.path}:{top.lineno} adds {article} {other} ({operands}) to text, and "
+           f"Python does not convert it implicitly.")
+    edit = Edit(src)
+    for part in wrap:
+        edit.replace(part, _wrap(src, part, "str"))
+    out: list[Candidate | None] = [candidate(
+        "str-convert-operand", src, edit.apply(),
+        why + f" Convert {operands} with `str()` where the text is built.", 0.8,
+    )]
     if parts and all(not isinstance(p, ast.JoinedStr) for p in parts) and any(
         isinstance(p, ast.Constant) and isinstance(p.value, str) for p in parts
     ):
