@@ -232,7 +232,8 @@ def log_inputs(target: Target, diagnosis: Diagnosis, evidence: CrashEvidence | N
     if evidence is None or target.function is None or not target.params:
         return []
     records: list[dict[str, Any]] = []
-    for line in [*evidence.context_lines, *evidence.log_excerpt]:
+    # newest lines first: the request logged just before the crash is the likeliest culprit
+    for line in reversed([*evidence.context_lines, *evidence.log_excerpt]):
         for found in _dicts_in(line):
             _records(found, records)
     if not records:
@@ -253,7 +254,18 @@ def log_inputs(target: Target, diagnosis: Diagnosis, evidence: CrashEvidence | N
         # a single dict parameter: pass whole logged records
         if len(target.params) == 1 and not out:
             out.extend([lit] for r in records[:10] if (lit := _literal(r)) is not None)
-    return out[:20]
+    unique = list(dict.fromkeys(tuple(args) for args in out))
+    # boundary values (0, empty, None) are what crashes code: try those first, keep recency otherwise
+    unique.sort(key=lambda args: not any(_is_boundary(a) for a in args))
+    return [list(args) for args in unique[:40]]
+
+
+def _is_boundary(literal: str) -> bool:
+    try:
+        value = ast.literal_eval(literal)
+    except (ValueError, SyntaxError):
+        return False
+    return value is None or (not isinstance(value, bool) and value in (0, "", b"")) or value in ([], {})
 
 
 def message_values(message: str) -> list[str]:
