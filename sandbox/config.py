@@ -60,6 +60,9 @@ class SandboxConfig(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     """Extra environment variables for the command (no host variables are passed through)."""
 
+    labels: dict[str, str] = Field(default_factory=dict)
+    """Extra labels on the containers (docker backend), e.g. to find or count a caller's own."""
+
     pull_timeout: float = Field(default=10.0, gt=0)
     """Seconds to wait for a registry when trying to pull a base image before building one."""
 

@@ -109,7 +109,7 @@ class DockerBackend:
             **cfg.env, **env,
         }
         return self.client.containers.create(
-            image, ["sleep", "infinity"], name=name, labels={LABEL: "run"},
+            image, ["sleep", "infinity"], name=name, labels={**cfg.labels, LABEL: "run"},
             user=cfg.user, working_dir=cfg.workdir, environment=environment,
             network_mode="none", read_only=True,
             tmpfs={"/tmp": f"{scratch},mode=1777",

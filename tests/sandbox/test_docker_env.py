@@ -1,0 +1,83 @@
+"""Environment images: a repo's dependencies from a host-built wheelhouse, cached by their hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sandbox import SandboxConfig, prepare
+from sandbox.images import collect_requirements, ensure_env_image, env_key
+
+pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("no_leftover_containers")]
+
+APP = """\
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/price/{amount}")
+def price(amount: float, discount: float = 1.0) -> dict[str, float]:
+    return {"price": amount / discount}
+"""
+TEST = """\
+from fastapi.testclient import TestClient
+
+from app.main import app
+
+client = TestClient(app)
+
+
+def test_price() -> None:
+    assert client.get("/price/4?discount=2").json() == {"price": 2.0}
+
+
+def test_zero_discount() -> None:
+    client.get("/price/4?discount=0")
+"""
+
+
+@pytest.fixture
+def fastapi_repo(tmp_path: Path) -> Path:
+    repo = tmp_path / "pricing"
+    (repo / "app").mkdir(parents=True)
+    (repo / "tests").mkdir()
+    (repo / "app" / "__init__.py").write_text("")
+    (repo / "app" / "main.py").write_text(APP)
+    (repo / "tests" / "test_main.py").write_text(TEST)
+    (repo / "requirements.txt").write_text("fastapi\nhttpx\npytest\n")
+    return repo
+
+
+def test_fastapi_repo_runs_pytest_in_its_environment_image(
+    fastapi_repo: Path, base_image: str, run_label: str, docker_client: Any
+) -> None:
+    cfg = SandboxConfig(backend="docker", memory_mb=512, pids=128, timeout=120, labels={"org.healcrew.test": run_label})
+    with prepare(fastapi_repo, config=cfg) as box:
+        assert box.image is not None and box.image.startswith("healcrew/env:")
+        result = box.run(["python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "--junitxml=/tmp/healcrew-junit.xml"])
+    assert result.exit_code == 1, result.stdout + result.stderr
+    by_id = {t.test_id: t for t in result.tests}
+    assert by_id["tests/test_main.py::test_price"].outcome == "passed"
+    zero = by_id["tests/test_main.py::test_zero_discount"]
+    assert (zero.outcome, zero.exc_type, zero.frame) == ("failed", "ZeroDivisionError", "app/main.py:8")
+    image = docker_client.images.get(box.image)
+    assert image.labels.get("org.healcrew.sandbox") == "env"
+
+
+def test_environment_image_is_reused_until_dependencies_change(
+    fastapi_repo: Path, base_image: str, docker_client: Any
+) -> None:
+    cache = SandboxConfig().cache_dir
+    first = ensure_env_image(docker_client, base_image, fastapi_repo, cache)
+    again = ensure_env_image(docker_client, base_image, fastapi_repo, cache)
+    assert again.cached and again.tag == first.tag and again.how == "cached"
+    (fastapi_repo / "app" / "main.py").write_text(APP + "\n# code changes do not matter\n")
+    assert ensure_env_image(docker_client, base_image, fastapi_repo, cache).tag == first.tag
+    base_id = docker_client.images.get(base_image).id
+    (fastapi_repo / "requirements.txt").write_text("fastapi\nhttpx\npytest\nanyio\n")
+    changed = env_key(base_id, first.python, collect_requirements(fastapi_repo))
+    assert f"healcrew/env:{changed}" != first.tag

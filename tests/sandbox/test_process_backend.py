@@ -1,0 +1,78 @@
+"""The process backend under bubblewrap: no network, private /tmp, a copy of the repo, rlimits."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+
+from sandbox import SandboxConfig, prepare
+from sandbox.process_backend import available_mode
+
+from .conftest import tree_digest
+
+pytestmark = pytest.mark.skipif(available_mode() != "bwrap", reason="bubblewrap cannot create namespaces here")
+
+CONFIG = SandboxConfig(backend="process", memory_mb=512, timeout=30, output_cap_bytes=8192)
+
+
+def test_pytest_runs_and_junit_is_parsed(git_repo: tuple[Path, str]) -> None:
+    repo, _ = git_repo
+    with prepare(repo, config=CONFIG) as box:
+        result = box.run(["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml=/tmp/junit.xml"])
+    assert result.backend == "process"
+    assert "WEAKER" in result.isolation_note
+    assert result.exit_code == 1
+    outcomes = {t.test_id: (t.outcome, t.exc_type, t.frame) for t in result.tests}
+    assert outcomes == {
+        "tests/test_calc.py::test_ok": ("passed", None, None),
+        "tests/test_calc.py::test_zero": ("failed", "ZeroDivisionError", "calc.py:2"),
+    }
+
+
+def test_network_is_unreachable(plain_repo: Path) -> None:
+    code = (
+        "import socket\ntry:\n    socket.create_connection(('10.255.255.1', 80), timeout=3)\n"
+        "except OSError as e:\n    print('blocked', e.errno)\nelse:\n    print('connected')"
+    )
+    with prepare(plain_repo, config=CONFIG) as box:
+        result = box.run(["python", "-c", code])
+    assert result.stdout.startswith("blocked"), result.stdout + result.stderr
+
+
+def test_host_tmp_and_home_are_not_visible(plain_repo: Path, tmp_path: Path) -> None:
+    marker = Path("/tmp") / f"healcrew-marker-{uuid.uuid4().hex}"
+    marker.write_text("secret")
+    try:
+        with prepare(plain_repo, config=CONFIG) as box:
+            result = box.run(["python", "-c", f"import os; print(os.path.exists({str(marker)!r}), os.getuid())"])
+    finally:
+        marker.unlink()
+    assert result.stdout.split() == ["False", "65534"]
+
+
+def test_timeout_kills_and_is_reported(plain_repo: Path) -> None:
+    with prepare(plain_repo, config=CONFIG) as box:
+        result = box.run(["python", "-c", "while True: pass"], timeout=1.5)
+    assert result.timed_out and result.exit_code is None
+    assert result.duration < 10
+
+
+def test_memory_limit_stops_a_hog(plain_repo: Path) -> None:
+    cfg = CONFIG.model_copy(update={"memory_mb": 256})
+    with prepare(plain_repo, config=cfg) as box:
+        result = box.run(["python", "-c", "x = []\nwhile True: x.append(bytearray(10**7))"])
+    assert result.exit_code != 0 and result.oom_killed
+    assert "MemoryError" in result.stderr
+
+
+def test_deleting_everything_leaves_the_checkout_unchanged(git_repo: tuple[Path, str]) -> None:
+    repo, _ = git_repo
+    before = tree_digest(repo)
+    with prepare(repo, config=CONFIG) as box:
+        result = box.run(["sh", "-c", "rm -rf ./* ./.[!.]* ; ls -A | wc -l"])
+        again = box.run(["sh", "-c", "ls"])
+    assert result.stdout.strip() == "0"
+    assert "calc.py" in again.stdout  # each run starts from the prepared copy
+    assert tree_digest(repo) == before
