@@ -24,7 +24,8 @@ class SandboxRunner:
     """Runs commands on one repo at one commit, each in a fresh sandbox."""
 
     def __init__(self, repo: GitRepo, backend: str = "auto", memory_mb: int = 1024) -> None:
-        from sandbox import SandboxConfig, SandboxError as RawSandboxError, choose_backend
+        from sandbox import SandboxConfig, choose_backend
+        from sandbox import SandboxError as RawSandboxError
 
         try:
             choice, client = choose_backend(backend)  # type: ignore[arg-type]

@@ -162,6 +162,8 @@ def reproduces(summary: RunSummary | None, diagnosis: Diagnosis) -> bool:
     fault = diagnosis.fault_frame
     if fault is None or fault.repo_path is None or not summary.raising_frame:
         return True
+    if diagnosis.library_frame is not None:
+        return True  # raised inside a library; the probe already checked the repo frame on the way
     return fault.repo_path.rsplit("/", 1)[-1] in summary.raising_frame
 
 

@@ -9,6 +9,7 @@ differential check uses it to compare original and patched results on the other 
 """
 
 import ast
+import contextlib
 import importlib
 import json
 import math
@@ -26,6 +27,25 @@ class _CallTimeout(BaseException):
 
 def _alarm(_signum, _frame):
     raise _CallTimeout()
+
+
+def _namespace(module, imports):
+    """Names an input expression may use: the target module's, plus the classes it needs."""
+    from types import SimpleNamespace
+
+    namespace = {"SimpleNamespace": SimpleNamespace}
+    namespace.update(vars(module))
+    for name, where in imports.items():
+        with contextlib.suppress(Exception):  # a missing helper only skips the inputs that use it
+            namespace[name] = getattr(importlib.import_module(where), name)
+    return namespace
+
+
+def _value(source, namespace):
+    try:
+        return ast.literal_eval(source)
+    except (ValueError, SyntaxError):
+        return eval(source, dict(namespace))  # runs only inside the sandbox
 
 
 def _describe(value):
@@ -53,11 +73,13 @@ def main(spec_path):
     for root in spec.get("sys_path", []):
         sys.path.insert(0, os.path.abspath(root))
     results = []
+    namespace = {}
     try:
         module = importlib.import_module(spec["module"])
         target = module
         for part in spec["function"].split("."):
             target = getattr(target, part)
+        namespace = _namespace(module, spec.get("imports", {}))
     except BaseException as exc:  # report the import failure itself as the outcome
         results.append({"args": None, "error": type(exc).__name__, "message": str(exc)[:300],
                         "frame": _raising_frame(exc, spec["fault_path"])})
@@ -66,9 +88,9 @@ def main(spec_path):
     for args_src in spec.get("inputs", []) if target is not None else []:
         entry = {"args": args_src}
         try:
-            args = [ast.literal_eval(a) for a in args_src]
-        except (ValueError, SyntaxError) as exc:
-            entry["skipped"] = f"not a literal: {exc}"
+            args = [_value(a, namespace) for a in args_src]
+        except Exception as exc:  # an input we could not build is skipped, not fatal
+            entry["skipped"] = f"cannot build input: {type(exc).__name__}: {exc}"
             results.append(entry)
             continue
         signal.alarm(int(spec.get("per_call_timeout", 2)))

@@ -35,7 +35,12 @@ _BY_ANNOTATION = {
     "list": ["[]", "[1]", "['a']"],
     "dict": ["{}", "{'a': 1}"],
     "None": ["None"],
+    "date": ["date(2026, 11, 5)"],
+    "datetime": ["datetime(2026, 11, 5, 10, 0)"],
+    "Decimal": ["Decimal('0')", "Decimal('12.50')"],
 }
+_STDLIB_NAMES = {"date": "datetime", "datetime": "datetime", "Decimal": "decimal", "SimpleNamespace": "types"}
+MAX_OBJECT_DEPTH = 2
 
 
 @dataclass
@@ -57,6 +62,7 @@ class Target:
     import_root: str
     params: list[Param] = field(default_factory=list)
     assigned_name: str | None = None  # for import-time crashes: the name the fault line assigns
+    imports: dict[str, str] = field(default_factory=dict)  # names input expressions use → their module
 
 
 @dataclass
@@ -69,6 +75,7 @@ class Reproduction:
     normal_inputs: list[list[str]]
     normal_results: list[str]
     probe_results: list[dict[str, Any]]
+    imports: dict[str, str] = field(default_factory=dict)
 
 
 def module_for(path: str, tracked: set[str]) -> tuple[str, str]:
@@ -302,23 +309,102 @@ def _call_site_literals(repo: GitRepo, function: str, limit_files: int = 200) ->
     return tuples[:20]
 
 
-def _values_for(param: Param, message_vals: list[str], dict_records: list[str]) -> list[str]:
-    values: list[str] = []
-    if param.default is not None:
-        values.append(param.default)
-    ann = (param.annotation or "").replace("typing.", "")
-    matched = False
-    for key, vals in _BY_ANNOTATION.items():
-        if re.search(rf"\b{key}\b", ann, re.IGNORECASE) or (key == "None" and "Optional" in ann):
-            values.extend(vals)
-            matched = True
-    if "str" in ann or not ann:
-        values.extend(message_vals)
-    if "dict" in ann.lower() or "mapping" in ann.lower() or not ann:
-        values.extend(dict_records)
-    if not matched:
-        values.extend(_GENERIC)
-    return list(dict.fromkeys(values))
+@dataclass
+class ClassInfo:
+    """A class of the repo that an input may need to construct."""
+
+    module: str
+    fields: list[Param]
+
+
+def class_index(repo: GitRepo) -> dict[str, ClassInfo]:
+    """Constructor fields of every top-level class: dataclass-style annotations or ``__init__``."""
+    tracked = set(repo.tracked_files)
+    index: dict[str, ClassInfo] = {}
+    for path in sorted(p for p in tracked if p.endswith(".py") and "test" not in p.split("/")[0])[:400]:
+        source = repo.read(path) or ""
+        if "class " not in source:
+            continue
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        module = module_for(path, tracked)[1]
+        for node in tree.body:
+            if not isinstance(node, ast.ClassDef) or node.name in index:
+                continue
+            init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+            if init is not None:
+                fields = _params(init)
+            else:
+                fields = [
+                    Param(item.target.id, ast.unparse(item.annotation),
+                          ast.unparse(item.value) if item.value is not None else None)
+                    for item in node.body
+                    if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name)
+                    and "ClassVar" not in ast.unparse(item.annotation)
+                ]
+            index[node.name] = ClassInfo(module, fields)
+    return index
+
+
+class InputBuilder:
+    """Small typed inputs for each parameter: literals, and repo objects built from their fields."""
+
+    def __init__(self, repo: GitRepo, message_vals: list[str], dict_records: list[str]) -> None:
+        self.classes = class_index(repo)
+        self.message_vals = message_vals
+        self.dict_records = dict_records
+        self.imports: dict[str, str] = {}
+
+    def _class_names(self, annotation: str) -> list[str]:
+        names = re.findall(r"[A-Za-z_][A-Za-z0-9_]*", annotation.replace("'", "").replace('"', ""))
+        return [n for n in names if n in self.classes]
+
+    def construct(self, name: str, depth: int = 0) -> list[str]:
+        """``Cls(...)`` with ordinary field values, then one variant per boundary field value."""
+        info = self.classes[name]
+        self.imports[name] = info.module
+        base: list[str] = []
+        options: list[list[str]] = []
+        for f in info.fields:
+            values = self.values(f, depth + 1, for_object=True)
+            ordinary = [v for v in values if not _is_boundary(v)] or values or ["None"]
+            base.append(ordinary[0])
+            options.append([v for v in values if _is_boundary(v)][:2])
+        exprs = [f"{name}({', '.join(base)})"]
+        for i, boundary in enumerate(options):
+            for value in boundary:
+                args = list(base)
+                args[i] = value
+                exprs.append(f"{name}({', '.join(args)})")
+        return exprs[:12]
+
+    def values(self, param: Param, depth: int = 0, for_object: bool = False) -> list[str]:
+        values: list[str] = []
+        ann = (param.annotation or "").replace("typing.", "")
+        classes = self._class_names(ann) if depth <= MAX_OBJECT_DEPTH else []
+        for cls in classes:
+            values.extend(self.construct(cls, depth))
+        if classes and ("None" in ann or "Optional" in ann):
+            values.append("None")
+        matched = bool(classes)
+        for key, vals in _BY_ANNOTATION.items():
+            if re.search(rf"\b{key}\b", ann) or (key == "None" and "Optional" in ann):
+                values.extend(vals)
+                matched = True
+                if key in _STDLIB_NAMES:
+                    self.imports[key] = _STDLIB_NAMES[key]
+        if not for_object:
+            if param.default is not None:
+                values.insert(0, param.default)
+            if "str" in ann or not ann:
+                values.extend(self.message_vals)
+            if "dict" in ann.lower() or "mapping" in ann.lower() or not ann:
+                values.extend(self.dict_records)
+        if not matched:
+            values.extend(["1", "'a'", "None", "0", "''"] if for_object else _GENERIC)
+        return list(dict.fromkeys(values))
 
 
 def candidate_inputs(
@@ -340,7 +426,9 @@ def candidate_inputs(
     if n == 1 and msg_vals:
         out.extend(([v], "message") for v in msg_vals)
     out.extend((args, "search") for args in _call_site_literals(repo, target.function) if len(args) == n)
-    pools = [_values_for(p, msg_vals, records) for p in target.params]
+    builder = InputBuilder(repo, msg_vals, records)
+    pools = [builder.values(p) for p in target.params]
+    target.imports = builder.imports
     for combo in itertools.islice(itertools.product(*pools), MAX_INPUTS):
         out.append((list(combo), "search"))
     seen: set[tuple[str, ...]] = set()
@@ -362,6 +450,7 @@ def probe_spec(target: Target, inputs: list[list[str]], diagnosis: Diagnosis) ->
         "fault_path": diagnosis.fault_frame.repo_path if diagnosis.fault_frame else "",
         "fault_function": diagnosis.code_context.function if diagnosis.code_context else "",
         "exc_type": diagnosis.exc_type.rsplit(".", 1)[-1],
+        "imports": target.imports,
         "per_call_timeout": 2,
     }
 
@@ -391,19 +480,44 @@ def matches_fault(entry: dict[str, Any], diagnosis: Diagnosis) -> bool:
     )
 
 
+def _skeleton(message: str) -> str:
+    """A message with its values blanked: ``'x' object has no attribute 'y'`` → ``Q object has no attribute Q``."""
+    text = re.sub(r"'[^']*'|\"[^\"]*\"", "Q", message)
+    return re.sub(r"\d+(?:\.\d+)?", "N", text).strip()
+
+
+def message_fitness(entry: dict[str, Any], diagnosis: Diagnosis) -> int:
+    """2: the same message; 1: the same message with other values; 0: only the type matches."""
+    got, want = str(entry.get("message", "")).strip(), diagnosis.exc_message.strip()
+    if got == want:
+        return 2
+    return 1 if _skeleton(got) == _skeleton(want) else 0
+
+
+# Exceptions whose message names the culprit; a different message is a different crash.
+_MESSAGE_MUST_MATCH = {"AttributeError", "TypeError", "KeyError", "NameError", "UnboundLocalError"}
+
+
 def pick_reproduction(
     results: list[dict[str, Any]], sources: dict[tuple[str, ...], str], diagnosis: Diagnosis
 ) -> Reproduction:
-    """The first input that reproduces the crash, plus the ordinary inputs for the differential check."""
+    """The best input that reproduces the crash, plus the ordinary inputs for the differential check.
+
+    Fitness: same exception type, raised in the fault frame; then the closest message.
+    """
     crash: list[str] | None = None
+    best = -1
     source = "search"
+    strict = diagnosis.exc_type.rsplit(".", 1)[-1] in _MESSAGE_MUST_MATCH and bool(diagnosis.exc_message)
     normal_inputs, normal_results, types = [], [], []
     for entry in results:
         args = entry.get("args")
         if args is None:
             continue
-        if crash is None and matches_fault(entry, diagnosis):
-            crash, source = args, sources.get(tuple(args), "search")
+        if matches_fault(entry, diagnosis):
+            fitness = message_fitness(entry, diagnosis)
+            if fitness > best and (fitness > 0 or not strict):
+                crash, best, source = args, fitness, sources.get(tuple(args), "search")
         elif "result" in entry and len(normal_inputs) < 25:
             normal_inputs.append(args)
             normal_results.append(entry["result"])
@@ -411,6 +525,11 @@ def pick_reproduction(
     if crash is not None and source == "search" and any(v in crash for v in message_values(diagnosis.exc_message)):
         source = "message"
     return Reproduction(crash, source, sorted(set(types)), normal_inputs, normal_results, results)
+
+
+def _used_imports(args: list[str], imports: dict[str, str]) -> list[str]:
+    used = {name for name in imports if any(re.search(rf"\b{name}\(", a) for a in args)}
+    return [f"from {imports[name]} import {name}" for name in sorted(used)]
 
 
 # ----------------------------------------------------------------------------- the test
@@ -434,8 +553,10 @@ def _sanity_asserts(types: list[str], expected: str | None) -> list[str]:
     if types and set(types) <= numeric:
         lines += ["    assert isinstance(result, (int, float)) and not isinstance(result, bool)",
                   "    assert math.isfinite(result)"]
+    elif types and len(set(types)) == 1 and types[0] in ("str", "list", "dict", "tuple", "set", "bytes", "bool"):
+        lines.append(f"    assert isinstance(result, {types[0]})")
     elif types and len(set(types)) == 1 and types[0] not in ("NoneType", "float-nonfinite"):
-        lines.append(f"    assert result is None or isinstance(result, {types[0]})")
+        lines.append(f"    assert type(result).__name__ == {types[0]!r}")
     elif types == ["NoneType"]:
         lines.append("    assert result is None")
     if not lines:
@@ -485,6 +606,9 @@ def render_test(
     else:
         assert reproduction is not None and reproduction.args is not None
         call = f"{target.function}({', '.join(reproduction.args)})"
+        extra = _used_imports(reproduction.args, {**target.imports, **reproduction.imports})
+        if extra:
+            header[-2:-2] = ["", *extra]
         body = [
             f"def test_{target.function.lstrip('_')}_handles_the_incident_input():",
             f"    module = importlib.import_module({target.module!r})",
