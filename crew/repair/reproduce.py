@@ -63,6 +63,7 @@ class Target:
     params: list[Param] = field(default_factory=list)
     assigned_name: str | None = None  # for import-time crashes: the name the fault line assigns
     imports: dict[str, str] = field(default_factory=dict)  # names input expressions use → their module
+    returns: str | None = None  # the return annotation, a fallback for the sanity assert
 
 
 @dataclass
@@ -149,7 +150,8 @@ def find_target(diagnosis: Diagnosis, repo: GitRepo) -> Target | None:
             return Target(module=module, function=None, path=path, import_root=root, assigned_name=assigned)
         node = _function_node(tree, mapped.frame.function, mapped.frame.line)
         if node is not None and _is_top_level(tree, node):
-            return Target(module=module, function=node.name, path=path, import_root=root, params=_params(node))
+            return Target(module=module, function=node.name, path=path, import_root=root, params=_params(node),
+                          returns=ast.unparse(node.returns) if node.returns else None)
     return None
 
 
@@ -545,8 +547,26 @@ def test_path(repo: GitRepo, incident_id: str) -> str:
     return f"test_healcrew_{slug}.py"
 
 
-def _sanity_asserts(types: list[str], expected: str | None) -> list[str]:
+_BUILTIN_RETURNS = ("str", "int", "float", "bool", "dict", "list", "tuple", "set", "bytes")
+
+
+def _types_from_annotation(annotation: str | None) -> list[str]:
+    """Return types a reviewer would expect from ``-> str`` / ``-> dict[str, Any] | None``."""
+    if not annotation:
+        return []
+    names = [re.split(r"[\[(]", part.strip())[0] for part in annotation.split("|")]
+    names = ["NoneType" if n == "None" else n for n in names]
+    return names if all(n in (*_BUILTIN_RETURNS, "NoneType") for n in names) else []
+
+
+def _sanity_asserts(types: list[str], expected: str | None, returns: str | None = None) -> list[str]:
     lines = []
+    if not types:
+        declared = _types_from_annotation(returns)
+        if declared:
+            allowed = ", ".join(t if t != "NoneType" else "type(None)" for t in declared)
+            return [*([f"    assert result == {expected}"] if expected else []),
+                    f"    assert isinstance(result, ({allowed},))  # the declared return type"]
     if expected is not None:
         lines.append(f"    assert result == {expected}")
     numeric = {"int", "float"}
@@ -613,7 +633,7 @@ def render_test(
             f"def test_{target.function.lstrip('_')}_handles_the_incident_input():",
             f"    module = importlib.import_module({target.module!r})",
             f"    result = module.{call}",
-            *_sanity_asserts(reproduction.normal_types, expected_result),
+            *_sanity_asserts(reproduction.normal_types, expected_result, target.returns),
         ]
         source = reproduction.source
     code = "\n".join([*header, *body]) + "\n"
