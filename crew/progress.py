@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from rich.console import Console
+from rich.status import Status
 
 
 class Reporter(Protocol):
@@ -30,7 +31,7 @@ class RichReporter:
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True)
-        self._status = None
+        self._status: Status | None = None
 
     def started(self, stage: str) -> None:
         if self.console.is_terminal:

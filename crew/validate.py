@@ -12,7 +12,7 @@ import json
 import shlex
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from crew.handoffs import CrashEvidence, Diagnosis, RegressionTest, RunSummary, ValidationReport
 from crew.repair.reproduce import (
@@ -173,7 +173,7 @@ def validate(
 ) -> ValidationReport:
     """Run the patched side and judge the four checks against the baseline."""
     start = time.perf_counter()
-    common = {"backend": runner.backend, "isolation_note": runner.isolation_note}
+    common: dict[str, Any] = {"backend": runner.backend, "isolation_note": runner.isolation_note}
     if baseline.test is None or baseline.target is None:
         return ValidationReport(
             **common, reproduces=False, fixed=False, no_regressions=False, passed=False,

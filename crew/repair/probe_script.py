@@ -17,6 +17,7 @@ import os
 import signal
 import sys
 import traceback
+from typing import Any
 
 BEGIN, END = "<<<HEALCREW-PROBE", "HEALCREW-PROBE>>>"
 
@@ -72,8 +73,9 @@ def main(spec_path):
         spec = json.load(fh)
     for root in spec.get("sys_path", []):
         sys.path.insert(0, os.path.abspath(root))
-    results = []
-    namespace = {}
+    results: list[dict] = []
+    namespace: dict = {}
+    target: Any = None
     try:
         module = importlib.import_module(spec["module"])
         target = module

@@ -141,11 +141,11 @@ def find_target(diagnosis: Diagnosis, repo: GitRepo) -> Target | None:
         root, module = module_for(path, tracked)
         if mapped.frame.function == "<module>":
             assigned = None
-            for node in tree.body:
-                if node.lineno <= mapped.frame.line <= (node.end_lineno or node.lineno) and isinstance(
-                    node, ast.Assign | ast.AnnAssign
+            for stmt in tree.body:
+                if stmt.lineno <= mapped.frame.line <= (stmt.end_lineno or stmt.lineno) and isinstance(
+                    stmt, ast.Assign | ast.AnnAssign
                 ):
-                    target = node.targets[0] if isinstance(node, ast.Assign) else node.target
+                    target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
                     assigned = target.id if isinstance(target, ast.Name) else None
             return Target(module=module, function=None, path=path, import_root=root, assigned_name=assigned)
         node = _function_node(tree, mapped.frame.function, mapped.frame.line)
@@ -511,7 +511,9 @@ def pick_reproduction(
     best = -1
     source = "search"
     strict = diagnosis.exc_type.rsplit(".", 1)[-1] in _MESSAGE_MUST_MATCH and bool(diagnosis.exc_message)
-    normal_inputs, normal_results, types = [], [], []
+    normal_inputs: list[list[str]] = []
+    normal_results: list[str] = []
+    types: list[str] = []
     for entry in results:
         args = entry.get("args")
         if args is None:
