@@ -40,6 +40,8 @@ class FlowState(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     accepted: Attempt | None = None
     declined: str | None = None
+    sandbox_runs: int = 0
+    candidates_considered: int = 0
     policy_decisions: list[str] = Field(default_factory=list)
 
 
@@ -116,6 +118,7 @@ class Stages:
 
         assert isinstance(outcome, RepairOutcome)
         state.attempts, state.accepted, state.declined = outcome.attempts, outcome.accepted, outcome.declined
+        state.sandbox_runs, state.candidates_considered = outcome.sandbox_runs, outcome.candidates_considered
         state.policy_decisions.extend(outcome.policy_decisions)
         # Sandbox and Reflection run inside the repair loop; their shares are reported on their own.
         for name, seconds in (("sandbox", outcome.sandbox_seconds), ("reflection", outcome.reflection_seconds)):
@@ -213,6 +216,7 @@ def to_report(state: FlowState, brain: str = "offline") -> RunReport:
         healcrew_version=__version__, run_id=state.incident.correlation_id or state.id,
         incident=state.incident, brain=brain, evidence=state.evidence, diagnosis=state.diagnosis,
         timings=state.timings, attempts=state.attempts, accepted=state.accepted, declined=state.declined,
+        sandbox_runs=state.sandbox_runs, candidates_considered=state.candidates_considered,
         policy_decisions=state.policy_decisions, stopped_at=state.stopped_at,
         outcome=outcome,  # type: ignore[arg-type]
         error=state.error,

@@ -351,6 +351,8 @@ class RunReport(Record):
     attempts: list[Attempt] = Field(default_factory=list)
     accepted: Attempt | None = Field(default=None, description="The attempt whose fix was accepted.")
     declined: str | None = Field(default=None, description="Why the offline brain declined to fix.")
+    sandbox_runs: int = Field(default=0, description="Sandbox runs the repair loop made.")
+    candidates_considered: int = 0
     policy_decisions: list[str] = Field(default_factory=list)
     stopped_at: str | None = Field(default=None, description="Stage where the run stopped early.")
     outcome: Literal["diagnosed", "fixed", "no_fix", "failed"] = "failed"
