@@ -161,11 +161,12 @@ class Sandbox:
 
 def prepare(
     repo: str | Path, commit: str | None = None, patch: str | Path | None = None,
-    files: dict[str, str] | None = None, config: SandboxConfig | None = None, log: Log = _quiet,
+    files: dict[str, str] | None = None, config: SandboxConfig | None = None, log: Log | None = None,
 ) -> Sandbox:
     """Copy ``repo`` at ``commit``, apply ``patch`` (diff text or a file) and ``files``, pick the
     backend and, for docker, make sure the base and environment images exist (cached)."""
     cfg = config or SandboxConfig()
+    log = log or _quiet
     if isinstance(patch, Path):
         try:
             patch = patch.read_text(encoding="utf-8")
@@ -201,24 +202,25 @@ def run(
         return box.run(command, timeout=timeout)
 
 
-def build_base_image(config: SandboxConfig | None = None, log: Log = _quiet) -> ImageInfo:
+def build_base_image(config: SandboxConfig | None = None, log: Log | None = None) -> ImageInfo:
     """Pull or build healcrew's base image (or check ``config.image``); idempotent."""
     from sandbox.docker_backend import connect
 
     cfg = config or SandboxConfig()
     client = connect(cfg.docker_timeout, ping_timeout=3.0)
     try:
-        return ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log)
+        return ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log or _quiet)
     finally:
         client.close()
 
 
-def build_env_image(repo: str | Path, config: SandboxConfig | None = None, log: Log = _quiet) -> ImageInfo:
+def build_env_image(repo: str | Path, config: SandboxConfig | None = None, log: Log | None = None) -> ImageInfo:
     """The environment image for ``repo``'s dependencies (base image first); cached by their hash."""
     from sandbox.docker_backend import connect
 
     cfg = config or SandboxConfig()
     client = connect(cfg.docker_timeout, ping_timeout=3.0)
+    log = log or _quiet
     try:
         with make_workspace(repo) as ws:
             base = ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log)

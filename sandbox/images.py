@@ -196,8 +196,10 @@ def _deb822_entries(text: str) -> list[tuple[str, list[str]]]:
     return out
 
 
-def build_base_with_debootstrap(client: Any, cache_dir: Path | None = None, log: Log = _quiet) -> str:
-    """debootstrap a minimal bookworm with python3 into a temp dir and ``docker import`` it."""
+def build_base_with_debootstrap(
+    client: Any, cache_dir: Path | None = None, log: Log = _quiet, tag: str = BUILT_BASE_TAG
+) -> str:
+    """debootstrap a minimal bookworm with python3 into a temp dir and ``docker import`` it as ``tag``."""
     if shutil.which("debootstrap") is None:
         raise ImageError("no registry answered and debootstrap is not installed (apt-get install debootstrap)")
     if os.geteuid() != 0:
@@ -231,16 +233,17 @@ def build_base_with_debootstrap(client: Any, cache_dir: Path | None = None, log:
         else:
             with tarfile.open(archive, "w") as tar:
                 tar.add(rootfs, arcname=".")
-        log(f"docker import as {BUILT_BASE_TAG}")
+        log(f"docker import as {tag}")
         changes = [f"ENV PATH={_PATH}", "ENV LANG=C.UTF-8", 'CMD ["python3"]',
                    f"LABEL {LABEL}=base org.healcrew.python={py}"]
         with archive.open("rb") as fh:
-            client.api.import_image_from_data(fh, repository=BASE_REPO, tag=SUITE, changes=changes)
+            repository, _, version = tag.rpartition(":")
+            client.api.import_image_from_data(fh, repository=repository, tag=version, changes=changes)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    if _image_exists(client, BUILT_BASE_TAG) is None:
+    if _image_exists(client, tag) is None:
         raise ImageError("docker import finished but the base image is missing")
-    return BUILT_BASE_TAG
+    return tag
 
 
 def _tmp_parent(cache_dir: Path | None) -> str | None:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
 from sandbox import SandboxConfig, prepare
-from sandbox.process_backend import available_mode
+from sandbox.process_backend import ProcessBackend, available_mode
 
 from .conftest import tree_digest
 
-pytestmark = pytest.mark.skipif(available_mode() != "bwrap", reason="bubblewrap cannot create namespaces here")
+needs_bwrap = pytest.mark.skipif(available_mode() != "bwrap", reason="bubblewrap cannot create namespaces here")
 
 CONFIG = SandboxConfig(backend="process", memory_mb=512, timeout=30, output_cap_bytes=8192)
 
 
+@needs_bwrap
 def test_pytest_runs_and_junit_is_parsed(git_repo: tuple[Path, str]) -> None:
     repo, _ = git_repo
     with prepare(repo, config=CONFIG) as box:
@@ -31,6 +34,7 @@ def test_pytest_runs_and_junit_is_parsed(git_repo: tuple[Path, str]) -> None:
     }
 
 
+@needs_bwrap
 def test_network_is_unreachable(plain_repo: Path) -> None:
     code = (
         "import socket\ntry:\n    socket.create_connection(('10.255.255.1', 80), timeout=3)\n"
@@ -41,6 +45,7 @@ def test_network_is_unreachable(plain_repo: Path) -> None:
     assert result.stdout.startswith("blocked"), result.stdout + result.stderr
 
 
+@needs_bwrap
 def test_host_tmp_and_home_are_not_visible(plain_repo: Path, tmp_path: Path) -> None:
     marker = Path("/tmp") / f"healcrew-marker-{uuid.uuid4().hex}"
     marker.write_text("secret")
@@ -52,6 +57,7 @@ def test_host_tmp_and_home_are_not_visible(plain_repo: Path, tmp_path: Path) -> 
     assert result.stdout.split() == ["False", "65534"]
 
 
+@needs_bwrap
 def test_timeout_kills_and_is_reported(plain_repo: Path) -> None:
     with prepare(plain_repo, config=CONFIG) as box:
         result = box.run(["python", "-c", "while True: pass"], timeout=1.5)
@@ -59,6 +65,7 @@ def test_timeout_kills_and_is_reported(plain_repo: Path) -> None:
     assert result.duration < 10
 
 
+@needs_bwrap
 def test_memory_limit_stops_a_hog(plain_repo: Path) -> None:
     cfg = CONFIG.model_copy(update={"memory_mb": 256})
     with prepare(plain_repo, config=cfg) as box:
@@ -67,6 +74,7 @@ def test_memory_limit_stops_a_hog(plain_repo: Path) -> None:
     assert "MemoryError" in result.stderr
 
 
+@needs_bwrap
 def test_deleting_everything_leaves_the_checkout_unchanged(git_repo: tuple[Path, str]) -> None:
     repo, _ = git_repo
     before = tree_digest(repo)
@@ -76,3 +84,21 @@ def test_deleting_everything_leaves_the_checkout_unchanged(git_repo: tuple[Path,
     assert result.stdout.strip() == "0"
     assert "calc.py" in again.stdout  # each run starts from the prepared copy
     assert tree_digest(repo) == before
+
+
+@pytest.mark.skipif(subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode != 0
+                    and subprocess.run(["unshare", "--user", "--net", "true"], capture_output=True).returncode != 0,
+                    reason="unshare cannot create a network namespace here")
+def test_unshare_fallback_blocks_network_and_keeps_junit_private(git_repo: tuple[Path, str], tmp_path: Path) -> None:
+    repo, _ = git_repo
+    copy = tmp_path / "copy"
+    shutil.copytree(repo, copy)
+    backend = ProcessBackend(CONFIG, mode="unshare")
+    result, xml = backend.run(copy, ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                     "--junitxml=/tmp/healcrew-junit.xml"], timeout=60,
+                              junit_path="/tmp/healcrew-junit.xml")
+    assert "WEAKER" in result.isolation_note and "unshare" in result.isolation_note
+    assert result.exit_code == 1 and xml is not None and b"test_zero" in xml
+    net, _ = backend.run(copy, ["python", "-c", "import socket; socket.create_connection(('10.255.255.1', 80), 3)"],
+                         timeout=30)
+    assert net.exit_code != 0 and "unreachable" in net.stderr.lower()
