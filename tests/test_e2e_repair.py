@@ -1,0 +1,129 @@
+"""End to end, against the real Docker engine: incidents go in, validated fixes come out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from crew.bundle import load_bundle
+from crew.flow import run_stages, to_report
+
+ROOT = Path(__file__).resolve().parents[1]
+INCIDENTS = ROOT / "examples" / "incidents"
+BUNDLES = sorted(p.parent.name for p in INCIDENTS.glob("*/expected.yaml"))
+
+pytestmark = [pytest.mark.docker, pytest.mark.e2e]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(os.environ.get("HEALCREW_CACHE") or tmp_path_factory.mktemp("cache"))
+
+
+@pytest.mark.parametrize("name", BUNDLES)
+def test_corpus_incident_is_fixed_or_declined(name: str, cache: Path, docker_client: Any) -> None:
+    expected = yaml.safe_load((INCIDENTS / name / "expected.yaml").read_text())
+    incident = load_bundle(INCIDENTS / name, cache)
+    state = run_stages(incident, use_crewai=False, repair=True, sandbox="docker")
+    report = to_report(state)
+    assert report.stopped_at is None, report.error
+    if not expected["fixable"]:
+        assert report.outcome == "no_fix" and report.declined and not report.attempts
+        return
+    assert report.outcome == "fixed", [(a.proposal.strategy, a.rejected_because) for a in report.attempts]
+    accepted = report.accepted
+    assert accepted is not None and accepted.critique and accepted.critique.verdict == "accept"
+    if expected.get("fault"):
+        v = accepted.validation
+        assert v is not None and v.reproduces and v.fixed and v.no_regressions and v.passed
+        assert v.test_on_original is not None and v.test_on_original.exc_type
+        assert v.suite_on_patched is not None and v.suite_on_patched.passed > 0
+        assert accepted.proposal.test is not None and "assert" in accepted.proposal.test.code
+    else:
+        assert accepted.proposal.strategy == "raise-memory-limit"
+    assert len(report.attempts) <= 3
+
+
+def test_replay_cli_writes_report_and_a_patch_that_applies(cache: Path, tmp_path: Path, docker_client: Any) -> None:
+    out = tmp_path / "out"
+    env = {**os.environ, "HEALCREW_CACHE": str(cache)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "crew.cli", "replay", str(INCIDENTS / "pricing-zero-division"), "--out", str(out),
+         "--sandbox", "docker"], capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["outcome"] == "fixed"
+    md = (out / "report.md").read_text()
+    assert "## Fix" in md and "test on original" in md and "ZeroDivisionError" in md
+    repo = Path(load_bundle(INCIDENTS / "pricing-zero-division", cache).repo)
+    work = tmp_path / "work"
+    subprocess.run(["git", "clone", "-q", str(repo), str(work)], check=True)
+    subprocess.run(["git", "apply", str(out / "fix.patch")], cwd=work, check=True)
+    assert "if not d:" in (work / "app" / "pricing.py").read_text()
+
+
+BUGGY = '''"""Shipping quotes."""
+
+
+def per_item_cost(total_cost, items):
+    """Cost per item of a parcel."""
+    return round(total_cost / len(items), 2)
+
+
+def quote(parcel):
+    return {"per_item": per_item_cost(parcel["cost"], parcel["items"])}
+'''
+SUITE = '''from shipping.rates import per_item_cost, quote
+
+
+def test_per_item_cost():
+    assert per_item_cost(10.0, ["a", "b"]) == 5.0
+
+
+def test_quote():
+    assert quote({"cost": 9.0, "items": [1, 2, 3]}) == {"per_item": 3.0}
+'''
+
+
+def test_run_on_an_unseen_repo(tmp_path: Path, cache: Path, docker_client: Any) -> None:
+    repo = tmp_path / "shipping-svc"
+    (repo / "shipping").mkdir(parents=True)
+    (repo / "tests").mkdir()
+    (repo / "shipping" / "__init__.py").write_text("")
+    (repo / "shipping" / "rates.py").write_text(BUGGY)
+    (repo / "tests" / "test_rates.py").write_text(SUITE)
+    (repo / "requirements.txt").write_text("pytest\n")
+    git = ["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "Add shipping rates"], cwd=repo, check=True)
+    crash = subprocess.run(
+        [sys.executable, "-c", "from shipping.rates import quote; quote({'cost': 4.0, 'items': []})"],
+        cwd=repo, capture_output=True, text=True,
+    )
+    assert "ZeroDivisionError" in crash.stderr
+    lines = [f"2026-11-20T02:0{i % 10}:00Z worker-1 {line.replace(str(repo), '/srv/app')}"
+             for i, line in enumerate(crash.stderr.splitlines())]
+    log = tmp_path / "crash.log"
+    log.write_text(textwrap.dedent("\n".join(["2026-11-20T01:59:59Z worker-1 INFO starting", *lines])) + "\n")
+    out = tmp_path / "out"
+    env = {**os.environ, "HEALCREW_CACHE": str(cache)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "crew.cli", "run", "--repo", str(repo), "--log", str(log), "--out", str(out),
+         "--sandbox", "docker", "--json"], capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout)
+    assert report["outcome"] == "fixed"
+    assert report["diagnosis"]["fault_frame"]["repo_path"] == "shipping/rates.py"
+    assert report["accepted"]["validation"]["reproduces"] is True
+    assert (out / "fix.patch").exists() and (out / "report.md").exists()
