@@ -326,6 +326,39 @@ class Attempt(Record):
     rejected_because: str | None = None
 
 
+# --------------------------------------------------------------------------- delivery
+
+
+class PullRequestInfo(Record):
+    """The pull request (or local review bundle) that carries the fix."""
+
+    forge: Literal["github", "local"]
+    number: int | None = None
+    url: str = Field(description="Web URL of the PR, or the review bundle folder for the local forge.")
+    state: Literal["open", "closed", "merged"] = "open"
+    draft: bool = False
+    created: bool = Field(description="True when this run opened it; False when it updated an existing one.")
+    labels: list[str] = Field(default_factory=list)
+    reviewers: list[str] = Field(default_factory=list)
+    comment: str | None = Field(default=None, description="What this run said on an existing PR.")
+
+
+class DeliveryRecord(Record):
+    """What Delivery did: the branch, the commit, the push and the pull request."""
+
+    incident_id: str
+    forge: Literal["github", "local"]
+    branch: str
+    base_commit: str = Field(description="The commit the branch was cut from.")
+    base_kind: Literal["deployed", "default-branch"] = "deployed"
+    commit: str | None = None
+    remote: str | None = None
+    pushed: bool = False
+    pull_request: PullRequestInfo | None = None
+    notes: list[str] = Field(default_factory=list, description="Rebases, cool-downs, skipped steps.")
+    error: str | None = Field(default=None, description="Why delivery failed, in one line.")
+
+
 # --------------------------------------------------------------------------- run
 
 
@@ -353,6 +386,7 @@ class RunReport(Record):
     declined: str | None = Field(default=None, description="Why the offline brain declined to fix.")
     sandbox_runs: int = Field(default=0, description="Sandbox runs the repair loop made.")
     candidates_considered: int = 0
+    delivery: DeliveryRecord | None = None
     policy_decisions: list[str] = Field(default_factory=list)
     stopped_at: str | None = Field(default=None, description="Stage where the run stopped early.")
     outcome: Literal["diagnosed", "fixed", "no_fix", "failed"] = "failed"
