@@ -16,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from crew import __version__
 from crew.errors import HealcrewError
 from crew.handoffs import Attempt, CrashEvidence, Diagnosis, Incident, RunReport, StageTiming
+from crew.logs import configure_logging, correlation_id, get_logger
 from crew.progress import Reporter, SilentReporter
+
+_log = get_logger("flow")
 
 T = TypeVar("T")
 
@@ -57,6 +60,7 @@ class Stages:
             self.state.timings.append(StageTiming(stage=name, seconds=0.0, status="skipped"))
             return None
         self.reporter.started(name)
+        _log.info("stage %s started", name, extra={"stage": name})
         start = time.perf_counter()
         try:
             result = work()
@@ -65,10 +69,13 @@ class Stages:
             self.state.timings.append(StageTiming(stage=name, seconds=seconds, status="failed", error=str(exc)))
             self.state.stopped_at, self.state.error, self.state.exit_code = name, str(exc), exc.exit_code
             self.reporter.finished(name, seconds, "failed", str(exc))
+            _log.warning("stage %s failed: %s", name, exc,
+                         extra={"stage": name, "seconds": seconds, "status": "failed"})
             return None
         seconds = time.perf_counter() - start
         self.state.timings.append(StageTiming(stage=name, seconds=seconds, status="ok"))
         self.reporter.finished(name, seconds, "ok", summary(result))
+        _log.info("stage %s ok: %s", name, summary(result), extra={"stage": name, "seconds": seconds, "status": "ok"})
         return result
 
     def monitoring(self) -> None:
@@ -156,6 +163,8 @@ def run_stages(
     sandbox: str = "auto", max_attempts: int = 3,
 ) -> FlowState:
     """Run every stage for ``incident``; through the CrewAI Flow unless asked not to."""
+    configure_logging()
+    correlation_id.set(incident.correlation_id or incident.id)
     state = FlowState(
         id=incident.correlation_id or incident.id, incident=incident, repair_enabled=repair,
         sandbox=sandbox, max_attempts=max_attempts,
