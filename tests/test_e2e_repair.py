@@ -127,3 +127,23 @@ def test_run_on_an_unseen_repo(tmp_path: Path, cache: Path, docker_client: Any) 
     assert report["diagnosis"]["fault_frame"]["repo_path"] == "shipping/rates.py"
     assert report["accepted"]["validation"]["reproduces"] is True
     assert (out / "fix.patch").exists() and (out / "report.md").exists()
+
+
+def _stable(value: Any) -> Any:
+    """A report without what legitimately varies between runs: timings, run ids, durations."""
+    volatile = {"seconds", "run_id", "correlation_id", "timings", "duration"}
+    if isinstance(value, dict):
+        return {k: _stable(v) for k, v in value.items() if k not in volatile}
+    if isinstance(value, list):
+        return [_stable(v) for v in value]
+    return value
+
+
+def test_replaying_a_bundle_twice_gives_the_same_report(cache: Path, docker_client: Any) -> None:
+    reports = []
+    for _ in range(2):
+        incident = load_bundle(INCIDENTS / "orders-schema-keyerror", cache)
+        state = run_stages(incident, use_crewai=False, repair=True, sandbox="docker")
+        reports.append(_stable(to_report(state).model_dump(mode="json")))
+    assert reports[0]["outcome"] == "fixed"
+    assert reports[0] == reports[1]
