@@ -77,7 +77,8 @@ class DockerBackend:
         container: Any = None
         out, err = HeadTailBuffer(cfg.output_cap_bytes), HeadTailBuffer(cfg.output_cap_bytes)
         try:
-            container = self._create(name, image, env or {})
+            with deferred_interrupts():  # a create cut short would leave a container we hold no handle to
+                container = self._create(name, image, env or {})
             container.start()
             self._load_repo(container, tar)
             exit_code, timed_out, duration = self._exec(container, command, timeout, out, err)

@@ -94,7 +94,8 @@ def no_leftover_containers(docker_client: Any, run_label: str) -> Iterator[None]
     """Count this session's containers before and after the test: they must be equal."""
 
     def count() -> int:
-        return len(docker_client.containers.list(all=True, filters={"label": f"org.healcrew.test={run_label}"}))
+        # the low-level call: the model's list() inspects each container and races with removals
+        return len(docker_client.api.containers(all=True, filters={"label": f"org.healcrew.test={run_label}"}))
 
     before = count()
     yield

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -158,17 +159,26 @@ def test_ctrl_c_removes_the_container(plain_repo: Path, docker_config: SandboxCo
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=root, stderr=subprocess.PIPE, text=True)
 
     def mine() -> list[Any]:
-        return docker_client.containers.list(all=True, filters={"label": f"org.healcrew.ctrlc={label}"})
+        return docker_client.api.containers(all=True, filters={"label": f"org.healcrew.ctrlc={label}"})
 
+    stderr = ""
     try:
         deadline = time.monotonic() + 30
         while not mine() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert mine(), "the sandbox container never appeared"
         time.sleep(0.5)  # let it reach the command
-        proc.send_signal(2)  # SIGINT, as Ctrl-C would
+        proc.send_signal(signal.SIGINT)  # as Ctrl-C would
         _, stderr = proc.communicate(timeout=30)
+        left = mine()
     finally:
-        proc.kill()
+        if proc.poll() is None:  # never SIGKILL first: that is the one signal no cleanup survives
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for leftover in mine():  # keep the engine clean even when the assertion below fails
+            docker_client.api.remove_container(leftover["Id"], force=True)
     assert "KeyboardInterrupt" in stderr
-    assert mine() == []
+    assert left == []
