@@ -20,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from sandbox.config import BackendName, SandboxConfig
-from sandbox.errors import EngineUnavailableError, SandboxError
+from sandbox.errors import EngineUnavailableError, ImageError, SandboxError
 from sandbox.images import ImageInfo, ensure_base_image, ensure_env_image, find_base_image
 from sandbox.junit import parse_junit
 from sandbox.results import RunResult
@@ -120,7 +120,10 @@ class Sandbox:
             else:
                 result, xml = self._run_process(argv, limit, junit, env)
         if xml:
-            tests = parse_junit(xml, root=self.workspace.path, workdir=result.workdir)
+            try:
+                tests = parse_junit(xml, root=self.workspace.path, workdir=result.workdir)
+            except SandboxError as exc:  # the run happened; a broken report must not hide its outcome
+                return result.model_copy(update={"junit_error": str(exc)})
             result = result.model_copy(update={"tests": tests})
         return result
 
@@ -178,7 +181,16 @@ def prepare(
         choice, client = choose_backend(cfg.backend)
         image, images = None, []
         if client is not None:
-            base = ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log)
+            try:
+                base = ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log)
+            except ImageError as exc:
+                if cfg.backend != "auto" or cfg.image:
+                    raise
+                client.close()
+                client = None
+                choice = BackendChoice(name="process", reason=f"auto: the Docker engine answered but no base image "
+                                                              f"could be made ({exc}); using the process backend")
+                return Sandbox(workspace, cfg, choice, None, None, [])
             images.append(base)
             image = base.tag
             if cfg.install_deps:

@@ -40,6 +40,7 @@ DEBIAN_PACKAGES = ["python3", "python3-venv", "python3-pip", "python-is-python3"
 LABEL = "org.healcrew.sandbox"
 ENV_RECIPE_VERSION = "1"  # bump when the environment Dockerfile changes meaningfully
 _EXTRAS = ("test", "tests", "testing", "dev")
+_ENV_BUILDS = threading.Lock()
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 Log = Callable[[str], None]
@@ -403,6 +404,11 @@ def ensure_env_image(
     client: Any, base: str, repo_root: Path, cache_dir: Path, log: Log = _quiet, timeout: float = 1800.0
 ) -> ImageInfo:
     """The environment image for the repo at ``repo_root``, built only when its dependencies changed."""
+    with _ENV_BUILDS:  # threads preparing the same repo build its image once
+        return _ensure_env_image(client, base, repo_root, cache_dir, log, timeout)
+
+
+def _ensure_env_image(client: Any, base: str, repo_root: Path, cache_dir: Path, log: Log, timeout: float) -> ImageInfo:
     start = time.monotonic()
     base_image = _image_exists(client, base)
     if base_image is None:

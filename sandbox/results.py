@@ -45,6 +45,7 @@ class RunResult(BaseModel):
     oom_killed: bool = False
     tests: list[TestOutcome] = Field(default_factory=list, description="Parsed from --junitxml, if any.")
     junit_path: str | None = Field(default=None, description="The JUnit XML file read inside the sandbox.")
+    junit_error: str | None = Field(default=None, description="Why the JUnit XML could not be read, if it could not.")
 
     @property
     def ok(self) -> bool:

@@ -102,3 +102,34 @@ def test_unshare_fallback_blocks_network_and_keeps_junit_private(git_repo: tuple
     net, _ = backend.run(copy, ["python", "-c", "import socket; socket.create_connection(('10.255.255.1', 80), 3)"],
                          timeout=30)
     assert net.exit_code != 0 and "unreachable" in net.stderr.lower()
+
+
+@needs_bwrap
+def test_broken_junit_report_keeps_the_run_outcome(plain_repo: Path) -> None:
+    with prepare(plain_repo, config=CONFIG) as box:
+        result = box.run(["sh", "-c", "echo '<testsuites><oops' > /tmp/j.xml; exit 4"], junit_path="/tmp/j.xml")
+    assert result.exit_code == 4 and result.tests == []
+    assert result.junit_error is not None and "JUnit XML" in result.junit_error
+
+
+def test_auto_falls_back_to_process_when_no_base_image_can_be_made(
+    plain_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sandbox.api
+    from sandbox.errors import ImageError
+
+    def no_image(*args: object, **kwargs: object) -> None:
+        raise ImageError("debootstrap needs root")
+
+    monkeypatch.setattr(sandbox.api, "choose_backend",
+                        lambda requested: (sandbox.api.BackendChoice(name="docker", reason="test"), _FakeClient()))
+    monkeypatch.setattr(sandbox.api, "ensure_base_image", no_image)
+    with prepare(plain_repo, config=SandboxConfig(backend="auto")) as box:
+        assert box.backend == "process" and "debootstrap needs root" in box.choice.reason
+    with pytest.raises(ImageError):
+        prepare(plain_repo, config=SandboxConfig(backend="docker"))
+
+
+class _FakeClient:
+    def close(self) -> None:
+        return None
