@@ -42,7 +42,11 @@ def _finish(state: object, as_json: bool, out_dir: Path | None) -> None:
 
     assert isinstance(state, FlowState)
     report = to_report(state)
-    if state.accepted is not None and out_dir is not None:
+    if state.delivery is not None:
+        from crew.delivery.deliver import redact_report
+
+        report = redact_report(report)  # delivery wrote the (redacted) fix.patch and PR.md already
+    elif state.accepted is not None and out_dir is not None:
         from crew.report import write_fix
 
         write_fix(report, out_dir)
@@ -65,8 +69,29 @@ def _finish(state: object, as_json: bool, out_dir: Path | None) -> None:
             from crew.render import show_repair
 
             show_repair(out, report)
+            _show_delivery(report)
         if state.accepted is None:
             raise typer.Exit(1)
+
+
+def _show_delivery(report: object) -> None:
+    from crew.handoffs import RunReport
+
+    assert isinstance(report, RunReport)
+    record = report.delivery
+    if record is None:
+        return
+    for note in record.notes:
+        err.print(f"delivery: {note}", highlight=False)
+    pr = record.pull_request
+    if record.pushed:
+        out.print(f"Branch [bold]{record.branch}[/] pushed to {record.remote} ({(record.commit or '')[:12]})",
+                  highlight=False)
+    if pr is not None:
+        what = "opened" if pr.created else ("updated" if record.pushed else pr.state)
+        number = f" #{pr.number}" if pr.number is not None else ""
+        draft = " (draft)" if pr.draft else ""
+        out.print(f"Pull request{number}{draft} {what}: {pr.url}", highlight=False)
 
 
 def _reporter(as_json: bool) -> object:
@@ -100,9 +125,60 @@ AttemptsOpt = Annotated[int, typer.Option("--max-attempts", min=1, max=10, help=
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write report.json and report.md here.")]
 
 
+DeliverOpt = Annotated[
+    str | None, typer.Option("--deliver", help="Deliver an accepted fix: local (default), github or none.",
+                             show_default=False),
+]
+RemoteOpt = Annotated[
+    str | None, typer.Option("--remote", help="Git remote to push to: a remote name or a URL/path (default origin).")
+]
+
+
 def _check_sandbox(sandbox: str) -> None:
     if sandbox not in ("docker", "process", "auto"):
         raise BadInputError(f"--sandbox must be docker, process or auto, not {sandbox!r}")
+
+
+def _delivery_settings(repo_path: Path, commit: str, deliver: str | None, remote: str | None) -> tuple[
+    str | None, dict[str, object] | None, str | None
+]:
+    """(forge or None, DeliveryConfig fields, note): flags over ``.healcrew.yaml`` over defaults.
+
+    Without ``--deliver`` delivery is attempted only where it can work: a materialized example
+    repo gets a bare remote in the cache; a repo without the remote is left undelivered with a
+    note. An explicit ``--deliver local|github`` on a repo without a remote fails at delivery.
+    """
+    if deliver is not None and deliver not in ("local", "github", "none"):
+        raise BadInputError(f"--deliver must be local, github or none, not {deliver!r}")
+    if deliver == "none":
+        return None, None, None
+    from crew.delivery.config import load_config
+    from crew.delivery.deliver import demo_remote, is_materialized_example
+    from crew.errors import DeliveryError
+    from crew.repo import GitRepo
+
+    repo = GitRepo(repo_path, commit)
+    overrides: dict[str, object] = {"forge": deliver}
+    if remote is not None:
+        if not remote.strip():
+            raise BadInputError("--remote must not be empty")
+        looks_like_url = "://" in remote or "/" in remote or ":" in remote or Path(remote).exists()
+        if looks_like_url:
+            overrides["remote_url"] = str(Path(remote).resolve()) if Path(remote).exists() else remote
+        else:
+            overrides["remote"] = remote
+    config = load_config(repo.path, **overrides)
+    if config.remote_url is None and remote is None:
+        from crew.delivery.gitops import resolve_remote
+
+        try:
+            resolve_remote(repo, config)
+        except DeliveryError as exc:
+            if is_materialized_example(repo, cache_dir()):
+                config.remote_url = demo_remote(repo, cache_dir())
+            elif deliver is None:
+                return None, None, f"delivery skipped: {exc}"
+    return config.forge, config.model_dump(mode="json"), None
 
 
 @app.command()
@@ -114,19 +190,34 @@ def run(
     out_dir: OutOpt = None,
     sandbox: SandboxOpt = "auto",
     max_attempts: AttemptsOpt = 3,
+    deliver: DeliverOpt = None,
+    remote: RemoteOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Diagnose, repair, validate in the sandbox and critique: any git repo plus a log."""
+    """Diagnose, repair, validate in the sandbox, critique and deliver: any git repo plus a log."""
     from crew.bundle import incident_from_log
     from crew.flow import run_stages
     from crew.repo import GitRepo
 
     _check_sandbox(sandbox)
     GitRepo(repo, commit)
+    forge, delivery_config, note = _delivery_settings(repo, commit, deliver, remote)
     incident = incident_from_log(repo, log, commit, test_cmd)
+    out_dir = out_dir or Path("out") / incident.id
     state = run_stages(incident, _reporter(as_json), repair=True, sandbox=sandbox,  # type: ignore[arg-type]
-                       max_attempts=max_attempts)
-    _finish(state, as_json, out_dir or Path("out") / incident.id)
+                       max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config, out_dir=out_dir)
+    _skipped(state, note, as_json)
+    _finish(state, as_json, out_dir)
+
+
+def _skipped(state: object, note: str | None, as_json: bool) -> None:
+    from crew.flow import FlowState
+
+    assert isinstance(state, FlowState)
+    if note is not None and state.accepted is not None:
+        state.policy_decisions.append(note)
+        if not as_json:
+            err.print(f"{note} (pass --remote URL to deliver, or --deliver none)", highlight=False)
 
 
 @app.command()
@@ -136,17 +227,24 @@ def replay(
     sandbox: SandboxOpt = "auto",
     max_attempts: AttemptsOpt = 3,
     diagnose_only: Annotated[bool, typer.Option("--diagnose-only", help="Stop after the diagnosis.")] = False,
+    deliver: DeliverOpt = None,
+    remote: RemoteOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Re-run a past incident from a saved bundle, through repair and reflection."""
+    """Re-run a past incident from a saved bundle, through repair, reflection and delivery."""
     from crew.bundle import load_bundle
     from crew.flow import run_stages
 
     _check_sandbox(sandbox)
     incident = load_bundle(bundle, cache_dir())
+    forge, delivery_config, note = (None, None, None) if diagnose_only else _delivery_settings(
+        Path(incident.repo), incident.commit, deliver, remote)
+    out_dir = out_dir or Path("out") / incident.id
     state = run_stages(incident, _reporter(as_json), repair=not diagnose_only,  # type: ignore[arg-type]
-                       sandbox=sandbox, max_attempts=max_attempts)
-    _finish(state, as_json, out_dir or Path("out") / incident.id)
+                       sandbox=sandbox, max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config,
+                       out_dir=out_dir)
+    _skipped(state, note, as_json)
+    _finish(state, as_json, out_dir)
 
 
 @app.command()
@@ -155,7 +253,76 @@ def version() -> None:
     print(__version__)
 
 
+pr_app = typer.Typer(help="Look at and act on the pull request of a run.", no_args_is_help=True)
+RunArg = Annotated[Path, typer.Argument(help="A run's output folder, or its report.json.")]
+
+
+def _load_run(run_path: Path) -> tuple[Path, object]:
+    from pydantic import ValidationError
+
+    from crew.handoffs import RunReport
+
+    folder, report_file = (run_path, run_path / "report.json") if run_path.is_dir() else (run_path.parent, run_path)
+    if not report_file.is_file():
+        raise BadInputError(f"no report.json in {run_path}")
+    try:
+        report = RunReport.model_validate_json(report_file.read_text(encoding="utf-8"))
+    except (ValidationError, UnicodeDecodeError) as exc:
+        raise BadInputError(f"{report_file.name} is not a healcrew run report: {str(exc).splitlines()[0]}") from None
+    return folder, report
+
+
+@pr_app.command("show")
+def pr_show(
+    run_path: RunArg,
+    raw: Annotated[bool, typer.Option("--raw", help="Print the Markdown source instead of rendering it.")] = False,
+) -> None:
+    """Print the pull request body as a reviewer sees it."""
+    from crew.handoffs import RunReport
+
+    folder, report = _load_run(run_path)
+    assert isinstance(report, RunReport)
+    body_file = folder / "PR.md"
+    if body_file.is_file():
+        body = body_file.read_text(encoding="utf-8")
+    elif report.delivery is not None:
+        from crew.delivery.config import DeliveryConfig
+        from crew.delivery.deliver import pr_body
+
+        body = pr_body(report, report.delivery, DeliveryConfig(forge=report.delivery.forge))
+    else:
+        from crew.delivery.deliver import redact_text
+        from crew.report import to_markdown
+
+        body = redact_text(to_markdown(report))
+    if raw or not out.is_terminal:
+        sys.stdout.write(body if body.endswith("\n") else body + "\n")
+        return
+    from rich.markdown import Markdown
+
+    out.print(Markdown(body))
+
+
+@pr_app.command("close")
+def pr_close(run_path: RunArg) -> None:
+    """Mark the run's local pull request closed, as a reviewer closing it would."""
+    from crew.delivery import local_forge
+    from crew.handoffs import RunReport
+
+    _, report = _load_run(run_path)
+    assert isinstance(report, RunReport)
+    record = report.delivery
+    if record is None or record.remote is None or record.pull_request is None:
+        raise BadInputError(f"run {report.run_id} opened no pull request")
+    if record.forge != "local":
+        raise BadInputError(f"the pull request of run {report.run_id} is on {record.forge}; close it there")
+    pr = local_forge.close(record.remote, report.incident.id)
+    print(f"closed local PR #{pr.number} ({pr.branch}); healcrew will neither reopen it nor open a new one "
+          "for this incident during the cool-down")
+
+
 def _mount_subcommands() -> None:
+    app.add_typer(pr_app, name="pr")
     try:
         from crew.cli_sandbox import sandbox_app
     except ImportError:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from crew import __version__
 from crew.errors import HealcrewError
-from crew.handoffs import Attempt, CrashEvidence, Diagnosis, Incident, RunReport, StageTiming
+from crew.handoffs import Attempt, CrashEvidence, DeliveryRecord, Diagnosis, Incident, RunReport, StageTiming
 from crew.logs import configure_logging, correlation_id, get_logger
 from crew.progress import Reporter, SilentReporter
 
@@ -46,6 +47,10 @@ class FlowState(BaseModel):
     sandbox_runs: int = 0
     candidates_considered: int = 0
     policy_decisions: list[str] = Field(default_factory=list)
+    deliver: str | None = Field(default=None, description="Forge to deliver an accepted fix to; None: no delivery.")
+    delivery_config: dict[str, Any] | None = Field(default=None, description="DeliveryConfig fields.")
+    out_dir: str | None = Field(default=None, description="Where the review bundle is written.")
+    delivery: DeliveryRecord | None = None
 
 
 class Stages:
@@ -132,6 +137,41 @@ class Stages:
             state.timings.append(StageTiming(stage=name, seconds=round(seconds, 3), status="ok"))
 
 
+    def delivery(self) -> None:
+        """Branch, commit, push and pull request, only for an accepted fix and when enabled."""
+        state = self.state
+        if state.deliver is None or state.stopped_at is not None or state.accepted is None:
+            return
+        from crew.delivery.config import DeliveryConfig
+        from crew.delivery.deliver import DeliveryFailed, deliver
+        from crew.repo import GitRepo
+
+        incident = state.incident
+        assert incident is not None
+        config = DeliveryConfig.model_validate({**(state.delivery_config or {}), "forge": state.deliver})
+        out_dir = Path(state.out_dir or Path("out") / incident.id)
+
+        def work() -> DeliveryRecord:
+            try:
+                return deliver(to_report(state), GitRepo(incident.repo, incident.commit), config, out_dir)
+            except DeliveryFailed as exc:
+                state.delivery = exc.record
+                raise
+
+        record = self._stage("delivery", work, _delivery_summary)
+        if record is not None:
+            state.delivery = record
+
+
+def _delivery_summary(record: DeliveryRecord) -> str:
+    pr = record.pull_request
+    if not record.pushed and pr is not None:
+        return f"nothing pushed: {record.notes[-1] if record.notes else pr.state}"
+    what = "opened" if pr is not None and pr.created else "updated"
+    number = f" #{pr.number}" if pr is not None and pr.number is not None else ""
+    return f"{record.branch} pushed; {record.forge} PR{number} {what}"
+
+
 def _repair_summary(outcome: object) -> str:
     from crew.agents.repair import RepairOutcome
 
@@ -160,20 +200,23 @@ def _diagnosis_summary(d: Diagnosis) -> str:
 
 def run_stages(
     incident: Incident, reporter: Reporter | None = None, use_crewai: bool = True, repair: bool = False,
-    sandbox: str = "auto", max_attempts: int = 3,
+    sandbox: str = "auto", max_attempts: int = 3, deliver: str | None = None,
+    delivery_config: dict[str, Any] | None = None, out_dir: Path | None = None,
 ) -> FlowState:
     """Run every stage for ``incident``; through the CrewAI Flow unless asked not to."""
     configure_logging()
     correlation_id.set(incident.correlation_id or incident.id)
     state = FlowState(
         id=incident.correlation_id or incident.id, incident=incident, repair_enabled=repair,
-        sandbox=sandbox, max_attempts=max_attempts,
+        sandbox=sandbox, max_attempts=max_attempts, deliver=deliver, delivery_config=delivery_config,
+        out_dir=str(out_dir) if out_dir is not None else None,
     )
     if not use_crewai:
         stages = Stages(state, reporter)
         stages.monitoring()
         stages.diagnostic()
         stages.repair()
+        stages.delivery()
         return state
     flow = build_flow(reporter)
     flow.kickoff(inputs=state.model_dump(mode="json"))
@@ -189,7 +232,7 @@ def build_flow(reporter: Reporter | None = None) -> Any:
     from crewai.flow.flow import Flow, listen, start
 
     class HealFlow(Flow[FlowState]):  # type: ignore[misc]
-        """Monitoring → Diagnostic → Repair (with Sandbox and Reflection in a bounded loop)."""
+        """Monitoring → Diagnostic → Repair (with Sandbox and Reflection in a bounded loop) → Delivery."""
 
         def _stages(self) -> Stages:
             return Stages(self.state, reporter)
@@ -205,6 +248,10 @@ def build_flow(reporter: Reporter | None = None) -> Any:
         @listen(diagnostic)
         def repair(self) -> None:
             self._stages().repair()
+
+        @listen(repair)
+        def delivery(self) -> None:
+            self._stages().delivery()
 
     return HealFlow(suppress_flow_events=True)
 
@@ -226,7 +273,7 @@ def to_report(state: FlowState, brain: str = "offline") -> RunReport:
         incident=state.incident, brain=brain, evidence=state.evidence, diagnosis=state.diagnosis,
         timings=state.timings, attempts=state.attempts, accepted=state.accepted, declined=state.declined,
         sandbox_runs=state.sandbox_runs, candidates_considered=state.candidates_considered,
-        policy_decisions=state.policy_decisions, stopped_at=state.stopped_at,
+        policy_decisions=state.policy_decisions, stopped_at=state.stopped_at, delivery=state.delivery,
         outcome=outcome,  # type: ignore[arg-type]
         error=state.error,
     )

@@ -49,14 +49,25 @@ def redact_text(text: str) -> str:
 
 
 def pr_body(report: RunReport, record: DeliveryRecord, config: DeliveryConfig) -> str:
-    """The PR body: the repo's template via ``pr_body.py`` when present, else the Markdown report."""
+    """The PR body: the repo's template via ``pr_body.py`` when present, else the Markdown report.
+
+    A template that fails to render must not cost the delivery: the plain Markdown report is
+    used instead and the record says so.
+    """
+    from crew.report import to_markdown
+
+    report = report.model_copy(update={"delivery": record})
     try:
         from crew.delivery.pr_body import render_pr_body
     except ImportError:
-        from crew.report import to_markdown
-
-        return redact_text(to_markdown(report.model_copy(update={"delivery": record})))
-    return redact_text(render_pr_body(report.model_copy(update={"delivery": record}), record, config))
+        return redact_text(to_markdown(report))
+    try:
+        return redact_text(render_pr_body(report, record, config))
+    except Exception as exc:  # a template bug (jinja2 raises many types): fall back, say so
+        note = f"the PR body template failed ({type(exc).__name__}: {exc}); the plain report is the body"
+        if note not in record.notes:
+            record.notes.append(note)
+        return redact_text(to_markdown(report))
 
 
 def _write(path: Path, text: str) -> None:
@@ -144,13 +155,16 @@ def deliver(report: RunReport, repo: GitRepo, config: DeliveryConfig, out_dir: P
     record.base_commit, record.base_kind = pushed.base_commit, pushed.base_kind  # type: ignore[assignment]
     record.notes.extend(pushed.notes)
 
-    body = pr_body(report, record, config)
     title = redact_text(gitops.pr_title(report))
     d = report.diagnosis
     draft = d is not None and d.confidence < config.draft_below_confidence
-    base = config.default_branch
+    if draft:
+        record.notes.append(f"opened as a draft: diagnosis confidence {d.confidence:.2f} is below "  # type: ignore[union-attr]
+                            f"{config.draft_below_confidence:.2f}")
+    body: str | None = None
     try:
-        info = _open_pr(report, record, config, title, body, draft, base, out_dir, patch)
+        body = pr_body(report, record, config)
+        info = _open_pr(report, record, config, title, body, draft, config.default_branch, out_dir, patch)
     except Exception as exc:
         if pushed.created:
             why_not = gitops.delete_branch(remote_url, branch, pushed.commit)
@@ -163,9 +177,6 @@ def deliver(report: RunReport, repo: GitRepo, config: DeliveryConfig, out_dir: P
             raise
         raise fail(f"{config.forge} forge: {exc}") from None
     record.pull_request = info
-    if draft:
-        record.notes.append(f"opened as a draft: diagnosis confidence {d.confidence:.2f} is below "  # type: ignore[union-attr]
-                            f"{config.draft_below_confidence:.2f}")
     _save_outputs(report, record, out_dir, patch, pr_body(report, record, config))
     return record
 
