@@ -1,0 +1,531 @@
+"""The pull request body: the whole case for the fix, so a reviewer can approve it in a minute.
+
+``render_pr_body`` turns a ``RunReport`` into Markdown through ``crew/templates/pr_body.md.j2``.
+This module decides *what* to say (links, verdicts, the one-sentence fix, how to roll back);
+the template decides the layout. The result always goes through :func:`crew.delivery.redact.redact`
+before it is returned: a PR body leaves the process.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import Any
+
+from crew.delivery.redact import redact
+from crew.handoffs import Attempt, DeliveryRecord, Diagnosis, RunReport, RunSummary, ValidationReport
+
+__all__ = ["render_pr_body", "repo_web_url_from", "TEMPLATE", "MAX_BODY_CHARS", "LOW_CONFIDENCE"]
+
+TEMPLATE = "pr_body.md.j2"
+MAX_BODY_CHARS = 60_000  # GitHub refuses bodies over 65,536 characters
+LOW_CONFIDENCE = 0.7  # used when no config says otherwise
+_MAX_BLOCK_LINES = 120
+_MAX_TRACEBACK_LINES = 80
+_MAX_LOG_LINES = 25
+_MAX_CONTEXT_LINES = 10
+_IMPERATIVE = re.compile(
+    r"^(?:Guard|Raise|Lower|Return|Use|Handle|Check|Default|Fall|Skip|Catch|Convert|Parse|Import|Rename|Read|"
+    r"Add|Replace|Treat|Decode|Coerce|Validate|Accept|Keep|Wrap|Set|Restore|Point|Cap|Limit|Clamp|Initialise|"
+    r"Initialize|Give|Make|Pass|Strip|Normalise|Normalize|Load|Declare|Define|Move|Ignore|Retry)\b"
+)
+
+
+# --------------------------------------------------------------------------- helpers for the template
+
+
+def fence(text: str, lang: str = "") -> str:
+    """A fenced code block that survives backticks inside ``text``."""
+    longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
+    ticks = "`" * (longest + 1)
+    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
+
+
+def cell(text: object) -> str:
+    """Text safe inside one Markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _cap_lines(text: str, limit: int, what: str) -> str:
+    lines = text.rstrip("\n").splitlines()
+    if len(lines) <= limit:
+        return "\n".join(lines)
+    return "\n".join([*lines[:limit], f"... ({len(lines) - limit} more lines of {what} not shown)"])
+
+
+def _when(dt: datetime | None) -> str:
+    if dt is None:
+        return "?"
+    if dt.tzinfo is None:
+        return dt.strftime("%Y-%m-%d %H:%M:%S")
+    return dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+(?=[A-Z`])", " ".join(text.split())) if s.strip()]
+
+
+def fix_in_one_sentence(rationale: str) -> str:
+    """The sentence of the rationale that says what the change does (an imperative), else its last."""
+    sentences = _sentences(rationale)
+    if not sentences:
+        return ""
+    for s in sentences:
+        if _IMPERATIVE.match(s):
+            return s
+    return sentences[-1]
+
+
+def repo_web_url_from(config: Any) -> str | None:
+    """``https://github.com/owner/name`` (or the GitHub Enterprise web URL) from a delivery config."""
+    github = getattr(config, "github", None)
+    repo = getattr(github, "repo", None) if github is not None else None
+    if not repo:
+        return None
+    base = getattr(github, "base_url", None)
+    if not base:
+        return f"https://github.com/{repo}"
+    web = re.sub(r"/api/v3/?$", "", base.rstrip("/"))
+    web = re.sub(r"^(https?://)api\.", r"\1", web)
+    return f"{web}/{repo}"
+
+
+def _is_config_change(paths: list[str]) -> bool:
+    code = (".py", ".pyi", ".pyx")
+    return bool(paths) and not any(p.endswith(code) for p in paths)
+
+
+def _previous_values(diff: str) -> list[dict[str, Any]]:
+    """For a configuration change: per file, the lines the diff removes (the values to restore)."""
+    out: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    old_line = 0
+    for line in diff.splitlines():
+        if line.startswith("--- "):
+            continue
+        if line.startswith("+++ "):
+            path = line[4:].strip()
+            path = path[2:] if path.startswith("b/") else path
+            current = {"path": path, "lines": []}
+            out.append(current)
+            continue
+        m = re.match(r"@@ -(\d+)", line)
+        if m:
+            old_line = int(m.group(1))
+            continue
+        if current is None or line.startswith(("diff ", "index ")):
+            continue
+        if line.startswith("-"):
+            current["lines"].append({"line": old_line, "text": line[1:].strip()})
+            old_line += 1
+        elif line.startswith(" ") or line == "":
+            old_line += 1
+    return [f for f in out if f["lines"]]
+
+
+def _frame_link(url: str | None, sha: str, path: str, line: int) -> str:
+    if url and sha:
+        return f"[`{path}:{line}`]({url}/blob/{sha}/{path}#L{line})"
+    return f"`{path}:{line}`" + (f" @ `{sha[:12]}`" if sha else "")
+
+
+def _commit_link(url: str | None, sha: str) -> str:
+    if url and sha:
+        return f"[`{sha[:12]}`]({url}/commit/{sha})"
+    return f"`{sha[:12]}`"
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _summary(report: RunReport, d: Diagnosis | None) -> dict[str, Any]:
+    inc, ev = report.incident, report.evidence
+    group = ev.groups[0] if ev is not None and ev.groups else None
+    where = "/".join(x for x in (inc.namespace, inc.pod) if x)
+    crash: str
+    if group is not None:
+        crash = f"`{group.exc_type}: {group.exc_message[:160]}`" if group.exc_message else f"`{group.exc_type}`"
+    elif ev is not None and ev.termination is not None:
+        t = ev.termination
+        crash = {"oom_killed": "an out-of-memory kill", "startup_failure": "a start-up failure"}.get(t.kind, "an exit")
+        details = ", ".join(x for x in (t.reason, f"exit code {t.exit_code}" if t.exit_code is not None else "") if x)
+        crash += f" ({details})" if details else ""
+    elif d is not None:
+        crash = f"`{d.exc_type}`"
+    else:
+        crash = "a crash"
+    first = group.first_seen if group else None
+    last = group.last_seen if group else None
+    since = first or inc.started_at or (inc.alerts[0].starts_at if inc.alerts else None)
+    return {
+        "service": inc.service or "the service",
+        "where": where,
+        "container": inc.container,
+        "crash": crash,
+        "count": group.count if group is not None else None,
+        "since": _when(since) if since else None,
+        "last": _when(last) if last and last != first else None,
+        "crash_groups": len(ev.groups) if ev is not None else 0,
+    }
+
+
+def _root_cause(d: Diagnosis, url: str | None) -> dict[str, Any]:
+    fault = None
+    if d.fault_frame is not None and d.fault_frame.repo_path:
+        f = d.fault_frame
+        fault = {
+            "link": _frame_link(url, d.commit, f.repo_path or "", f.frame.line),
+            "function": f.frame.function,
+            "code": f.frame.code,
+        }
+    context = None
+    if d.code_context is not None:
+        c = d.code_context
+        body = "\n".join(
+            f"{'>' if n == c.fault_line else ' '} {n:4d}  {text}" for n, text in enumerate(c.lines, start=c.start_line)
+        )
+        context = {"path": c.path, "block": fence(_cap_lines(body, 40, "code"), "python")}
+    suspects = [
+        {
+            "link": _commit_link(url, s.sha),
+            "summary": s.summary,
+            "author": re.sub(r"\s*<[^>]*>", "", s.author),
+            "date": s.date.strftime("%Y-%m-%d"),
+            "reason": s.reason,
+        }
+        for s in d.suspect_commits[:3]
+    ]
+    return {
+        "hypothesis": d.hypothesis,
+        "root_cause": d.root_cause.value.replace("_", " "),
+        "exc": f"{d.exc_type}: {d.exc_message}" if d.exc_message and d.exc_message != d.exc_type else d.exc_type,
+        "fault": fault,
+        "deployed": _commit_link(url, d.commit) if d.commit else None,
+        "context": context,
+        "suspects": suspects,
+        "culprit": d.culprit,
+        "library": (
+            f"`{d.library_frame.frame.file}:{d.library_frame.frame.line}` in `{d.library_frame.frame.function}`"
+            if d.library_frame is not None
+            else None
+        ),
+    }
+
+
+def _evidence(report: RunReport, d: Diagnosis | None) -> dict[str, Any] | None:
+    inc, ev = report.incident, report.evidence
+    alerts = [
+        {
+            "name": a.alertname,
+            "status": a.status,
+            "starts_at": _when(a.starts_at) if a.starts_at else None,
+            "labels": ", ".join(f"`{k}={v}`" for k, v in sorted(a.labels.items()) if k != "alertname"),
+            "summary": a.annotations.get("summary") or a.annotations.get("description") or "",
+        }
+        for a in inc.alerts[:3]
+    ]
+    if ev is None and not alerts:
+        return None
+    groups = []
+    traceback = None
+    repo_frames: list[str] = []
+    termination = None
+    log_excerpt: dict[str, Any] | None = None
+    if ev is not None:
+        groups = [
+            {
+                "signature": g.signature,
+                "exc": cell(f"{g.exc_type}: {g.exc_message}"[:160]),
+                "count": g.count,
+                "top": cell(f"{g.top_frame.file}:{g.top_frame.line} in {g.top_frame.function}") if g.top_frame else "-",
+                "first": _when(g.first_seen) if g.first_seen else "-",
+                "last": _when(g.last_seen) if g.last_seen else "-",
+            }
+            for g in ev.groups[:5]
+        ]
+        if ev.groups and 0 <= ev.groups[0].example < len(ev.tracebacks):
+            tb = ev.tracebacks[ev.groups[0].example]
+            raw = tb.raw.strip() or "\n".join(
+                ["Traceback (most recent call last):"]
+                + [
+                    f'  File "{f.file}", line {f.line}, in {f.function}' + (f"\n    {f.code}" if f.code else "")
+                    for f in tb.frames
+                ]
+                + [f"{tb.exc_type}: {tb.exc_message}".rstrip(": ")]
+            )
+            traceback = {
+                "lines": len(raw.splitlines()),
+                "block": fence(_cap_lines(raw, _MAX_TRACEBACK_LINES, "traceback"), "pytb"),
+            }
+        if d is not None:
+            repo_frames = [
+                f"`{m.repo_path}:{m.frame.line}` in `{m.frame.function}`"
+                + (" ← fault" if d.fault_frame is not None and m == d.fault_frame else "")
+                for m in d.frames
+                if m.repo_path and not m.is_library
+            ]
+        if ev.termination is not None:
+            t = ev.termination
+            termination = {
+                "kind": t.kind.replace("_", " "),
+                "reason": t.reason,
+                "exit_code": t.exit_code,
+                "detail": t.detail,
+            }
+        # With a traceback, the lines worth showing are the inputs logged near the crash; without one
+        # (an OOM kill, a start-up failure), the last lines before the end are the evidence.
+        if traceback is not None and ev.context_lines:
+            lines = ev.context_lines[-_MAX_CONTEXT_LINES:]
+            log_excerpt = {"what": "log lines with data near the crash", "count": len(lines)}
+        elif traceback is None and ev.log_excerpt:
+            lines = ev.log_excerpt[-_MAX_LOG_LINES:]
+            log_excerpt = {"what": "last log lines", "count": len(lines)}
+        if log_excerpt is not None:
+            log_excerpt["block"] = fence("\n".join(line[:400] for line in lines))
+    return {
+        "alerts": alerts,
+        "groups": groups,
+        "traceback": traceback,
+        "repo_frames": repo_frames,
+        "termination": termination,
+        "log_excerpt": log_excerpt,
+        "source": PurePosixPath(ev.source).name if ev is not None and ev.source else None,
+        "lines_scanned": ev.lines_scanned if ev is not None else 0,
+    }
+
+
+_INPUT_SOURCES = {
+    "log": "the crashing input, read from the service's logs",
+    "message": "the exception message in the logs",
+    "search": "a search over small typed inputs for one that crashes the original code",
+    "template": "the repair template's own example input",
+}
+
+
+def _yes(ok: bool | None) -> str:
+    return "✅" if ok else ("➖" if ok is None else "❌")
+
+
+def _verdicts(v: ValidationReport, d: Diagnosis | None) -> list[dict[str, str]]:
+    rows: list[dict[str, str]] = []
+    orig: RunSummary | None = v.test_on_original
+    if orig is not None:
+        if v.reproduces:
+            at = f" at `{orig.raising_frame}`" if orig.raising_frame else ""
+            same = ""
+            if d is not None and d.fault_frame is not None and d.fault_frame.repo_path and orig.raising_frame:
+                fault = f"{d.fault_frame.repo_path}:{d.fault_frame.frame.line}"
+                same = " (the fault frame)" if orig.raising_frame == fault else f" (diagnosed fault frame: `{fault}`)"
+            result = f"failed with `{orig.exc_type or '?'}`{at}{same}, as in production"
+        else:
+            result = f"did not reproduce the crash ({orig.exc_type or 'no exception'})"
+        rows.append({"check": "regression test on the deployed code", "ok": _yes(v.reproduces), "result": result})
+    patched = v.test_on_patched
+    if patched is not None:
+        result = "passed" if v.fixed else f"failed ({patched.exc_type or f'{patched.failed} failing'})"
+        rows.append({"check": "regression test on the patched code", "ok": _yes(v.fixed), "result": result})
+    suite = v.suite_on_patched
+    if suite is not None:
+        base = v.suite_on_original
+        if v.newly_failing:
+            newly = f"{len(v.newly_failing)} newly failing: " + ", ".join(f"`{t}`" for t in v.newly_failing[:5])
+        else:
+            newly = "none newly failing"
+        before = f" (before: {base.passed} passed, {base.failed + base.errors} failing)" if base is not None else ""
+        rows.append(
+            {
+                "check": "existing test suite",
+                "ok": _yes(v.no_regressions),
+                "result": f"{suite.passed} passed, {newly}{before}",
+            }
+        )
+    if v.differential_ok is not None:
+        mism = len(v.differential_mismatches)
+        rows.append(
+            {
+                "check": "differential check (original vs patched)",
+                "ok": _yes(v.differential_ok),
+                "result": f"{v.differential_inputs} inputs, {mism} differ"
+                + (" on inputs that did not crash" if v.differential_ok else ""),
+            }
+        )
+    elif v.differential_inputs == 0:
+        rows.append({"check": "differential check", "ok": _yes(None), "result": "no input could be generated"})
+    if not v.patch_applies:
+        rows.append({"check": "patch applies", "ok": _yes(False), "result": "the diff does not apply"})
+    rows.append(
+        {
+            "check": "sandbox",
+            "ok": _yes(v.passed),
+            "result": f"`{v.backend}`: {v.isolation_note or 'no isolation note'}; "
+            f"{v.sandbox_runs} run(s), {v.seconds:.1f} s" + (f" — {v.failure}" if v.failure else ""),
+        }
+    )
+    return [{k: cell(x) for k, x in r.items()} for r in rows]
+
+
+def _attempts(attempts: list[Attempt]) -> list[dict[str, str]]:
+    rows = []
+    for a in attempts:
+        v = a.validation
+        rows.append(
+            {
+                "number": str(a.number),
+                "strategy": f"`{a.proposal.strategy}`",
+                "reproduces": _yes(v.reproduces) if v else "➖",
+                "fixed": _yes(v.fixed) if v else "➖",
+                "suite": _yes(v.no_regressions) if v else "➖",
+                "verdict": a.critique.verdict if a.critique else "-",
+                "why": cell((a.rejected_because or (a.critique.feedback if a.critique else "") or "")[:160]),
+            }
+        )
+    return rows
+
+
+def _reproduce(report: RunReport, test_path: str | None, replay_hint: str | None, commit: str) -> list[str]:
+    commands: list[str] = []
+    if replay_hint:
+        commands.append(replay_hint if replay_hint.startswith("healcrew ") else f"healcrew replay {replay_hint}")
+    else:
+        log = report.incident.logs.file if report.incident.logs and report.incident.logs.file else None
+        name = PurePosixPath(log).name if log else "crash.log"
+        commands.append(f"healcrew run --repo . --log {name} --commit {commit or report.incident.commit}")
+    return commands
+
+
+def _rollback(
+    report: RunReport, delivery: DeliveryRecord | None, paths: list[str], diff: str, config_change: bool
+) -> dict[str, Any]:
+    sha = delivery.commit if delivery is not None and delivery.commit else None
+    return {
+        "revert": f"git revert {sha}" if sha else "git revert <the merge commit of this PR>",
+        "config_change": config_change,
+        "previous": _previous_values(diff) if config_change else [],
+    }
+
+
+def _squeeze_blank_lines(text: str) -> str:
+    """At most one blank line in a row, outside code blocks (inside them, the text is the code)."""
+    out: list[str] = []
+    fence_open: str | None = None
+    for line in text.strip().splitlines():
+        m = re.match(r"^(`{3,})", line)
+        if m and (fence_open is None or m.group(1) == fence_open):
+            fence_open = None if fence_open else m.group(1)
+        elif fence_open is None and not line.strip() and out and not out[-1].strip():
+            continue
+        out.append(line.rstrip() if fence_open is None else line)
+    return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- API
+
+
+def build_context(
+    report: RunReport,
+    delivery: DeliveryRecord | None = None,
+    config: Any = None,
+    *,
+    repo_web_url: str | None = None,
+    replay_hint: str | None = None,
+) -> dict[str, Any]:
+    """Everything the template shows, already worded; separate from rendering so it can be tested."""
+    delivery = delivery or report.delivery
+    url = (repo_web_url or repo_web_url_from(config) or "").rstrip("/") or None
+    threshold = (
+        float(getattr(config, "draft_below_confidence", LOW_CONFIDENCE)) if config is not None else LOW_CONFIDENCE
+    )
+    d, a = report.diagnosis, report.accepted
+    proposal = a.proposal if a is not None else None
+    paths = list(proposal.touched_files) if proposal is not None else []
+    diff = proposal.diff if proposal is not None else ""
+    config_change = _is_config_change(paths) and (proposal is None or proposal.test is None)
+    commit = (d.commit if d is not None and d.commit else report.incident.commit) or ""
+    confidence = d.confidence if d is not None else None
+    test = None
+    if proposal is not None and proposal.test is not None:
+        t = proposal.test
+        test = {
+            "path": t.path,
+            "call": t.call,
+            "input_source": t.input_source,
+            "input_from": _INPUT_SOURCES.get(t.input_source, t.input_source),
+            "note": t.note if t.note and t.note != f"input from {t.input_source}" else "",
+            "block": fence(_cap_lines(t.code, _MAX_BLOCK_LINES, "test"), "python"),
+            "command": f"python -m pytest -q {t.path}",
+        }
+    critique = a.critique if a is not None else None
+    return {
+        "report": report,
+        "incident_id": report.incident.id,
+        "run_id": report.run_id,
+        "version": report.healcrew_version,
+        "brain": report.brain,
+        "summary": _summary(report, d),
+        "fix_sentence": fix_in_one_sentence(proposal.rationale) if proposal is not None else "",
+        "strategy": proposal.strategy if proposal is not None else None,
+        "rationale": proposal.rationale if proposal is not None else "",
+        "paths": paths,
+        "diff": fence(_cap_lines(diff, _MAX_BLOCK_LINES * 3, "diff"), "diff") if diff.strip() else None,
+        "diff_truncated": len(diff.splitlines()) > _MAX_BLOCK_LINES * 3,
+        "root": _root_cause(d, url) if d is not None else None,
+        "evidence": _evidence(report, d),
+        "test": test,
+        "config_change": config_change,
+        "validation": _verdicts(a.validation, d) if a is not None and a.validation is not None else None,
+        "verdict": critique.verdict if critique is not None else None,
+        "findings": [
+            {"severity": f.severity, "rule": f.rule, "message": f.message}
+            for f in (critique.findings if critique else [])
+        ],
+        "policy": list(report.policy_decisions),
+        "confidence": confidence,
+        "score": proposal.score if proposal is not None else None,
+        "threshold": threshold,
+        "low_confidence": confidence is not None and confidence < threshold,
+        "reproduce": _reproduce(report, test["path"] if test else None, replay_hint, commit),
+        "deployed_sha": commit,
+        "rollback": _rollback(report, delivery, paths, diff, config_change),
+        "attempts": _attempts(report.attempts) if len(report.attempts) > 1 else [],
+        "delivery": delivery,
+        "declined": report.declined,
+    }
+
+
+def render_pr_body(
+    report: RunReport,
+    delivery: DeliveryRecord | None = None,
+    config: Any = None,
+    *,
+    repo_web_url: str | None = None,
+    replay_hint: str | None = None,
+) -> str:
+    """The Markdown body of the pull request for ``report``, redacted.
+
+    ``delivery`` defaults to ``report.delivery``. ``config`` (a ``DeliveryConfig``, optional)
+    gives the repository's web URL (from ``github.repo`` and ``github.base_url``) and the draft
+    threshold; ``repo_web_url`` wins over it. Without a web URL, locations are written as
+    ``path:line @ sha``. ``replay_hint`` is an incident bundle (or a whole ``healcrew ...``
+    command) that reproduces the run.
+    """
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("crew", "templates"),
+        autoescape=False,  # Markdown, not HTML; every value is worded by build_context
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    context = build_context(report, delivery, config, repo_web_url=repo_web_url, replay_hint=replay_hint)
+    text = env.get_template(TEMPLATE).render(**context)
+    text = _squeeze_blank_lines(text)
+    if len(text) > MAX_BODY_CHARS:
+        cut = text[: MAX_BODY_CHARS - 200]
+        cut = cut[: cut.rfind("\n")]
+        if cut.count("```") % 2:
+            cut += "\n```"
+        text = cut + "\n\n_The body was cut to fit GitHub's limit; the full report is in the run's `report.md`._\n"
+    return redact(text)
