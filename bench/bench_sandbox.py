@@ -31,22 +31,11 @@ from sandbox.images import build_base_with_debootstrap, ensure_base_image, ensur
 PYTEST = ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
 
 
-def generated_repo(root: Path) -> Path:
-    repo = root / "bench-repo"
-    (repo / "shop").mkdir(parents=True)
-    (repo / "tests").mkdir()
-    (repo / "shop" / "__init__.py").write_text("")
-    (repo / "shop" / "pricing.py").write_text(
-        "def price(amount: float, discount: float) -> float:\n    return round(amount * (1 - discount), 2)\n\n\n"
-        "def total(items: list[tuple[float, float]]) -> float:\n    return sum(price(a, d) for a, d in items)\n"
-    )
-    tests = ["from shop.pricing import price, total\n"]
-    for i in range(12):
-        tests.append(f"\n\ndef test_price_{i}() -> None:\n    assert price({i + 10}.0, 0.5) == {(i + 10) / 2}\n")
-    tests.append("\n\ndef test_total() -> None:\n    assert total([(10.0, 0.1), (20.0, 0.0)]) == 29.0\n")
-    (repo / "tests" / "test_pricing.py").write_text("".join(tests))
-    (repo / "requirements.txt").write_text("pytest\n")
-    return repo
+def flagship_repo(root: Path) -> Path:
+    """The flagship example (a FastAPI service with 12 tests) as a real git repository."""
+    from crew.history import materialize
+
+    return materialize(Path(__file__).resolve().parents[1] / "examples" / "pricing-service", root / "repos")
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -88,7 +77,7 @@ def throughput(box: object, workers: int, seconds: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repo", type=Path, help="Repo whose test suite to time (default: a generated one).")
+    parser.add_argument("--repo", type=Path, help="Repo whose test suite to time (default: the flagship example).")
     parser.add_argument("--runs", type=int, default=20, help="No-op runs for the overhead median.")
     parser.add_argument("--skip-cold", action="store_true", help="Skip the cold base-image build (~45 s).")
     parser.add_argument("--throughput-seconds", type=float, default=20.0)
@@ -100,7 +89,7 @@ def main() -> None:
     cold_tag = f"healcrew/python-base:bench-{uuid.uuid4().hex[:8]}"
     cold_env: str | None = None
     try:
-        repo = args.repo.resolve() if args.repo else generated_repo(tmp)
+        repo = args.repo.resolve() if args.repo else flagship_repo(tmp)
         cfg = SandboxConfig(backend="docker", timeout=300)
 
         # Image build times: cached first (what every run pays), then cold on throw-away tags.
