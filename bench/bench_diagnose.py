@@ -34,7 +34,7 @@ def _median_ms(fn, runs: int) -> float:  # type: ignore[no-untyped-def]
     return statistics.median(times)
 
 
-def bench_flagship(cache: Path) -> tuple[float, float]:
+def bench_flagship(cache: Path) -> tuple[float, float, float]:
     incident = load_bundle(FLAGSHIP, cache)
 
     def once() -> None:
@@ -47,7 +47,10 @@ def bench_flagship(cache: Path) -> tuple[float, float]:
            "--out", str(cache / "out")]
     subprocess.run(cmd, env=env, capture_output=True, check=True)
     whole = _median_ms(lambda: subprocess.run(cmd, env=env, capture_output=True, check=True), 3)
-    return in_process, whole
+    fast = [sys.executable, "-m", "crew.cli", "diagnose", "--log", str(FLAGSHIP / "logs.json"),
+            "--repo", incident.repo, "--commit", incident.commit, "--json"]
+    diagnose_cmd = _median_ms(lambda: subprocess.run(fast, env=env, capture_output=True, check=True), 5)
+    return in_process, whole, diagnose_cmd
 
 
 def bench_mapping() -> float:
@@ -66,17 +69,18 @@ def bench_mapping() -> float:
 
 def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        in_process, whole = bench_flagship(Path(tmp))
+        in_process, whole, diagnose_cmd = bench_flagship(Path(tmp))
     mapping = bench_mapping()
     rows = [
         ("diagnose flagship, in-process (median of 15)", f"{in_process:.1f} ms", "< 300 ms", in_process < 300),
-        ("replay --diagnose-only, whole command (median of 3)", f"{whole:.0f} ms", "reported", True),
+        ("healcrew diagnose, whole command (median of 5)", f"{diagnose_cmd:.0f} ms", "reported", True),
+        ("replay --diagnose-only via CrewAI Flow, whole command (median of 3)", f"{whole:.0f} ms", "reported", True),
         ("map 40 frames on 20,000 tracked files (median of 15)", f"{mapping:.1f} ms", "< 100 ms", mapping < 100),
     ]
-    print(f"| {'benchmark':<55} | {'result':>10} | {'target':>9} | ok |")
-    print(f"|{'-' * 57}|{'-' * 12}|{'-' * 11}|----|")
+    print(f"| {'benchmark':<66} | {'result':>10} | {'target':>9} | ok |")
+    print(f"|{'-' * 68}|{'-' * 12}|{'-' * 11}|----|")
     for name, value, target, ok in rows:
-        print(f"| {name:<55} | {value:>10} | {target:>9} | {'yes' if ok else 'NO'} |")
+        print(f"| {name:<66} | {value:>10} | {target:>9} | {'yes' if ok else 'NO'} |")
     return 0 if all(ok for *_, ok in rows) else 1
 
 
