@@ -85,7 +85,7 @@ def _show_delivery(report: object) -> None:
         err.print(f"delivery: {note}", highlight=False)
     pr = record.pull_request
     if record.pushed:
-        out.print(f"Branch [bold]{record.branch}[/] pushed to {record.remote} ({(record.commit or '')[:12]})",
+        out.print(f"Branch [bold]{record.branch}[/] at {(record.commit or '')[:12]} on {record.remote}",
                   highlight=False)
     if pr is not None:
         what = "opened" if pr.created else ("updated" if record.pushed else pr.state)

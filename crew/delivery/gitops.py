@@ -213,12 +213,13 @@ def remote_branch_sha(remote_url: str, branch: str) -> str | None:
         return _ls_remote(probe, remote_url, branch)
 
 
-def _ls_remote(repo: Any, remote: str, branch: str) -> str | None:
+def _ls_remote(repo: Any, remote: str, branch: str, where: str | None = None) -> str | None:
     status, stdout, stderr = _git(repo, "ls-remote", "--heads", remote, f"refs/heads/{branch}")
     if status != 0:
-        raise DeliveryError(
-            f"cannot reach remote {display_url(remote)}: {_first_error(stderr, 'git ls-remote failed')}"
-        )
+        reason = _first_error(stderr, "git ls-remote failed")
+        if reason.startswith("Could not read from remote"):  # ssh says why on its own line
+            reason = next((ln.strip() for ln in stderr.splitlines() if ln.startswith("ssh:")), reason)
+        raise DeliveryError(f"cannot reach remote {where or display_url(remote)}: {reason}")
     for line in stdout.splitlines():
         sha, _, ref = line.partition("\t")
         if ref == f"refs/heads/{branch}":
@@ -260,7 +261,7 @@ def push_fix(
             raise DeliveryError(f"cannot clone {repo.path.name} for delivery: "
                                 f"{_first_error(str(exc.stderr), 'git clone failed')}") from None
         _git(clone, "remote", "set-url", "origin", remote_url)
-        observed = _ls_remote(clone, "origin", branch)
+        observed = _ls_remote(clone, "origin", branch, where)
 
         deployed = repo.commit
         status, _, stderr = _git(clone, "checkout", "-q", "--detach", deployed)
