@@ -142,10 +142,11 @@ class ProcessBackend:
             for f in _ETC:
                 if os.path.exists(f):
                     args += ["--ro-bind", f, f]
+            # the private /tmp first: a Python installation that lives under /tmp is bound over it
+            args += ["--proc", "/proc", "--dev", "/dev", "--bind", str(scratch), "/tmp"]
             for root in _python_roots():
                 args += ["--ro-bind", root, root]
-            args += ["--proc", "/proc", "--dev", "/dev", "--bind", str(scratch), "/tmp",
-                     "--bind", str(repo_copy), workdir, "--chdir", workdir, "--clearenv"]
+            args += ["--bind", str(repo_copy), workdir, "--chdir", workdir, "--clearenv"]
             for key, value in environment.items():
                 args += ["--setenv", key, value]
             return [*args, "--", *command], host_junit
