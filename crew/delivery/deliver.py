@@ -176,6 +176,13 @@ def deliver(report: RunReport, repo: GitRepo, config: DeliveryConfig, out_dir: P
             _save_outputs(report, record, out_dir, patch, body)
             raise
         raise fail(f"{config.forge} forge: {exc}") from None
+    if info.state == "closed" and not info.created:
+        record.notes.append(
+            f"PR #{info.number} was closed by a person; within the {config.cooldown_hours} h cool-down "
+            "healcrew neither reopens it nor opens a new one"
+        )
+    elif info.state == "merged":
+        record.notes.append(f"PR #{info.number} is already merged; nothing to do")
     record.pull_request = info
     _save_outputs(report, record, out_dir, patch, pr_body(report, record, config))
     return record
@@ -193,6 +200,8 @@ def _open_pr(
             config=config, branch=record.branch, base=base, title=title, body=body,
             incident_id=report.incident.id, draft=draft, labels=list(config.labels),
             reviewers=list(config.reviewers),
+            touched_files=[*report.accepted.proposal.touched_files,
+                           *([report.accepted.proposal.test.path] if report.accepted.proposal.test else [])],
         )
     from crew.delivery import local_forge
 
