@@ -590,31 +590,30 @@ def render_test(
     target: Target, reproduction: Reproduction | None, diagnosis: Diagnosis, incident_id: str,
     path: str, expected_result: str | None = None,
 ) -> RegressionTest:
-    """The pytest file: call the crashing code with the crashing input, assert a sane result."""
+    """The pytest file: call the crashing code with the crashing input, assert a sane result.
+
+    It reads like a test a developer would write: a direct import, one call, plain asserts.
+    The repo root goes on ``sys.path`` because pytest's default import mode does not add it.
+    """
     fault = diagnosis.fault_frame
     where = f"{fault.repo_path}:{fault.frame.line}" if fault and fault.repo_path else target.path
     depth = path.count("/")
     root_expr = "Path(__file__).resolve().parent" + ".parent" * depth
     if target.import_root:
         root_expr += f' / "{target.import_root}"'
-    header = [
+    docstring = [
         f'"""Regression test for incident {incident_id}: {diagnosis.exc_type} at {where}.',
         "",
         f"Written by healcrew. It fails on the deployed commit {diagnosis.commit[:12]} with",
         f"{diagnosis.exc_type} and passes once the fix is applied.",
         '"""',
         "",
-        "import importlib",
-        "import math",
-        "import sys",
-        "from pathlib import Path",
-        "",
-        f"sys.path.insert(0, str({root_expr}))",
-        "",
-        "",
     ]
+    path_setup = ["", f"sys.path.insert(0, str({root_expr}))", ""]
     if target.function is None:
         name = target.assigned_name
+        stdlib = ["import importlib", "import sys", "from pathlib import Path"]
+        imports: list[str] = []
         body = [
             f"def test_{target.module.replace('.', '_')}_imports_without_{_snake(diagnosis.exc_type)}():",
             f"    sys.modules.pop({target.module!r}, None)",
@@ -628,17 +627,22 @@ def render_test(
     else:
         assert reproduction is not None and reproduction.args is not None
         call = f"{target.function}({', '.join(reproduction.args)})"
-        extra = _used_imports(reproduction.args, {**target.imports, **reproduction.imports})
-        if extra:
-            header[-2:-2] = ["", *extra]
+        asserts = _sanity_asserts(reproduction.normal_types, expected_result, target.returns)
+        stdlib = ["import sys", "from pathlib import Path"]
+        if any("math." in line for line in asserts):
+            stdlib.insert(0, "import math")
+        used = _used_imports(reproduction.args, {**target.imports, **reproduction.imports})
+        std_modules = set(_STDLIB_NAMES.values())
+        stdlib += [line for line in used if line.split()[1] in std_modules]
+        imports = [f"from {target.module} import {target.function}  # noqa: E402",
+                   *(f"{line}  # noqa: E402" for line in used if line.split()[1] not in std_modules)]
         body = [
             f"def test_{target.function.lstrip('_')}_handles_the_incident_input():",
-            f"    module = importlib.import_module({target.module!r})",
-            f"    result = module.{call}",
-            *_sanity_asserts(reproduction.normal_types, expected_result, target.returns),
+            f"    result = {call}",
+            *asserts,
         ]
         source = reproduction.source
-    code = "\n".join([*header, *body]) + "\n"
+    code = "\n".join([*docstring, *stdlib, *path_setup, *imports, "", "", *body]) + "\n"
     note = f"input from {source}" if target.function else "crash happens at import time"
     return RegressionTest(path=path, code=code, call=call, input_source=source, note=note)  # type: ignore[arg-type]
 
