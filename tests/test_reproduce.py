@@ -120,3 +120,72 @@ def test_probe_finds_the_crash_in_the_fault_frame_and_the_test_reproduces(repo: 
 def test_message_values_are_quoted_literals() -> None:
     assert r.message_values("invalid literal for int() with base 10: ''") == ["''"]
     assert r.message_values("KeyError 'customer_id'") == ["'customer_id'"]
+
+
+CART = '''"""Carts."""
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Cart:
+    owner: str
+    items: list = field(default_factory=list)
+
+    def average_price(self) -> float:
+        return sum(self.items) / len(self.items)
+
+
+async def fetch_ratio(hits: int, total: int) -> float:
+    return hits / total
+'''
+
+
+def _repo_with(tmp_path: Path, source: str) -> GitRepo:
+    root = tmp_path / "svc"
+    (root / "shop").mkdir(parents=True)
+    (root / "shop" / "__init__.py").write_text("")
+    (root / "shop" / "cart.py").write_text(source)
+    for cmd in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qm", "i"]):
+        subprocess.run(["git", *cmd], cwd=root, check=True)
+    return GitRepo(root)
+
+
+def _probe_and_test(repo: GitRepo, frames: list[Frame], tmp_path: Path) -> tuple[r.Target, str]:
+    tb = Traceback(exc_type="ZeroDivisionError", exc_message="division by zero", frames=frames)
+    ev = CrashEvidence(incident_id="i", source="t", tracebacks=[tb],
+                       groups=[CrashGroup(signature="s", exc_type="ZeroDivisionError", exc_message="", count=1,
+                                          example=0)])
+    d = diagnose(ev, repo)
+    target = r.find_target(d, repo)
+    assert target is not None
+    inputs = r.candidate_inputs(target, d, ev, repo)
+    spec = r.probe_spec(target, [a for a, _ in inputs], d)
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    proc = subprocess.run([sys.executable, str(r.PROBE_SCRIPT), str(tmp_path / "spec.json")],
+                          capture_output=True, text=True, cwd=repo.path, timeout=60)
+    results = r.parse_probe_output(proc.stdout)
+    assert results, proc.stderr
+    rep = r.pick_reproduction(results, {tuple(a): s for a, s in inputs}, d)
+    assert rep.args is not None
+    test = r.render_test(target, rep, d, "i", r.test_path(repo, "i"))
+    (repo.path / test.path).write_text(test.code)
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test.path],
+                         capture_output=True, text=True, cwd=repo.path, timeout=120)
+    assert run.returncode == 1 and "ZeroDivisionError" in run.stdout, run.stdout
+    return target, test.code
+
+
+def test_a_method_is_called_on_an_instance_built_from_its_fields(tmp_path: Path) -> None:
+    repo = _repo_with(tmp_path, CART)
+    frames = [Frame(file="/app/shop/cart.py", line=11, function="average_price",
+                    code="return sum(self.items) / len(self.items)")]
+    target, code = _probe_and_test(repo, frames, tmp_path)
+    assert target.function == "Cart.average_price"
+    assert "from shop.cart import Cart" in code and ".average_price()" in code
+
+
+def test_a_coroutine_is_run_to_completion(tmp_path: Path) -> None:
+    repo = _repo_with(tmp_path, CART)
+    frames = [Frame(file="/app/shop/cart.py", line=15, function="fetch_ratio", code="return hits / total")]
+    target, code = _probe_and_test(repo, frames, tmp_path)
+    assert target.is_async and "asyncio.run(fetch_ratio(" in code

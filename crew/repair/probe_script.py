@@ -9,8 +9,10 @@ differential check uses it to compare original and patched results on the other 
 """
 
 import ast
+import asyncio
 import contextlib
 import importlib
+import inspect
 import json
 import math
 import os
@@ -98,6 +100,8 @@ def main(spec_path):
         signal.alarm(int(spec.get("per_call_timeout", 2)))
         try:
             value = target(*args)
+            if spec.get("is_async") or inspect.iscoroutine(value):
+                value = asyncio.run(value)
             entry["result"], entry["type"] = _describe(value)
         except _CallTimeout:
             entry["error"] = "Timeout"

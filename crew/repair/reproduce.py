@@ -64,6 +64,7 @@ class Target:
     assigned_name: str | None = None  # for import-time crashes: the name the fault line assigns
     imports: dict[str, str] = field(default_factory=dict)  # names input expressions use → their module
     returns: str | None = None  # the return annotation, a fallback for the sanity assert
+    is_async: bool = False  # a coroutine function: the probe and the test run it to completion
 
 
 @dataclass
@@ -149,9 +150,29 @@ def find_target(diagnosis: Diagnosis, repo: GitRepo) -> Target | None:
                     assigned = target.id if isinstance(target, ast.Name) else None
             return Target(module=module, function=None, path=path, import_root=root, assigned_name=assigned)
         node = _function_node(tree, mapped.frame.function, mapped.frame.line)
-        if node is not None and _is_top_level(tree, node):
+        if node is None:
+            continue
+        returns = ast.unparse(node.returns) if node.returns else None
+        is_async = isinstance(node, ast.AsyncFunctionDef)
+        if _is_top_level(tree, node):
             return Target(module=module, function=node.name, path=path, import_root=root, params=_params(node),
-                          returns=ast.unparse(node.returns) if node.returns else None)
+                          returns=returns, is_async=is_async)
+        owner = _owning_class(tree, node)
+        if owner is not None and not node.name.startswith("__"):
+            decorators = {ast.unparse(d) for d in node.decorator_list}
+            params = _params(node)
+            if not decorators & {"staticmethod", "classmethod"}:
+                params.insert(0, Param("self", annotation=owner.name))  # an instance built from its fields
+            return Target(module=module, function=f"{owner.name}.{node.name}", path=path, import_root=root,
+                          params=params, returns=returns, is_async=is_async)
+    return None
+
+
+def _owning_class(tree: ast.Module, node: ast.AST) -> ast.ClassDef | None:
+    """The top-level class that defines ``node`` directly."""
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ClassDef) and any(child is node for child in stmt.body):
+            return stmt
     return None
 
 
@@ -248,7 +269,7 @@ def log_inputs(target: Target, diagnosis: Diagnosis, evidence: CrashEvidence | N
     if not records:
         return []
     names_sets = [[p.name for p in target.params if p.default is None]]
-    site = _call_site_names(diagnosis, target.function)
+    site = _call_site_names(diagnosis, target.function.rsplit(".", 1)[-1])
     if site:
         names_sets.insert(0, site)
     out: list[list[str]] = []
@@ -427,7 +448,8 @@ def candidate_inputs(
     n = len(target.params)
     if n == 1 and msg_vals:
         out.extend(([v], "message") for v in msg_vals)
-    out.extend((args, "search") for args in _call_site_literals(repo, target.function) if len(args) == n)
+    out.extend((args, "search") for args in _call_site_literals(repo, target.function) if len(args) == n
+               and "." not in target.function)
     builder = InputBuilder(repo, msg_vals, records)
     pools = [builder.values(p) for p in target.params]
     target.imports = builder.imports
@@ -453,6 +475,7 @@ def probe_spec(target: Target, inputs: list[list[str]], diagnosis: Diagnosis) ->
         "fault_function": diagnosis.code_context.function if diagnosis.code_context else "",
         "exc_type": diagnosis.exc_type.rsplit(".", 1)[-1],
         "imports": target.imports,
+        "is_async": target.is_async,
         "per_call_timeout": 2,
     }
 
@@ -626,18 +649,27 @@ def render_test(
         source = "template"
     else:
         assert reproduction is not None and reproduction.args is not None
-        call = f"{target.function}({', '.join(reproduction.args)})"
+        owner, _, method = target.function.rpartition(".")
+        if owner and target.params and target.params[0].name == "self":
+            call = f"{reproduction.args[0]}.{method}({', '.join(reproduction.args[1:])})"
+        else:
+            call = f"{target.function}({', '.join(reproduction.args)})"
+        if target.is_async:
+            call = f"asyncio.run({call})"
         asserts = _sanity_asserts(reproduction.normal_types, expected_result, target.returns)
         stdlib = ["import sys", "from pathlib import Path"]
         if any("math." in line for line in asserts):
             stdlib.insert(0, "import math")
+        if target.is_async:
+            stdlib.insert(0, "import asyncio")
         used = _used_imports(reproduction.args, {**target.imports, **reproduction.imports})
         std_modules = set(_STDLIB_NAMES.values())
         stdlib += [line for line in used if line.split()[1] in std_modules]
-        imports = [f"from {target.module} import {target.function}  # noqa: E402",
-                   *(f"{line}  # noqa: E402" for line in used if line.split()[1] not in std_modules)]
+        own = f"from {target.module} import {owner or target.function}"
+        imports = [f"{line}  # noqa: E402" for line in
+                   dict.fromkeys([own, *(line for line in used if line.split()[1] not in std_modules)])]
         body = [
-            f"def test_{target.function.lstrip('_')}_handles_the_incident_input():",
+            f"def test_{(method or target.function).lstrip('_')}_handles_the_incident_input():",
             f"    result = {call}",
             *asserts,
         ]
