@@ -147,3 +147,30 @@ def test_replaying_a_bundle_twice_gives_the_same_report(cache: Path, docker_clie
         reports.append(_stable(to_report(state).model_dump(mode="json")))
     assert reports[0]["outcome"] == "fixed"
     assert reports[0] == reports[1]
+
+
+def test_a_candidate_that_does_not_fix_is_revised_and_the_next_is_accepted(
+    cache: Path, docker_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The revise loop, with a first candidate that only touches a comment (a real, useless edit)."""
+    import crew.agents.repair as repair_module
+    from crew.repair.candidates import Candidate, SourceEdit, generate_candidates
+
+    def with_a_useless_first(ctx: Any, limit: int = 6) -> list[Candidate]:
+        real = generate_candidates(ctx, limit)
+        if ctx.tried:
+            return real
+        edit = real[0].edits[0]
+        commented = edit.original.replace("def calc(p, d):", "def calc(p, d):  # divisor")
+        useless = SourceEdit(edit.path, edit.original, commented)
+        return [Candidate("comment-only", (useless,), "adds a comment", 0.99), *real]
+
+    monkeypatch.setattr(repair_module, "generate_candidates", with_a_useless_first)
+    incident = load_bundle(INCIDENTS / "pricing-zero-division", cache)
+    report = to_report(run_stages(incident, use_crewai=False, repair=True, sandbox="docker"))
+    first, second = report.attempts[:2]
+    assert first.proposal.strategy == "comment-only" and first.critique and first.critique.verdict == "revise"
+    assert first.validation and first.validation.reproduces and not first.validation.fixed
+    assert "still fails on the patched code" in (first.rejected_because or "")
+    assert "comment-only" in first.critique.feedback
+    assert second.critique and second.critique.verdict == "accept" and report.outcome == "fixed"
