@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from crew.agents.diagnostic import diagnose
-from crew.handoffs import CrashEvidence, CrashGroup, Frame, Traceback
+from crew.handoffs import CrashEvidence, CrashGroup, Diagnosis, Frame, Traceback
 from crew.repair import reproduce as r
 from crew.repo import GitRepo
 
@@ -189,3 +189,37 @@ def test_a_coroutine_is_run_to_completion(tmp_path: Path) -> None:
     frames = [Frame(file="/app/shop/cart.py", line=15, function="fetch_ratio", code="return hits / total")]
     target, code = _probe_and_test(repo, frames, tmp_path)
     assert target.is_async and "asyncio.run(fetch_ratio(" in code
+
+
+def _diagnosis_for(repo: GitRepo, exc_type: str, message: str, frames: list[Frame]) -> Diagnosis:
+    tb = Traceback(exc_type=exc_type, exc_message=message, frames=frames)
+    ev = CrashEvidence(incident_id="i", source="t", tracebacks=[tb],
+                       groups=[CrashGroup(signature="s", exc_type=exc_type, exc_message="", count=1, example=0)])
+    return diagnose(ev, repo)
+
+
+def test_pythons_did_you_mean_suggestion_does_not_count_against_the_message(tmp_path: Path) -> None:
+    repo = _repo_with(tmp_path, "import math\n\n\ndef diagonal(w: float) -> float:\n    return math.sqroot(w)\n")
+    d = _diagnosis_for(repo, "AttributeError", "module 'math' has no attribute 'sqroot'. Did you mean: 'sqrt'?",
+                       [Frame(file="/app/shop/cart.py", line=5, function="diagonal", code="return math.sqroot(w)")])
+    entry = {"args": ["1.0"], "error": "AttributeError", "message": "module 'math' has no attribute 'sqroot'",
+             "frame": {"file": "/w/shop/cart.py", "line": 5, "function": "diagonal"}}
+    assert r.message_fitness(entry, d) == 2
+    assert r.pick_reproduction([entry], {}, d).args == ["1.0"]
+    other = {**entry, "args": ["2.0"], "message": "module 'math' has no attribute 'floor2'"}
+    assert r.message_fitness(other, d) == 1
+
+
+def test_a_crash_inside_a_comprehension_matches_its_own_frame(tmp_path: Path) -> None:
+    source = "def normalize(scores: list) -> list:\n    top = max(scores, default=0)\n" \
+             "    return [s / top for s in scores]\n"
+    repo = _repo_with(tmp_path, source)
+    d = _diagnosis_for(repo, "ZeroDivisionError", "float division by zero", [
+        Frame(file="/app/shop/cart.py", line=3, function="normalize", code="return [s / top for s in scores]"),
+        Frame(file="/app/shop/cart.py", line=3, function="<listcomp>", code="return [s / top for s in scores]"),
+    ])
+    hit = {"args": ["[0.0]"], "error": "ZeroDivisionError", "message": "float division by zero",
+           "frame": {"file": "/w/shop/cart.py", "line": 3, "function": "<listcomp>"}}
+    assert r.matches_fault(hit, d)
+    elsewhere = {**hit, "frame": {"file": "/w/shop/cart.py", "line": 9, "function": "unrelated"}}
+    assert not r.matches_fault(elsewhere, d)

@@ -500,9 +500,14 @@ def matches_fault(entry: dict[str, Any], diagnosis: Diagnosis) -> bool:
     fault = diagnosis.fault_frame
     if fault is None or fault.repo_path is None:
         return True
+    # a comprehension or lambda is its own frame (``<listcomp>`` before 3.12): the traceback names it
+    functions = (fault.frame.function, "<module>")
     return str(frame.get("file", "")).replace("\\", "/").endswith(fault.repo_path) and (
-        diagnosis.code_context is None or frame.get("function") in (diagnosis.code_context.function, "<module>")
+        diagnosis.code_context is None or frame.get("function") in (diagnosis.code_context.function, *functions)
     )
+
+
+_SUGGESTION = re.compile(r"\.? (?:Did you mean: [^?]*|Or did you forget to import [^?]*)\?$")
 
 
 def _skeleton(message: str) -> str:
@@ -513,7 +518,9 @@ def _skeleton(message: str) -> str:
 
 def message_fitness(entry: dict[str, Any], diagnosis: Diagnosis) -> int:
     """2: the same message; 1: the same message with other values; 0: only the type matches."""
-    got, want = str(entry.get("message", "")).strip(), diagnosis.exc_message.strip()
+    # "Did you mean: 'sqrt'?" is added by the traceback printer (3.10+), never by str(exc)
+    got = _SUGGESTION.sub("", str(entry.get("message", "")).strip())
+    want = _SUGGESTION.sub("", diagnosis.exc_message.strip())
     if got == want:
         return 2
     return 1 if _skeleton(got) == _skeleton(want) else 0
