@@ -22,6 +22,7 @@ _BY_TYPE: dict[str, RootCause] = {
     "ValueError": RootCause.VALUE_PARSE_ERROR,
     "JSONDecodeError": RootCause.VALUE_PARSE_ERROR,
     "InvalidOperation": RootCause.VALUE_PARSE_ERROR,
+    "StatisticsError": RootCause.VALUE_PARSE_ERROR,  # a ValueError: no data to summarise
     "ParserError": RootCause.VALUE_PARSE_ERROR,
     "UnicodeDecodeError": RootCause.ENCODING_ERROR,
     "UnicodeEncodeError": RootCause.ENCODING_ERROR,

@@ -21,6 +21,8 @@ from crew.handoffs import RootCause as R
         ("IndexError", "list index out of range", "items[0]", R.INDEX_OUT_OF_RANGE),
         ("ValueError", "invalid literal for int() with base 10: ''", "int(q)", R.VALUE_PARSE_ERROR),
         ("json.decoder.JSONDecodeError", "Expecting value: line 1 column 1", None, R.VALUE_PARSE_ERROR),
+        ("statistics.StatisticsError", "mean requires at least one data point", "statistics.mean(xs)",
+         R.VALUE_PARSE_ERROR),
         ("AttributeError", "'Invoice' object has no attribute 'total_cents'", "inv.total_cents", R.MISSING_ATTRIBUTE),
         ("NameError", "name 'foo' is not defined", "foo()", R.MISSING_ATTRIBUTE),
         ("ModuleNotFoundError", "No module named 'app.utils.fmt'", None, R.IMPORT_ERROR),

@@ -74,6 +74,41 @@ def _dereferenced_later(fault: Fault, stmt: ast.stmt) -> bool:
     return False
 
 
+def _is_len_of(node: ast.AST, seq: str) -> bool:
+    return (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "len"
+            and len(node.args) == 1 and ast.unparse(node.args[0]) == seq)
+
+
+def _off_by_one(fault: Fault, node: ast.Subscript, seq: str) -> list[Candidate | None]:
+    """``seq[len(seq)]``, or ``seq[i + 1]`` behind a bounds check written with ``>`` where ``>=`` was meant."""
+    src = fault.source
+    index = ast.unparse(node.slice)
+    where = f"`{src.segment(node)}` at {fault.path}:{node.lineno}"
+    if _is_len_of(node.slice, seq):
+        return [candidate(
+            "off-by-one-last-index", src, Edit(src).replace(node.slice, f"{src.segment(node.slice)} - 1").apply(),
+            f"{where} indexes one past the end: the last element of `{seq}` is at `len({seq}) - 1`.", 0.85,
+        )]
+    if fault.function is None:
+        return []
+    for test in ast.walk(fault.function):
+        if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and test.lineno < node.lineno):
+            continue
+        left, op, right = test.left, test.ops[0], test.comparators[0]
+        if isinstance(op, ast.Gt) and ast.unparse(left) == index and _is_len_of(right, seq):
+            fixed = f"{src.segment(left)} >= {src.segment(right)}"
+        elif isinstance(op, ast.Lt) and _is_len_of(left, seq) and ast.unparse(right) == index:
+            fixed = f"{src.segment(left)} <= {src.segment(right)}"
+        else:
+            continue
+        return [candidate(
+            "off-by-one-bounds-check", src, Edit(src).replace(test, fixed).apply(),
+            f"{where} is guarded by `{src.segment(test)}` (line {test.lineno}), which lets `{index}` equal "
+            f"`len({seq})`, one past the last element. The check must be `{fixed}`.", 0.9,
+        )]
+    return []
+
+
 def generate(ctx: TemplateContext) -> list[Candidate]:
     fault = locate(ctx)
     if fault is None:
@@ -83,6 +118,9 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
         return []
     src = fault.source
     seq = src.segment(node.value)
+    exact_fix = _off_by_one(fault, node, seq)
+    if any(exact_fix):
+        return finish(ctx, exact_fix)
     cond = _condition(seq, node)
     if cond is None:
         return []

@@ -9,6 +9,7 @@ code after it never sees ``None``.
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 
 from crew.handoffs import RootCause
@@ -95,6 +96,33 @@ def _part_of_bigger_value(src: Source, use: ast.AST, stmt: ast.stmt) -> bool:
     return False
 
 
+_EMPTY_FOR_METHOD = (("str", '""'), ("dict", "{}"), ("list", "[]"))
+
+
+def _get_default(fault: Fault, base: ast.expr, use: ast.expr) -> Candidate | None:
+    """``payload.get("title").strip()``: the key is absent or null; read it as the empty value of its type.
+
+    The method called on it says the type (a str method: ``""``); a method several types share says
+    nothing, and nothing is offered.
+    """
+    if not (isinstance(base, ast.Call) and isinstance(base.func, ast.Attribute) and base.func.attr == "get"
+            and len(base.args) == 1 and not base.keywords and is_simple(base.func.value)
+            and isinstance(use, ast.Attribute)):
+        return None
+    kinds = [(name, empty) for name, empty in _EMPTY_FOR_METHOD if hasattr(getattr(builtins, name), use.attr)]
+    if len(kinds) != 1:
+        return None
+    name, empty = kinds[0]
+    src = fault.source
+    text = src.segment(base)
+    return candidate(
+        "get-none-default", src, Edit(src).replace(base, f"({text} or {empty})").apply(),
+        f"`{text}` at {fault.path}:{fault.line} is None when the key is missing or null, and "
+        f"`.{use.attr}` then fails on None. `.{use.attr}` is a {name} method, so read a missing value as "
+        f"the empty {name} `{empty}` there; the rest of the function runs as before.", 0.8,
+    )
+
+
 def generate(ctx: TemplateContext) -> list[Candidate]:
     fault = locate(ctx)
     if fault is None:
@@ -105,7 +133,7 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
     base, use = found
     src = fault.source
     if not is_simple(base):
-        return []  # a call's result: guarding it means calling it twice
+        return finish(ctx, [_get_default(fault, base, use)])  # else a call's result: guarding it calls it twice
     base_text = src.segment(base)
     origin = assigned_from_call(fault.function, base.id, fault.stmt.lineno) if isinstance(base, ast.Name) else None
     where = f"{fault.path}:{fault.line}"

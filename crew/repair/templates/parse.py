@@ -14,7 +14,16 @@ import re
 
 from crew.handoffs import RootCause
 from crew.repair.candidates import Candidate, TemplateContext
-from crew.repair.templates._ast_edit import Edit, Fault, candidate, finish, is_simple, locate, module_names
+from crew.repair.templates._ast_edit import (
+    Edit,
+    Fault,
+    candidate,
+    conditional,
+    finish,
+    is_simple,
+    locate,
+    module_names,
+)
 
 HANDLES: tuple[RootCause, ...] = (RootCause.VALUE_PARSE_ERROR,)
 
@@ -22,6 +31,12 @@ _INT_LITERAL = re.compile(r"invalid literal for int\(\) with base 10: (.*)$", re
 _FLOAT_LITERAL = re.compile(r"could not convert string to float: (.*)$", re.DOTALL)
 _DATE = re.compile(r"unconverted data remains: [T ]\d|time data '\d{4}-\d{2}-\d{2}[T ].* does not match format ")
 _EMPTY_JSON = re.compile(r"Expecting value: line 1 column 1 \(char 0\)")
+_ISOFORMAT = re.compile(r"Invalid isoformat string: (.*)$", re.DOTALL)
+_EMPTY_STATS = re.compile(r"requires at least one data point|no (?:median|mode) for empty data|"
+                          r"(?:requires|needs) at least two data points")
+_STAT_FUNCS = {"mean", "fmean", "geometric_mean", "harmonic_mean", "median", "median_low", "median_high",
+               "median_grouped", "mode", "stdev", "pstdev", "variance", "pvariance"}
+_DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d*,\d+\s*$")
 _DECIMALISH = re.compile(r"^\s*[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?\s*$")
 
 
@@ -64,9 +79,17 @@ def _number(ctx: TemplateContext, fault: Fault, kind: str, bad: str) -> list[Can
     src = fault.source
     blank = bad.strip() == ""
     decimal = bool(_DECIMALISH.match(bad)) and kind == "int"
+    calls = _calls(fault, kind)
+    if kind == "float" and _DECIMAL_COMMA.match(bad) and calls and is_simple(calls[0].args[0]):
+        arg = src.segment(calls[0].args[0])
+        return [candidate(
+            "parse-decimal-comma", src, Edit(src).replace(calls[0].args[0], f'{arg}.replace(",", ".")').apply(),
+            f"`{src.segment(calls[0])}` at {fault.path}:{calls[0].lineno} receives {bad!r}, a number written "
+            "with a decimal comma, which `float()` rejects. Read the comma as the decimal point; anything "
+            "else that is not a number still raises.", 0.8,
+        )]
     if not blank and not decimal:
         return []  # garbage input: a default would hide it
-    calls = _calls(fault, kind)
     if not calls:
         return []
     call = calls[0]
@@ -133,13 +156,82 @@ def _json(ctx: TemplateContext, fault: Fault) -> list[Candidate | None]:
                 and len(node.args) == 1 and is_simple(node.args[0])):
             arg = src.segment(node.args[0])
             parent = src.parent(node)
-            text = f"{src.segment(node)} if {arg} and {arg}.strip() else None"
+            empty = _empty_document(fault, parent)
+            text = f"{src.segment(node)} if {arg} and {arg}.strip() else {empty}"
             bare = isinstance(parent, ast.Assign | ast.Return | ast.AnnAssign)
             return [candidate(
                 "guard-empty-json", src, Edit(src).replace(node, text if bare else f"({text})").apply(),
                 f"`{src.segment(node)}` at {fault.path}:{node.lineno} is given an empty body. "
-                "Treat an empty body as no document (None) instead of parsing it.", 0.55,
+                f"Treat an empty body as no document ({empty}) instead of parsing it.", 0.55,
             )]
+    return []
+
+
+def _empty_document(fault: Fault, parent: ast.AST | None) -> str:
+    """``{}`` when the parsed value is then read as a mapping (``event.get(...)``, ``event["k"]``), else None."""
+    if not isinstance(parent, ast.Assign) or fault.function is None:
+        return "None"
+    names = {t.id for t in parent.targets if isinstance(t, ast.Name)}
+    end = parent.end_lineno or parent.lineno
+    for node in ast.walk(fault.function):
+        if getattr(node, "lineno", 0) <= end:
+            continue
+        base = None
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in ("get", "items"):
+            base = node.func.value
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(
+                node.slice.value, str):
+            base = node.value
+        if isinstance(base, ast.Name) and base.id in names:
+            return "{}"
+    return "None"
+
+
+def _isoformat(ctx: TemplateContext, fault: Fault, bad: str) -> list[Candidate | None]:
+    """``date.fromisoformat`` given a timestamp; ``datetime.fromisoformat`` given a ``Z`` suffix (before 3.11)."""
+    src = fault.source
+    for node in fault.nodes(ast.Call):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "fromisoformat" and len(node.args) == 1 and is_simple(node.args[0])):
+            continue
+        owner = src.segment(node.func.value).rsplit(".", 1)[-1]
+        arg = src.segment(node.args[0])
+        where = f"`{src.segment(node)}` at {fault.path}:{node.lineno}"
+        if owner == "date" and re.match(r"\d{4}-\d{2}-\d{2}[T ]", bad):
+            return [candidate(
+                "parse-date-prefix", src, Edit(src).replace(node.args[0], f"{arg}[:10]").apply(),
+                f"{where} is given a full timestamp ({bad!r}) where a date was expected. Parse only its date "
+                "part (the first 10 characters), so plain dates and timestamps are both read.", 0.8,
+            )]
+        if owner == "datetime" and bad.rstrip().endswith("Z"):
+            return [candidate(
+                "parse-isoformat-utc", src, Edit(src).replace(node.args[0], f'{arg}.replace("Z", "+00:00")').apply(),
+                f"{where} is given a UTC timestamp with a `Z` suffix ({bad!r}), which `fromisoformat` reads "
+                "only from Python 3.11. Spell the suffix as `+00:00`, the same instant.", 0.8,
+            )]
+    return []
+
+
+def _empty_statistics(ctx: TemplateContext, fault: Fault) -> list[Candidate | None]:
+    """``statistics.mean(samples)`` on no samples: the summary of nothing is the neutral number."""
+    src = fault.source
+    two = "two" in ctx.diagnosis.exc_message
+    for node in fault.nodes(ast.Call):
+        if not isinstance(node, ast.Call) or len(node.args) != 1 or not is_simple(node.args[0]):
+            continue
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else (
+            node.func.id if isinstance(node.func, ast.Name) else "")
+        if name not in _STAT_FUNCS:
+            continue
+        arg = src.segment(node.args[0])
+        cond = f"len({arg}) > 1" if two else arg
+        return [candidate(
+            "guard-empty-statistics", src, Edit(src).replace(node, conditional(src, node, cond, "0.0")).apply(),
+            f"`{src.segment(node)}` at {fault.path}:{node.lineno} is called with "
+            f"{'fewer than two values' if two else 'no values'}, which `{name}` rejects. Compute it only when "
+            f"there {'are enough values' if two else 'is data'} and report 0.0 otherwise, as an empty summary.",
+            0.7,
+        )]
     return []
 
 
@@ -159,4 +251,9 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
         out = _strptime(ctx, fault)
     elif _EMPTY_JSON.search(message):
         out = _json(ctx, fault)
+    elif m := _ISOFORMAT.search(message):
+        bad = _literal(m.group(1))
+        out = _isoformat(ctx, fault, bad) if bad is not None else []
+    elif _EMPTY_STATS.search(message):
+        out = _empty_statistics(ctx, fault)
     return finish(ctx, out)

@@ -20,6 +20,8 @@ _CONCAT = re.compile(r'can only concatenate str \(not "(\w+)"\) to str')
 _OPERAND = re.compile(r"unsupported operand type\(s\) for ([^:]+): '(\w+)' and '(\w+)'")
 _COMPARE = re.compile(r"'([<>=!]+)' not supported between instances of '(\w+)' and '(\w+)'")
 _JOIN = re.compile(r"sequence item \d+: expected str instance, (\w+) found")
+_PERCENT = re.compile(r"%(\w) format: an? (real number|integer) is required, not (\w+)|must be real number, not (\w+)")
+_SPEC = re.compile(r"%(?:\([^)]*\))?[-+ #0]*(?:\*|\d+)?(?:\.(?:\*|\d+))?([diouxXeEfFgGcrsa%])")
 _OPS: dict[str, type[ast.operator]] = {
     "+": ast.Add, "-": ast.Sub, "*": ast.Mult, "/": ast.Div, "//": ast.FloorDiv, "%": ast.Mod, "**": ast.Pow,
 }
@@ -181,6 +183,35 @@ def _join(ctx: TemplateContext, fault: Fault) -> list[Candidate | None]:
     return []
 
 
+def _percent(ctx: TemplateContext, fault: Fault, conv: str | None, got: str) -> list[Candidate | None]:
+    """``"%d units" % (name, count)`` with ``count`` a str: convert that one operand, as the format says."""
+    if got != "str":
+        return []
+    src = fault.source
+    for node in fault.nodes(ast.BinOp):
+        if not (isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mod) and isinstance(node.left, ast.Constant)
+                and isinstance(node.left.value, str)):
+            continue
+        specs = [c for c in _SPEC.findall(node.left.value) if c != "%"]
+        numeric = [i for i, c in enumerate(specs) if (c == conv if conv else c in "eEfFgG")]
+        if len(numeric) != 1:
+            return []  # which operand failed is ambiguous
+        index = numeric[0]
+        values = node.right.elts if isinstance(node.right, ast.Tuple) else [node.right]
+        if len(values) != len(specs) or isinstance(values[index], ast.Constant | ast.Starred):
+            return []
+        value = values[index]
+        func = "float" if specs[index] in "eEfFgG" else "int"
+        text = src.segment(value)
+        return [candidate(
+            "convert-format-operand", src, Edit(src).replace(value, f"{func}({text})").apply(),
+            f"The format at {fault.path}:{node.lineno} renders `{text}` with `%{specs[index]}`, which needs a "
+            f"number, but `{text}` arrives as text. Convert it with `{func}()` where it is formatted; text that is "
+            "not a number still raises.", 0.8,
+        )]
+    return []
+
+
 def generate(ctx: TemplateContext) -> list[Candidate]:
     fault = locate(ctx)
     if fault is None:
@@ -195,4 +226,6 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
         out = _compare(ctx, fault, m.group(1), m.group(2), m.group(3))
     elif _JOIN.search(message):
         out = _join(ctx, fault)
+    elif m := _PERCENT.search(message):
+        out = _percent(ctx, fault, m.group(1), m.group(3) or m.group(4))
     return finish(ctx, out)
