@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-ORDER = ["bench_diagnose.py", "bench_extract.py", "bench_sandbox.py", "bench_repair.py"]
+ORDER = ["bench_diagnose.py", "bench_extract.py", "bench_sandbox.py", "bench_repair.py", "holdout.py"]
 
 
 def main() -> int:
