@@ -125,14 +125,25 @@ def prepare_baseline(
     incident_id: str, test_command: str, timeout: float = 300.0,
 ) -> Baseline:
     """Find the crashing input in the sandbox, write the test, run it and the suite on the original."""
-    from crew.repair.reproduce import find_target
+    from crew.repair.http_repro import find_route
+    from crew.repair.reproduce import Target, find_target
 
+    targets: list[Target] = []
     target = find_target(diagnosis, repo)
-    if target is None:
+    if target is not None:
+        targets.append(target)
+    route = find_route(diagnosis, repo)
+    if route is not None:  # a handler that needs its framework: replay the request instead
+        root, module = target.import_root if target else "", route.app_module
+        targets.append(Target(module=module, function=None, path="", import_root=root, route=route))
+    if not targets:
         return Baseline(None, None, None, None, None, 0, "no function reachable from a test leads to the fault line")
     runs = 0
     reproduction: Reproduction | None = None
-    if target.function is not None:
+    failures: list[str] = []
+    for target in targets:
+        if target.function is None and target.route is None:
+            break  # an import-time crash: the test imports the module
         inputs = candidate_inputs(target, diagnosis, evidence, repo)
         sources = {tuple(args): source for args, source in inputs}
         spec = probe_spec(target, [args for args, _ in inputs], diagnosis)
@@ -141,11 +152,15 @@ def prepare_baseline(
         results = parse_probe_output(outcome.stdout)
         if results is None:
             tail = (outcome.stderr or outcome.stdout).strip().splitlines()[-1:] or ["no output"]
-            return Baseline(target, None, None, None, None, runs, f"the probe did not run: {tail[0][:200]}")
+            failures.append(f"the probe did not run: {tail[0][:200]}")
+            continue
         reproduction = pick_reproduction(results, sources, diagnosis)
-        if reproduction.args is None:
-            return Baseline(target, reproduction, None, None, None, runs,
-                            f"no input among {len(inputs)} tried raised {diagnosis.exc_type} in the fault frame")
+        if reproduction.args is not None:
+            break
+        what = f"request to {target.route.method} {target.route.path}" if target.route else "input"
+        failures.append(f"no {what} among {len(inputs)} tried raised {diagnosis.exc_type} in the fault frame")
+    else:
+        return Baseline(targets[-1], reproduction, None, None, None, runs, "; ".join(failures))
     test = render_test(target, reproduction, diagnosis, incident_id, test_path(repo, incident_id))
     outcome = runner.run(_suite_command(test_command), None, {test.path: test.code}, timeout)
     runs += 1
@@ -186,7 +201,7 @@ def validate(
     files = {test.path: test.code}
     command = _suite_command(test_command)
     diff_inputs = baseline.reproduction.normal_inputs if baseline.reproduction else []
-    if diff_inputs and baseline.target.function:
+    if diff_inputs and (baseline.target.function or baseline.target.route):
         spec = probe_spec(baseline.target, diff_inputs, diagnosis)
         files.update(_probe_files(spec, DIFF_SPEC_PATH))
         command = ["sh", "-c", f"{shlex.join(command)}; status=$?; python {PROBE_PATH} {DIFF_SPEC_PATH}; exit $status"]
@@ -206,7 +221,7 @@ def validate(
         by_args = {tuple(r.get("args") or []): r for r in results}
         for args, before in zip(diff_inputs, baseline.reproduction.normal_results, strict=True):
             after = by_args.get(tuple(args))
-            shown = f"{baseline.target.function}({', '.join(args)})"
+            shown = f"{baseline.target.function or 'request'}({', '.join(args)})"
             if after is None:
                 mismatches.append(f"{shown}: not run on the patched code")
             elif after.get("result") != before:

@@ -70,11 +70,49 @@ def _raising_frame(exc, fault_path):
     return {"file": last.filename, "line": last.lineno, "function": last.name}
 
 
+def _http_client(spec):
+    """A test client that lets the handler's exception propagate (Flask or FastAPI)."""
+    route = spec["route"]
+    app = getattr(importlib.import_module(route["app_module"]), route["app_name"])
+    if route["framework"] == "flask":
+        app.config.update(TESTING=True, PROPAGATE_EXCEPTIONS=True)
+        return app.test_client()
+    from fastapi.testclient import TestClient
+
+    return TestClient(app)
+
+
+def _probe_http(spec):
+    results = []
+    try:
+        client = _http_client(spec)
+    except BaseException as exc:  # report why no request could be sent
+        return [{"args": None, "error": type(exc).__name__, "message": str(exc)[:300]}]
+    method = spec["route"]["method"].lower()
+    for args_src in spec.get("inputs", []):
+        entry = {"args": args_src}
+        path, body = ast.literal_eval(args_src[0]), ast.literal_eval(args_src[1])
+        try:
+            kwargs = {} if body is None else {"json": json.loads(body)}
+            response = getattr(client, method)(path, **kwargs)
+            text = response.get_data(as_text=True) if hasattr(response, "get_data") else response.text
+            entry["result"], entry["type"] = f"{response.status_code} {text[:200]}", "response"
+        except BaseException as exc:
+            entry["error"] = type(exc).__name__
+            entry["message"] = str(exc)[:300]
+            entry["frame"] = _raising_frame(exc, spec["fault_path"])
+        results.append(entry)
+    return results
+
+
 def main(spec_path):
     with open(spec_path, encoding="utf-8") as fh:
         spec = json.load(fh)
     for root in spec.get("sys_path", []):
         sys.path.insert(0, os.path.abspath(root))
+    if spec.get("mode") == "http":
+        sys.stdout.write(f"\n{BEGIN}\n{json.dumps(_probe_http(spec))}\n{END}\n")
+        return
     results: list[dict] = []
     namespace: dict = {}
     target: Any = None

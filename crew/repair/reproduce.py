@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crew.handoffs import CrashEvidence, Diagnosis, RegressionTest
+from crew.repair.http_repro import Route, render_route_test, route_inputs
 from crew.repo import GitRepo
 
 PROBE_SCRIPT = Path(__file__).with_name("probe_script.py")
@@ -65,6 +66,7 @@ class Target:
     imports: dict[str, str] = field(default_factory=dict)  # names input expressions use → their module
     returns: str | None = None  # the return annotation, a fallback for the sanity assert
     is_async: bool = False  # a coroutine function: the probe and the test run it to completion
+    route: Route | None = None  # set when the crash is replayed as a request to a web route
 
 
 @dataclass
@@ -434,6 +436,8 @@ def candidate_inputs(
     target: Target, diagnosis: Diagnosis, evidence: CrashEvidence | None, repo: GitRepo
 ) -> list[tuple[list[str], str]]:
     """Inputs to probe, each with where it came from; log first, then message, then search."""
+    if target.route is not None:
+        return route_inputs(target.route, evidence)
     if target.function is None:
         return []
     out: list[tuple[list[str], str]] = [(args, "log") for args in log_inputs(target, diagnosis, evidence)]
@@ -476,6 +480,8 @@ def probe_spec(target: Target, inputs: list[list[str]], diagnosis: Diagnosis) ->
         "exc_type": diagnosis.exc_type.rsplit(".", 1)[-1],
         "imports": target.imports,
         "is_async": target.is_async,
+        "mode": "http" if target.route else "call",
+        "route": target.route.__dict__ if target.route else None,
         "per_call_timeout": 2,
     }
 
@@ -640,10 +646,16 @@ def render_test(
         "",
     ]
     path_setup = ["", f"sys.path.insert(0, str({root_expr}))", ""]
-    if target.function is None:
+    if target.route is not None:
+        assert reproduction is not None and reproduction.args is not None
+        stdlib = ["import sys", "from pathlib import Path"]
+        imports: list[str]
+        imports, body, call = render_route_test(target.route, reproduction.args, f"from {reproduction.source}")
+        source = reproduction.source
+    elif target.function is None:
         name = target.assigned_name
         stdlib = ["import importlib", "import sys", "from pathlib import Path"]
-        imports: list[str] = []
+        imports = []
         body = [
             f"def test_{target.module.replace('.', '_')}_imports_without_{_snake(diagnosis.exc_type)}():",
             f"    sys.modules.pop({target.module!r}, None)",
@@ -682,7 +694,7 @@ def render_test(
         ]
         source = reproduction.source
     code = "\n".join([*docstring, *stdlib, *path_setup, *imports, "", "", *body]) + "\n"
-    note = f"input from {source}" if target.function else "crash happens at import time"
+    note = f"input from {source}" if target.function or target.route else "crash happens at import time"
     return RegressionTest(path=path, code=code, call=call, input_source=source, note=note)  # type: ignore[arg-type]
 
 

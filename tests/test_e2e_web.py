@@ -1,0 +1,81 @@
+# ruff: noqa: E501  (the log fixture keeps real line lengths)
+"""A crash inside a Flask view is replayed as a request through the framework's test client."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = [pytest.mark.docker, pytest.mark.e2e]
+
+VIEW = '''"""Orders API."""
+from flask import Flask, jsonify, request
+
+app = Flask(__name__)
+
+
+@app.post("/orders")
+def create_order():
+    data = request.get_json()
+    unit = data["total"] / data["count"]
+    return jsonify({"unit": unit})
+'''
+SUITE = '''from app.main import app
+
+
+def test_unit_price():
+    response = app.test_client().post("/orders", json={"total": 10.0, "count": 4})
+    assert response.get_json() == {"unit": 2.5}
+'''
+LOG = """2026-11-20T02:00:00Z web-1 INFO received order {"total": 12.0, "count": 3}
+2026-11-20T02:00:01Z web-1 INFO received order {"total": 10.0, "count": 0}
+2026-11-20T02:00:01Z web-1 ERROR Exception on /orders [POST]
+2026-11-20T02:00:01Z web-1 Traceback (most recent call last):
+2026-11-20T02:00:01Z web-1   File "/usr/local/lib/python3.11/site-packages/flask/app.py", line 1511, in wsgi_app
+2026-11-20T02:00:01Z web-1     response = self.full_dispatch_request()
+2026-11-20T02:00:01Z web-1   File "/usr/local/lib/python3.11/site-packages/flask/app.py", line 919, in full_dispatch_request
+2026-11-20T02:00:01Z web-1     rv = self.dispatch_request()
+2026-11-20T02:00:01Z web-1   File "/usr/local/lib/python3.11/site-packages/flask/app.py", line 902, in dispatch_request
+2026-11-20T02:00:01Z web-1     return self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)  # type: ignore[no-any-return]
+2026-11-20T02:00:01Z web-1   File "/srv/orders/app/main.py", line 10, in create_order
+2026-11-20T02:00:01Z web-1     unit = data["total"] / data["count"]
+2026-11-20T02:00:01Z web-1 ZeroDivisionError: float division by zero
+"""
+
+
+def test_flask_view_crash_is_reproduced_by_a_request_and_fixed(tmp_path: Path, docker_client: Any) -> None:
+    repo = tmp_path / "orders-api"
+    (repo / "app").mkdir(parents=True)
+    (repo / "tests").mkdir()
+    (repo / "app" / "__init__.py").write_text("")
+    (repo / "app" / "main.py").write_text(VIEW)
+    (repo / "tests" / "test_orders.py").write_text(SUITE)
+    (repo / "requirements.txt").write_text("flask\npytest\n")
+    git = ["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "Orders API"], cwd=repo, check=True)
+    log = tmp_path / "web.log"
+    log.write_text(LOG)
+    env = {**os.environ, "HEALCREW_CACHE": os.environ.get("HEALCREW_CACHE") or str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "crew.cli", "run", "--repo", str(repo), "--log", str(log), "--out",
+         str(tmp_path / "out"), "--sandbox", "docker", "--deliver", "none", "--json"],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+    report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    assert proc.returncode == 0, (proc.stderr[-1500:], report.get("declined"), report.get("attempts"))
+    accepted = report["accepted"]
+    test = accepted["proposal"]["test"]
+    assert ".post('/orders', json={'total': 10.0, 'count': 0})" in test["code"]
+    assert test["input_source"] == "log"
+    validation = accepted["validation"]
+    assert validation["reproduces"] and validation["fixed"] and validation["test_on_original"]["exc_type"] == (
+        "ZeroDivisionError"
+    )
