@@ -79,3 +79,61 @@ def test_flask_view_crash_is_reproduced_by_a_request_and_fixed(tmp_path: Path, d
     assert validation["reproduces"] and validation["fixed"] and validation["test_on_original"]["exc_type"] == (
         "ZeroDivisionError"
     )
+
+
+API = '''"""Ratings API."""
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+app = FastAPI()
+
+
+class Votes(BaseModel):
+    up: int
+    down: int
+
+
+@app.post("/ratings")
+def rating(votes: Votes) -> dict:
+    share = votes.up / (votes.up + votes.down)
+    return {"share": share}
+'''
+API_SUITE = '''from fastapi.testclient import TestClient
+
+from app.api import app
+
+
+def test_share():
+    assert TestClient(app).post("/ratings", json={"up": 3, "down": 1}).json() == {"share": 0.75}
+'''
+API_LOG = """{"ts": "2026-11-20T02:00:00Z", "level": "info", "msg": "vote payload {\\"up\\": 2, \\"down\\": 2}"}
+{"ts": "2026-11-20T02:00:01Z", "level": "info", "msg": "vote payload {\\"up\\": 0, \\"down\\": 0}"}
+{"ts": "2026-11-20T02:00:01Z", "level": "error", "msg": "Exception in ASGI application", "exc_info": "Traceback (most recent call last):\\n  File \\"/usr/local/lib/python3.11/site-packages/fastapi/routing.py\\", line 214, in run_endpoint_function\\n    return await run_in_threadpool(dependant.call, **values)\\n  File \\"/app/app/api.py\\", line 15, in rating\\n    share = votes.up / (votes.up + votes.down)\\nZeroDivisionError: division by zero"}
+"""
+
+
+def test_fastapi_endpoint_crash_is_reproduced_by_a_request_and_fixed(tmp_path: Path, docker_client: Any) -> None:
+    repo = tmp_path / "ratings-api"
+    (repo / "app").mkdir(parents=True)
+    (repo / "tests").mkdir()
+    (repo / "app" / "__init__.py").write_text("")
+    (repo / "app" / "api.py").write_text(API)
+    (repo / "tests" / "test_api.py").write_text(API_SUITE)
+    (repo / "requirements.txt").write_text("fastapi\nhttpx\npytest\n")
+    git = ["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "Ratings API"], cwd=repo, check=True)
+    log = tmp_path / "api.jsonl"
+    log.write_text(API_LOG)
+    env = {**os.environ, "HEALCREW_CACHE": os.environ.get("HEALCREW_CACHE") or str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "crew.cli", "run", "--repo", str(repo), "--log", str(log), "--out",
+         str(tmp_path / "out"), "--sandbox", "docker", "--deliver", "none", "--json"],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+    report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    assert proc.returncode == 0, (proc.stderr[-1500:], report.get("declined"), report.get("attempts"))
+    code = report["accepted"]["proposal"]["test"]["code"]
+    assert "TestClient(app).post('/ratings', json={'up': 0, 'down': 0})" in code
+    assert report["accepted"]["validation"]["reproduces"] is True

@@ -223,3 +223,9 @@ def test_a_crash_inside_a_comprehension_matches_its_own_frame(tmp_path: Path) ->
     assert r.matches_fault(hit, d)
     elsewhere = {**hit, "frame": {"file": "/w/shop/cart.py", "line": 9, "function": "unrelated"}}
     assert not r.matches_fault(elsewhere, d)
+
+
+def test_payloads_inside_json_log_records_are_found() -> None:
+    line = '{"ts": "2026-11-20T02:00:01Z", "msg": "vote payload {\\"up\\": 0, \\"down\\": 0}"}'
+    found = r._dicts_in(line)
+    assert {"up": 0, "down": 0} in found and found[-1]["ts"] == "2026-11-20T02:00:01Z"

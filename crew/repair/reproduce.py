@@ -207,6 +207,10 @@ def _dicts_in(text: str) -> list[dict[str, Any]]:
                 except (ValueError, SyntaxError, MemoryError, RecursionError):
                     value = None
             if isinstance(value, dict):
+                # a JSON log record often carries the payload inside its message string
+                for inner in value.values():
+                    if isinstance(inner, str) and "{" in inner and len(found) < 5:
+                        found.extend(_dicts_in(inner))
                 found.append(value)
                 break
             end = text.rfind("}", start, end)
