@@ -73,7 +73,10 @@ class Source:
 
     def segment(self, node: ast.AST) -> str:
         """The exact source text of a node."""
-        l1, c1, l2, c2 = self.span(node)
+        return self.between(*self.span(node))
+
+    def between(self, l1: int, c1: int, l2: int, c2: int) -> str:
+        """The source text from (line, char col) to (line, char col)."""
         if l1 == l2:
             return self.lines[l1 - 1][c1:c2]
         parts = [self.lines[l1 - 1][c1:], *self.lines[l1 : l2 - 1], self.lines[l2 - 1][:c2]]
@@ -82,6 +85,16 @@ class Source:
     def indent_of(self, node: ast.AST) -> str:
         line = self.lines[node.lineno - 1]  # type: ignore[attr-defined]
         return line[: len(line) - len(line.lstrip(" \t"))]
+
+    def indent_unit(self) -> str:
+        """One level of the file's indentation (four spaces when the file shows none)."""
+        for node in ast.walk(self.tree):
+            body = getattr(node, "body", None)
+            if isinstance(node, _COMPOUND) and isinstance(body, list) and body and body[0].lineno > node.lineno:
+                outer, inner = self.indent_of(node), self.indent_of(body[0])
+                if inner.startswith(outer) and len(inner) > len(outer):
+                    return inner[len(outer):]
+        return "    "
 
     def starts_its_line(self, stmt: ast.stmt) -> bool:
         """True when nothing but indentation precedes the statement on its first line."""
@@ -259,7 +272,14 @@ class Edit:
             else:
                 break
         nl = self.source.newline
-        body = "".join(f"{row}{nl}" if row else nl for row in block)
+        rows = list(block)
+        if rows and rows[0].startswith(("def ", "async def ", "class ")) and line <= len(self.source.lines):
+            # A definition keeps two blank lines before the code that follows it.
+            blank = 0
+            while line + blank <= len(self.source.lines) and not self.source.lines[line + blank - 1].strip():
+                blank += 1
+            rows += [""] * max(0, 2 - blank)
+        body = "".join(f"{row}{nl}" if row else nl for row in rows)
         if line == 1:
             self.changes.append((1, 0, 1, 0, body + nl + nl))
         elif line > len(self.source.lines):
