@@ -20,7 +20,7 @@ from crew.handoffs import (
     RootCause,
     ValidationReport,
 )
-from crew.repair.candidates import Candidate, TemplateContext, generate_candidates
+from crew.repair.candidates import Candidate, TemplateContext, explain_decline, generate_candidates
 from crew.repo import GitRepo
 from crew.validate import Baseline, Runner, prepare_baseline, validate
 
@@ -82,7 +82,9 @@ def repair(
                 return outcome
     outcome.candidates_considered = len(candidates)
     if not candidates:
-        outcome.declined = f"no repair template recognises this {diagnosis.root_cause.value} at the fault line"
+        why = explain_decline(ctx)
+        outcome.declined = (f"no safe repair for this {diagnosis.root_cause.value}: {why}" if why else
+                            f"no repair template recognises this {diagnosis.root_cause.value} at the fault line")
         return outcome
     for number in range(1, max_attempts + 1):
         if not candidates:

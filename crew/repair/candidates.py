@@ -2,7 +2,8 @@
 
 A template is a module in ``crew.repair.templates`` with a ``generate(ctx)`` function and a
 ``HANDLES`` tuple of root-cause classes. Candidates from all matching templates are ranked by
-score; strategies the critique already rejected are dropped.
+score; strategies the critique already rejected are dropped. A template may also have an
+``explain(ctx)`` hook that says why it offers nothing, so a decline names its real reason.
 """
 
 from __future__ import annotations
@@ -84,3 +85,19 @@ def generate_candidates(ctx: TemplateContext, limit: int = 6) -> list[Candidate]
         seen.add(key)
         ranked.append(cand)
     return ranked[:limit]
+
+
+def explain_decline(ctx: TemplateContext) -> str | None:
+    """Why the templates that handle the diagnosed class offer nothing: the first reason one gives.
+
+    Ask it only when ``generate_candidates`` returned nothing: a hook explains a decline, it does
+    not check whether its template would have offered a fix.
+    """
+    root: RootCause = ctx.diagnosis.root_cause
+    for module in _templates():
+        hook = getattr(module, "explain", None)
+        if root in getattr(module, "HANDLES", ()) and callable(hook):
+            reason = hook(ctx)
+            if reason:
+                return str(reason)
+    return None

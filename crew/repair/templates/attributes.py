@@ -35,6 +35,7 @@ _MOD_ATTR = re.compile(r"^module '([\w.]+)' has no attribute '(\w+)'")
 _NAME = re.compile(r"^name '(\w+)' is not defined")
 _SUGGEST = re.compile(r"Did you mean: '(\w+)'\?")
 _FORGOT = re.compile(r"forget to import '(\w+)'")
+_UNBOUND = re.compile(r"local variable '(\w+)' (?:where it is not associated|referenced before assignment)")
 MAX_FILES = 400
 
 
@@ -191,3 +192,41 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
     elif (m := _NAME.search(message)) and ctx.diagnosis.exc_type.rsplit(".", 1)[-1] == "NameError":
         out = _name(ctx, fault, m.group(1))
     return finish(ctx, out)
+
+
+def _unbound(fault: Fault, name: str) -> str | None:
+    """Why an ``UnboundLocalError`` has no safe fix: the value the missing path needs is not in the code."""
+    func = fault.function
+    if func is None:
+        return None
+    src = fault.source
+    stores = sorted({n.lineno for n in ast.walk(func) if isinstance(n, ast.Name) and n.id == name
+                     and isinstance(n.ctx, ast.Store) and src.function_of(n) is func})
+    where = f"`{name}` at {fault.path}:{fault.line}"
+    if name in module_names(src.tree):
+        return (f"{where} is also a module-level name that the function assigns: either a `global {name}` "
+                "is missing or the local assignment is a mistake, and which was meant cannot be inferred")
+    before = [line for line in stores if line < fault.line]
+    if not before:
+        return f"{where} is read before the function assigns it; what it should be there cannot be inferred"
+    lines = ", ".join(str(line) for line in before)
+    return (f"{where}: the variable is only assigned on some branches (line{'s' if len(before) > 1 else ''} "
+            f"{lines}); which value the other branches need cannot be inferred")
+
+
+def explain(ctx: TemplateContext) -> str | None:
+    """Why no rename is offered: an unbound local, or no defined name close to the missing one."""
+    fault = locate(ctx)
+    if fault is None:
+        return None
+    message = ctx.diagnosis.exc_message
+    if m := _UNBOUND.search(message):
+        return _unbound(fault, m.group(1))
+    if (m := _NAME.search(message)) and ctx.diagnosis.exc_type.rsplit(".", 1)[-1] == "NameError":
+        return (f"`{m.group(1)}` is not defined at {fault.path}:{fault.line}, and no defined name or "
+                "standard-library module is close enough to be the one meant")
+    if m := _MOD_ATTR.search(message) or _OBJ_ATTR.search(message):
+        owner, attr = (m.group(1), m.group(2)) if m.group(1) else (m.group(3), m.group(4))
+        return (f"`{owner}` has no attribute `{attr}` ({fault.path}:{fault.line}), and nothing the repo defines "
+                "for it is close enough to be the one meant")
+    return None

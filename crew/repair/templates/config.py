@@ -19,7 +19,7 @@ import yaml
 
 from crew.handoffs import RootCause
 from crew.repair.candidates import Candidate, SourceEdit, TemplateContext
-from crew.repair.templates._ast_edit import Edit, Source, candidate, finish, locate
+from crew.repair.templates._ast_edit import Edit, Fault, Source, candidate, finish, locate
 
 HANDLES: tuple[RootCause, ...] = (RootCause.MISSING_CONFIG, RootCause.NONE_DEREFERENCE)
 
@@ -194,12 +194,32 @@ def add_env_to_manifest(text: str, var: str, value: str) -> str | None:
     return updated
 
 
-def generate(ctx: TemplateContext) -> list[Candidate]:
-    fault = locate(ctx)
+def _fault_variable(ctx: TemplateContext, fault: Fault | None) -> str | None:
+    """The variable the crash is about: named in the message, or read without default at the fault."""
     var = _variable(ctx) if ctx.diagnosis.root_cause is RootCause.MISSING_CONFIG else None
     if var is None and fault is not None:
         # A None from the environment: the variable is the one the fault statement reads without default.
         var = next((r[1] for r in _env_reads(fault.stmt) if r[2] != "default"), None)
+    return var
+
+
+def explain(ctx: TemplateContext) -> str | None:
+    """Why no value is offered: the variable is a secret, or the repo states no value for it."""
+    var = _fault_variable(ctx, locate(ctx))
+    if var is None:
+        return None
+    if is_secret(var):
+        return (f"the environment variable {var} holds a secret, which is never written into code or "
+                "manifests; set it where the service runs")
+    if not find_values(ctx, var):
+        return (f"the environment variable {var} is not set, and no value for it is stated anywhere in the repo "
+                "(.env examples, compose files, manifests, README), so none is invented")
+    return None
+
+
+def generate(ctx: TemplateContext) -> list[Candidate]:
+    fault = locate(ctx)
+    var = _fault_variable(ctx, fault)
     if var is None or is_secret(var):
         return []
     read: tuple[ast.AST, str, str] | None = None

@@ -32,6 +32,7 @@ HANDLES: tuple[RootCause, ...] = (RootCause.NONE_DEREFERENCE,)
 
 _ATTR = re.compile(r"'NoneType' object has no attribute '([^']+)'")
 _OPERAND = re.compile(r"unsupported operand type\(s\) for (\S+): '(\w+)' and '(\w+)'")
+_ARGUMENT = re.compile(r"^(\w+)\(\) argument must be .*, not 'NoneType'")
 
 
 def _none_base(fault: Fault, message: str) -> tuple[ast.expr, ast.expr] | None:
@@ -170,3 +171,26 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
             0.75 if part else strong - 0.15,
         ))
     return finish(ctx, out, broad=("conditional-none",))
+
+
+def explain(ctx: TemplateContext) -> str | None:
+    """Why no guard is offered: a None passed on to a conversion, or a call's None with no stated default."""
+    fault = locate(ctx)
+    if fault is None:
+        return None
+    src = fault.source
+    message = ctx.diagnosis.exc_message
+    if m := _ARGUMENT.search(message):
+        for call in fault.nodes(ast.Call):
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == m.group(1):
+                return (f"`{src.segment(call)}`: the value is None and the right default cannot be inferred "
+                        "from the code")
+        return None
+    found = _none_base(fault, message)
+    if found is None or is_simple(found[0]):
+        return None
+    base, use = found
+    if isinstance(base, ast.Call) and ast.unparse(base.func).endswith(("getenv", "environ.get")):
+        return None  # a None from the environment: the configuration template says why
+    return (f"`{src.segment(use)}`: `{src.segment(base)}` returns None here; a guard would call it twice and the "
+            "right default cannot be inferred from the code")
