@@ -13,7 +13,7 @@ import builtins
 import dataclasses
 import difflib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from crew.handoffs import Diagnosis
@@ -212,6 +212,27 @@ class Fault:
         """Nodes of ``kind`` in the fault statement's own text, those on the fault line first."""
         found = [n for n in header_nodes(self.stmt) if isinstance(n, kind)]
         return sorted(found, key=lambda n: 0 if on_line(n, self.line) else 1)
+
+
+def repo_sources(ctx: TemplateContext, marker: str, limit: int) -> Iterator[Source]:
+    """The repo's Python files (the first ``limit``) whose text holds ``marker`` and that parse."""
+    for path in [p for p in ctx.repo.tracked_files if p.endswith(".py")][:limit]:
+        text = ctx.repo.read(path)
+        if not text or marker not in text:
+            continue
+        try:
+            yield Source(path, text)
+        except (SyntaxError, ValueError):
+            continue
+
+
+def message_string(raw: str) -> str | None:
+    """The string a message quotes as a Python literal (``'page'`` → ``page``), else None."""
+    try:
+        value = ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return value if isinstance(value, str) else None
 
 
 def locate(ctx: TemplateContext) -> Fault | None:
@@ -476,6 +497,21 @@ def finish(ctx: TemplateContext, found: Iterable[Candidate | None], broad: Itera
             score *= 0.5
         out.append(dataclasses.replace(cand, score=round(score, 3)))
     return sorted(out, key=lambda c: -c.score)
+
+
+Handler = Callable[[TemplateContext, "Fault", "re.Match[str]"], list[Candidate | None]]
+
+
+def dispatch(ctx: TemplateContext, rules: Sequence[tuple[re.Pattern[str], Handler]]) -> list[Candidate]:
+    """Locate the fault; the handler of the first pattern the exception message matches proposes; rank."""
+    fault = locate(ctx)
+    if fault is None:
+        return []
+    message = ctx.diagnosis.exc_message
+    for pattern, handler in rules:
+        if m := pattern.search(message):
+            return finish(ctx, handler(ctx, fault, m))
+    return []
 
 
 def string_literal(value: str, like: ast.AST | None = None, source: Source | None = None) -> str:

@@ -25,6 +25,7 @@ from crew.repair.templates._ast_edit import (
     finish,
     locate,
     module_names,
+    repo_sources,
 )
 
 HANDLES: tuple[RootCause, ...] = (RootCause.MISSING_ATTRIBUTE,)
@@ -60,15 +61,8 @@ def class_attributes(cls: ast.ClassDef) -> set[str]:
 
 def _repo_classes(ctx: TemplateContext, name: str) -> list[tuple[str, ast.ClassDef]]:
     found: list[tuple[str, ast.ClassDef]] = []
-    for path in [p for p in ctx.repo.tracked_files if p.endswith(".py")][:MAX_FILES]:
-        text = ctx.repo.read(path)
-        if not text or f"class {name}" not in text:
-            continue
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError):
-            continue
-        found += [(path, n) for n in ast.walk(tree) if isinstance(n, ast.ClassDef) and n.name == name]
+    for src in repo_sources(ctx, f"class {name}", MAX_FILES):
+        found += [(src.path, n) for n in ast.walk(src.tree) if isinstance(n, ast.ClassDef) and n.name == name]
     return found
 
 

@@ -19,7 +19,15 @@ import yaml
 
 from crew.handoffs import RootCause
 from crew.repair.candidates import Candidate, SourceEdit, TemplateContext
-from crew.repair.templates._ast_edit import Edit, Fault, Source, candidate, finish, locate
+from crew.repair.templates._ast_edit import (
+    Edit,
+    Fault,
+    Source,
+    candidate,
+    finish,
+    locate,
+    repo_sources,
+)
 
 HANDLES: tuple[RootCause, ...] = (RootCause.MISSING_CONFIG, RootCause.NONE_DEREFERENCE)
 
@@ -273,14 +281,7 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
 
 def _find_read(ctx: TemplateContext, var: str) -> tuple[Source | None, tuple[ast.AST, str, str] | None]:
     """Where the repo reads ``var`` (for a start-up failure that left no traceback)."""
-    for path in [p for p in ctx.repo.tracked_files if p.endswith(".py")][:MAX_FILES]:
-        text = ctx.repo.read(path)
-        if not text or var not in text:
-            continue
-        try:
-            src = Source(path, text)
-        except (SyntaxError, ValueError):
-            continue
+    for src in repo_sources(ctx, var, MAX_FILES):
         for read in _env_reads(src.tree):
             if read[1] == var and read[2] != "default":
                 return src, read

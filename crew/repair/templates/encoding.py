@@ -86,32 +86,33 @@ def _is_text_open(call: ast.Call) -> bool:
     return True
 
 
+def _replace_invalid(fault: Fault, call: ast.Call, verb: str, note: str) -> Candidate | None:
+    """The lower-ranked variant: ``errors="replace"`` on a UTF-8 call (it changes the data)."""
+    src = fault.source
+    edit = _add_keyword(src, call, 'errors="replace"')
+    if edit is None:
+        return None
+    return candidate(
+        f"{verb}-replace-invalid", src, edit.apply(),
+        f"`{src.segment(call)}` at {fault.path}:{call.lineno} meets bytes that are not valid UTF-8. "
+        f"Replace the invalid bytes instead of failing{note}.", 0.45,
+    )
+
+
 def _codec_calls(fault: Fault, verb: str, codec: str) -> list[Candidate | None]:
     src = fault.source
     out: list[Candidate | None] = []
     for call in _method_calls(fault.nodes(ast.Call), verb):
         arg = _encoding_arg(call)
         if arg is None and codec in ("utf-8", "utf8"):
-            edit = _add_keyword(src, call, 'errors="replace"')
-            if edit is not None:
-                out.append(candidate(
-                    f"{verb}-replace-invalid", src, edit.apply(),
-                    f"`{src.segment(call)}` at {fault.path}:{call.lineno} meets bytes that are not valid UTF-8. "
-                    "Replace the invalid bytes instead of failing (the text keeps a visible marker).", 0.45,
-                ))
+            out.append(_replace_invalid(fault, call, verb, " (the text keeps a visible marker)"))
             continue
         if not (isinstance(arg, ast.Constant) and isinstance(arg.value, str)):
             continue
         used = arg.value.lower().replace("_", "-")
         if used in ("utf-8", "utf8"):
-            edit = _add_keyword(src, call, 'errors="replace"') if not any(k.arg == "errors" for k in call.keywords) \
-                else None
-            if edit is not None:
-                out.append(candidate(
-                    f"{verb}-replace-invalid", src, edit.apply(),
-                    f"`{src.segment(call)}` at {fault.path}:{call.lineno} meets bytes that are not valid UTF-8. "
-                    "Replace the invalid bytes instead of failing.", 0.45,
-                ))
+            if not any(k.arg == "errors" for k in call.keywords):
+                out.append(_replace_invalid(fault, call, verb, ""))
             continue
         if used != codec.lower().replace("_", "-") and codec.lower() not in ("ascii", "charmap"):
             continue

@@ -21,8 +21,7 @@ from crew.repair.templates._ast_edit import (
     Source,
     candidate,
     closest,
-    finish,
-    locate,
+    dispatch,
     module_names,
     name_similarity,
 )
@@ -257,15 +256,7 @@ def _requirement(ctx: TemplateContext, fault: Fault, missing: str) -> Candidate 
 
 
 def generate(ctx: TemplateContext) -> list[Candidate]:
-    fault = locate(ctx)
-    if fault is None:
-        return []
-    message = ctx.diagnosis.exc_message
-    out: list[Candidate | None] = []
-    if m := _CANNOT.search(message):
-        out = _renamed_name(ctx, fault, m.group(1), m.group(2))
-    elif m := _NO_MODULE.search(message):
-        out = _moved(ctx, fault, m.group(1))
-        if not out:
-            out = [_requirement(ctx, fault, m.group(1))]
-    return finish(ctx, out)
+    return dispatch(ctx, [
+        (_CANNOT, lambda c, f, m: _renamed_name(c, f, m.group(1), m.group(2))),
+        (_NO_MODULE, lambda c, f, m: _moved(c, f, m.group(1)) or [_requirement(c, f, m.group(1))]),
+    ])

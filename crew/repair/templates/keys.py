@@ -25,6 +25,7 @@ from crew.repair.templates._ast_edit import (
     finish,
     is_simple,
     locate,
+    message_string,
     normalise_name,
     string_literal,
 )
@@ -36,14 +37,6 @@ MAX_FILE_CHARS = 200_000
 MAX_LOG_BYTES = 20 << 20
 MAX_LOG_LINES = 5000
 _KEY_IN_TEXT = re.compile(r"""["']([A-Za-z_][A-Za-z0-9_\-]{0,63})["']\s*:""")
-
-
-def _missing_key(message: str) -> str | None:
-    try:
-        value = ast.literal_eval(message.strip())
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-    return value if isinstance(value, str) else None
 
 
 def _braced(text: str) -> Iterator[str]:
@@ -165,7 +158,7 @@ def _default_for(src: Source, node: ast.AST) -> str:
 
 
 def generate(ctx: TemplateContext) -> list[Candidate]:
-    key = _missing_key(ctx.diagnosis.exc_message)
+    key = message_string(ctx.diagnosis.exc_message)
     fault = locate(ctx)
     if key is None or fault is None:
         return []

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 
 from crew.handoffs import RootCause
 from crew.repair.candidates import Candidate, TemplateContext
 from crew.repair.templates._ast_edit import (
     Edit,
     Fault,
+    Handler,
     candidate,
     conditional,
-    finish,
+    dispatch,
     is_simple,
-    locate,
+    message_string,
     module_names,
 )
 
@@ -38,14 +40,6 @@ _STAT_FUNCS = {"mean", "fmean", "geometric_mean", "harmonic_mean", "median", "me
                "median_grouped", "mode", "stdev", "pstdev", "variance", "pvariance"}
 _DECIMAL_COMMA = re.compile(r"^\s*[-+]?\d*,\d+\s*$")
 _DECIMALISH = re.compile(r"^\s*[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?\s*$")
-
-
-def _literal(raw: str) -> str | None:
-    try:
-        value = ast.literal_eval(raw.strip())
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return None
-    return value if isinstance(value, str) else None
 
 
 def _calls(fault: Fault, name: str) -> list[ast.Call]:
@@ -235,25 +229,20 @@ def _empty_statistics(ctx: TemplateContext, fault: Fault) -> list[Candidate | No
     return []
 
 
+def _quoted(handler: Callable[[TemplateContext, Fault, str], list[Candidate | None]]) -> Handler:
+    """A handler of the bad value the message quotes (nothing when it is not a string literal)."""
+    def run(ctx: TemplateContext, fault: Fault, m: re.Match[str]) -> list[Candidate | None]:
+        bad = message_string(m.group(1))
+        return handler(ctx, fault, bad) if bad is not None else []
+    return run
+
+
 def generate(ctx: TemplateContext) -> list[Candidate]:
-    fault = locate(ctx)
-    if fault is None:
-        return []
-    message = ctx.diagnosis.exc_message
-    out: list[Candidate | None] = []
-    if m := _INT_LITERAL.search(message):
-        bad = _literal(m.group(1))
-        out = _number(ctx, fault, "int", bad) if bad is not None else []
-    elif m := _FLOAT_LITERAL.search(message):
-        bad = _literal(m.group(1))
-        out = _number(ctx, fault, "float", bad) if bad is not None else []
-    elif _DATE.search(message):
-        out = _strptime(ctx, fault)
-    elif _EMPTY_JSON.search(message):
-        out = _json(ctx, fault)
-    elif m := _ISOFORMAT.search(message):
-        bad = _literal(m.group(1))
-        out = _isoformat(ctx, fault, bad) if bad is not None else []
-    elif _EMPTY_STATS.search(message):
-        out = _empty_statistics(ctx, fault)
-    return finish(ctx, out)
+    return dispatch(ctx, [
+        (_INT_LITERAL, _quoted(lambda c, f, bad: _number(c, f, "int", bad))),
+        (_FLOAT_LITERAL, _quoted(lambda c, f, bad: _number(c, f, "float", bad))),
+        (_DATE, lambda c, f, m: _strptime(c, f)),
+        (_EMPTY_JSON, lambda c, f, m: _json(c, f)),
+        (_ISOFORMAT, _quoted(_isoformat)),
+        (_EMPTY_STATS, lambda c, f, m: _empty_statistics(c, f)),
+    ])

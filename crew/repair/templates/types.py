@@ -12,7 +12,13 @@ import re
 
 from crew.handoffs import RootCause
 from crew.repair.candidates import Candidate, TemplateContext
-from crew.repair.templates._ast_edit import Edit, Fault, Source, candidate, finish, locate
+from crew.repair.templates._ast_edit import (
+    Edit,
+    Fault,
+    Source,
+    candidate,
+    dispatch,
+)
 
 HANDLES: tuple[RootCause, ...] = (RootCause.TYPE_MISMATCH,)
 
@@ -112,11 +118,16 @@ def _concat(ctx: TemplateContext, fault: Fault, other: str) -> list[Candidate | 
     return out
 
 
+def _text_and_number(left_t: str, right_t: str) -> str | None:
+    """The numeric type's parser (``int``/``float``) when exactly one operand is text and the other a number."""
+    if "str" not in (left_t, right_t) or (left_t == "str") == (right_t == "str"):
+        return None
+    return _NUMERIC.get(right_t if left_t == "str" else left_t)
+
+
 def _operand(ctx: TemplateContext, fault: Fault, op: str, left_t: str, right_t: str) -> list[Candidate | None]:
     src = fault.source
-    if "str" not in (left_t, right_t) or (left_t == "str") == (right_t == "str"):
-        return []
-    numeric = _NUMERIC.get(right_t if left_t == "str" else left_t)
+    numeric = _text_and_number(left_t, right_t)
     if numeric is None:
         return []
     aug = op.endswith("=") and op != "=="
@@ -148,9 +159,7 @@ def _operand(ctx: TemplateContext, fault: Fault, op: str, left_t: str, right_t: 
 
 def _compare(ctx: TemplateContext, fault: Fault, op: str, left_t: str, right_t: str) -> list[Candidate | None]:
     src = fault.source
-    if "str" not in (left_t, right_t) or (left_t == "str") == (right_t == "str"):
-        return []
-    numeric = _NUMERIC.get(right_t if left_t == "str" else left_t)
+    numeric = _text_and_number(left_t, right_t)
     cmp_type = _CMPS.get(op)
     if numeric is None or cmp_type is None:
         return []
@@ -213,19 +222,10 @@ def _percent(ctx: TemplateContext, fault: Fault, conv: str | None, got: str) -> 
 
 
 def generate(ctx: TemplateContext) -> list[Candidate]:
-    fault = locate(ctx)
-    if fault is None:
-        return []
-    message = ctx.diagnosis.exc_message
-    out: list[Candidate | None] = []
-    if m := _CONCAT.search(message):
-        out = _concat(ctx, fault, m.group(1))
-    elif m := _OPERAND.search(message):
-        out = _operand(ctx, fault, m.group(1).strip(), m.group(2), m.group(3))
-    elif m := _COMPARE.search(message):
-        out = _compare(ctx, fault, m.group(1), m.group(2), m.group(3))
-    elif _JOIN.search(message):
-        out = _join(ctx, fault)
-    elif m := _PERCENT.search(message):
-        out = _percent(ctx, fault, m.group(1), m.group(3) or m.group(4))
-    return finish(ctx, out)
+    return dispatch(ctx, [
+        (_CONCAT, lambda c, f, m: _concat(c, f, m.group(1))),
+        (_OPERAND, lambda c, f, m: _operand(c, f, m.group(1).strip(), m.group(2), m.group(3))),
+        (_COMPARE, lambda c, f, m: _compare(c, f, m.group(1), m.group(2), m.group(3))),
+        (_JOIN, lambda c, f, m: _join(c, f)),
+        (_PERCENT, lambda c, f, m: _percent(c, f, m.group(1), m.group(3) or m.group(4))),
+    ])
