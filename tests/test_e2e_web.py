@@ -137,3 +137,56 @@ def test_fastapi_endpoint_crash_is_reproduced_by_a_request_and_fixed(tmp_path: P
     code = report["accepted"]["proposal"]["test"]["code"]
     assert "TestClient(app).post('/ratings', json={'up': 0, 'down': 0})" in code
     assert report["accepted"]["validation"]["reproduces"] is True
+
+
+FACTORY = '''"""Stock API built by an app factory."""
+from flask import Blueprint, Flask, jsonify, request
+
+bp = Blueprint("stock", __name__)
+
+
+@bp.route("/restock", methods=["POST"])
+def restock():
+    data = request.get_json()
+    return jsonify({"per_box": data["units"] // data["boxes"]})
+
+
+def create_app():
+    app = Flask(__name__)
+    app.register_blueprint(bp)
+    return app
+'''
+FACTORY_LOG = """2026-11-20T02:00:01Z stock-1 INFO restock {"units": 40, "boxes": 0}
+2026-11-20T02:00:01Z stock-1 ERROR Exception on /restock [POST]
+2026-11-20T02:00:01Z stock-1 Traceback (most recent call last):
+2026-11-20T02:00:01Z stock-1   File "/usr/local/lib/python3.11/site-packages/flask/app.py", line 902, in dispatch_request
+2026-11-20T02:00:01Z stock-1     return self.ensure_sync(self.view_functions[rule.endpoint])(**view_args)
+2026-11-20T02:00:01Z stock-1   File "/app/stock/api.py", line 10, in restock
+2026-11-20T02:00:01Z stock-1     return jsonify({"per_box": data["units"] // data["boxes"]})
+2026-11-20T02:00:01Z stock-1 ZeroDivisionError: integer division or modulo by zero
+"""
+
+
+def test_blueprint_route_of_an_app_factory_is_replayed(tmp_path: Path, docker_client: Any) -> None:
+    repo = tmp_path / "stock-api"
+    (repo / "stock").mkdir(parents=True)
+    (repo / "stock" / "__init__.py").write_text("")
+    (repo / "stock" / "api.py").write_text(FACTORY)
+    (repo / "requirements.txt").write_text("flask\npytest\n")
+    git = ["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com"]
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "Stock API"], cwd=repo, check=True)
+    log = tmp_path / "stock.log"
+    log.write_text(FACTORY_LOG)
+    env = {**os.environ, "HEALCREW_CACHE": os.environ.get("HEALCREW_CACHE") or str(tmp_path / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "crew.cli", "run", "--repo", str(repo), "--log", str(log), "--out",
+         str(tmp_path / "out"), "--sandbox", "docker", "--deliver", "none", "--json"],
+        capture_output=True, text=True, env=env, timeout=900,
+    )
+    report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    assert proc.returncode == 0, (proc.stderr[-1500:], report.get("declined"), report.get("attempts"))
+    code = report["accepted"]["proposal"]["test"]["code"]
+    assert "from stock.api import create_app" in code and "app = create_app()" in code
+    assert "app.test_client().post('/restock', json={'units': 40, 'boxes': 0})" in code

@@ -69,6 +69,9 @@ def _apps(repo: GitRepo) -> list[tuple[str, str, str]]:
         except SyntaxError:
             continue
         for stmt in tree.body:
+            factory = _factory(stmt)
+            if factory is not None and isinstance(stmt, ast.FunctionDef):
+                found.append((module_for(path, tracked)[1], f"{stmt.name}()", factory))
             if isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.Call) and len(stmt.targets) == 1:
                 func = stmt.value.func
                 name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
@@ -76,6 +79,22 @@ def _apps(repo: GitRepo) -> list[tuple[str, str, str]]:
                 if name in _FRAMEWORKS and isinstance(target, ast.Name):
                     found.append((module_for(path, tracked)[1], target.id, _FRAMEWORKS[name]))
     return found
+
+
+def _factory(stmt: ast.stmt) -> str | None:
+    """The framework of an app factory (``def create_app(): app = Flask(...)``) callable with no arguments."""
+    if not isinstance(stmt, ast.FunctionDef) or not re.search(r"(create|make|build)_?app|app_factory", stmt.name):
+        return None
+    args = stmt.args
+    if len(args.args) + len(args.posonlyargs) > len(args.defaults) or any(d is None for d in args.kw_defaults):
+        return None
+    for node in ast.walk(stmt):
+        if isinstance(node, ast.Call):
+            func = node.func
+            name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+            if name in _FRAMEWORKS:
+                return _FRAMEWORKS[name]
+    return None
 
 
 def find_route(diagnosis: Diagnosis, repo: GitRepo) -> Route | None:
@@ -141,14 +160,19 @@ def render_route_test(route: Route, args: list[str], source_note: str) -> tuple[
     body = "" if raw is None else f", json={json.loads(raw)!r}"
     verb = route.method.lower()
     name = re.sub(r"\W+", "_", path).strip("_") or "root"
-    imports = [f"from {route.app_module} import {route.app_name}  # noqa: E402"]
+    imported = route.app_name.removesuffix("()")
+    imports = [f"from {route.app_module} import {imported}  # noqa: E402"]
+    setup: list[str] = []
+    app = route.app_name
+    if app.endswith("()"):  # an app factory: build the app once in the test
+        setup.append(f"    app = {app}")
+        app = "app"
     if route.framework == "fastapi":
         imports.insert(0, "from fastapi.testclient import TestClient  # noqa: E402")
-        client = f"TestClient({route.app_name})"
-        setup: list[str] = []
+        client = f"TestClient({app})"
     else:
-        client = f"{route.app_name}.test_client()"
-        setup = [f"    {route.app_name}.config.update(TESTING=True, PROPAGATE_EXCEPTIONS=True)"]
+        client = f"{app}.test_client()"
+        setup.append(f"    {app}.config.update(TESTING=True, PROPAGATE_EXCEPTIONS=True)")
     call = f"{client}.{verb}({path!r}{body})"
     lines = [
         f"def test_{verb}_{name}_handles_the_incident_request():",

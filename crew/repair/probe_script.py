@@ -73,7 +73,10 @@ def _raising_frame(exc, fault_path):
 def _http_client(spec):
     """A test client that lets the handler's exception propagate (Flask or FastAPI)."""
     route = spec["route"]
-    app = getattr(importlib.import_module(route["app_module"]), route["app_name"])
+    name = route["app_name"]
+    app = getattr(importlib.import_module(route["app_module"]), name.removesuffix("()"))
+    if name.endswith("()"):  # an app factory
+        app = app()
     if route["framework"] == "flask":
         app.config.update(TESTING=True, PROPAGATE_EXCEPTIONS=True)
         return app.test_client()
