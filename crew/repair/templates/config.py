@@ -115,7 +115,74 @@ def find_values(ctx: TemplateContext, var: str) -> list[Found]:
     return sorted(good, key=lambda f: (order[f.kind], f.path))
 
 
+_SETTINGS_ERROR = re.compile(r"validation errors? for (\w+)\s*\n\s*([A-Za-z_]\w*)\s*\n\s*Field required")
+
+
+def _settings_field(ctx: TemplateContext) -> tuple[str, str] | None:
+    """(settings class, field) of a pydantic-settings ``Field required`` start-up error."""
+    if not ctx.diagnosis.exc_type.endswith("ValidationError"):
+        return None
+    m = _SETTINGS_ERROR.search(ctx.diagnosis.exc_message)
+    return (m.group(1), m.group(2)) if m else None
+
+
+def _settings_class(ctx: TemplateContext, name: str) -> tuple[Source, ast.ClassDef] | None:
+    for src in repo_sources(ctx, f"class {name}", MAX_FILES):
+        for stmt in src.tree.body:
+            if isinstance(stmt, ast.ClassDef) and stmt.name == name:
+                return src, stmt
+    return None
+
+
+def _env_prefix(cls: ast.ClassDef) -> str:
+    """``env_prefix`` from ``model_config = SettingsConfigDict(env_prefix=...)`` or ``class Config``."""
+    for node in ast.walk(cls):
+        if isinstance(node, ast.keyword) and node.arg == "env_prefix" and isinstance(node.value, ast.Constant):
+            return str(node.value.value)
+        if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                and node.targets[0].id == "env_prefix" and isinstance(node.value, ast.Constant)):
+            return str(node.value.value)
+    return ""
+
+
+def _settings_variable(ctx: TemplateContext) -> str | None:
+    """The environment variable a pydantic-settings field reads (prefix + name, upper case)."""
+    field = _settings_field(ctx)
+    if field is None:
+        return None
+    found = _settings_class(ctx, field[0])
+    prefix = _env_prefix(found[1]) if found else ""
+    return f"{prefix}{field[1]}".upper()
+
+
+def _settings_default(ctx: TemplateContext, value: str, stated: str) -> Candidate | None:
+    """``field: str`` → ``field: str = "<value>"`` in the settings class (a documented default)."""
+    field = _settings_field(ctx)
+    found = _settings_class(ctx, field[0]) if field else None
+    if field is None or found is None:
+        return None
+    src, cls = found
+    stmt = next((s for s in cls.body if isinstance(s, ast.AnnAssign) and isinstance(s.target, ast.Name)
+                 and s.target.id == field[1] and s.value is None), None)
+    if stmt is None:
+        return None
+    annotation = src.segment(stmt.annotation)
+    literal = value if re.fullmatch(r"-?\d+(?:\.\d+)?", value) and not re.search(r"\bstr\b", annotation) \
+        else json.dumps(value)
+    updated = Edit(src).replace(stmt, f"{field[1]}: {annotation} = {literal}").apply()
+    return candidate(
+        "settings-default-from-repo", src, updated,
+        f"The settings field `{cls.name}.{field[1]}` is required, and the environment does not set it, so the "
+        f"service fails at start-up. {stated}; declare it as the field's default so the service starts "
+        "where the variable is unset (the environment still overrides it).",
+        0.75,
+    )
+
+
 def _variable(ctx: TemplateContext) -> str | None:
+    settings_var = _settings_variable(ctx)
+    if settings_var is not None:
+        return settings_var
     message = ctx.diagnosis.exc_message.strip()
     if ctx.diagnosis.exc_type.endswith("KeyError"):
         try:
@@ -237,13 +304,16 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
         read = next((r for r in _env_reads(fault.stmt) if r[1] == var and id(r[0]) in stmt_nodes), None)
     if read is None and ctx.diagnosis.root_cause is RootCause.NONE_DEREFERENCE:
         return []  # a None that does not come from the environment is none_guard's business
-    if read is None:
+    if read is None and _settings_field(ctx) is None:
         src, read = _find_read(ctx, var)
     found = find_values(ctx, var)
     if not found:
         return []
     best = found[0]
     out: list[Candidate | None] = []
+    if _settings_field(ctx) is not None:
+        out.append(_settings_default(ctx, best.value, f"{best.path} states its value {best.value!r}"))
+        read = None  # a settings field is read by pydantic, not by an os.environ call in the repo
     from_manifest = best.kind == "manifest"
     if read is not None and src is not None and read[2] != "default":
         node = read[0]
