@@ -81,10 +81,18 @@ class Baseline:
 
 
 def _suite_command(test_command: str) -> list[str]:
-    cmd = shlex.split(test_command) or ["python", "-m", "pytest", "-q"]
-    if "pytest" in " ".join(cmd):
-        cmd += ["-p", "no:cacheprovider", f"--junitxml={JUNIT_PATH}"]
-    return cmd
+    """The repo's pytest command with a JUnit report; other runners (unittest, nose) go through pytest.
+
+    pytest collects unittest and plain test functions alike, and only its JUnit report tells
+    which test failed with which exception, which the protocol needs.
+    """
+    try:
+        cmd = shlex.split(test_command)
+    except ValueError:
+        cmd = []
+    if "pytest" not in " ".join(cmd):
+        cmd = ["python", "-m", "pytest", "-q"]
+    return [*cmd, "-p", "no:cacheprovider", f"--junitxml={JUNIT_PATH}"]
 
 
 def _summaries(outcome: SandboxOutcome, test_file: str | None) -> tuple[RunSummary | None, RunSummary]:

@@ -229,3 +229,12 @@ def test_payloads_inside_json_log_records_are_found() -> None:
     line = '{"ts": "2026-11-20T02:00:01Z", "msg": "vote payload {\\"up\\": 0, \\"down\\": 0}"}'
     found = r._dicts_in(line)
     assert {"up": 0, "down": 0} in found and found[-1]["ts"] == "2026-11-20T02:00:01Z"
+
+
+def test_suite_command_always_yields_a_junit_report() -> None:
+    from crew.validate import JUNIT_PATH, _suite_command
+
+    assert _suite_command("python -m pytest -q tests")[:5] == ["python", "-m", "pytest", "-q", "tests"]
+    assert _suite_command("python -m unittest discover")[:3] == ["python", "-m", "pytest"]
+    assert _suite_command("make test 'unbalanced")[:3] == ["python", "-m", "pytest"]
+    assert all(cmd[-1] == f"--junitxml={JUNIT_PATH}" for cmd in (_suite_command("pytest"), _suite_command("")))
