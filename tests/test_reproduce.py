@@ -11,6 +11,7 @@ import pytest
 
 from crew.agents.diagnostic import diagnose
 from crew.handoffs import CrashEvidence, CrashGroup, Diagnosis, Frame, Traceback
+from crew.payloads import dicts_in
 from crew.repair import reproduce as r
 from crew.repo import GitRepo
 
@@ -70,11 +71,11 @@ def test_module_for_follows_init_files_and_src_layout(repo: GitRepo) -> None:
 
 
 def test_dicts_are_found_in_json_and_python_reprs() -> None:
-    assert r._dicts_in('INFO quote request: {"items": [{"price": 12.5, "discount": 0.0}]} end') == [
+    assert dicts_in('INFO quote request: {"items": [{"price": 12.5, "discount": 0.0}]} end') == [
         {"items": [{"price": 12.5, "discount": 0.0}]}
     ]
-    assert r._dicts_in("payload={'customerId': 7, 'total': 3}") == [{"customerId": 7, "total": 3}]
-    assert r._dicts_in("no data here") == []
+    assert dicts_in("payload={'customerId': 7, 'total': 3}") == [{"customerId": 7, "total": 3}]
+    assert dicts_in("no data here") == []
 
 
 def test_log_input_binds_call_site_arguments_to_the_logged_body(repo: GitRepo) -> None:
@@ -227,7 +228,7 @@ def test_a_crash_inside_a_comprehension_matches_its_own_frame(tmp_path: Path) ->
 
 def test_payloads_inside_json_log_records_are_found() -> None:
     line = '{"ts": "2026-11-20T02:00:01Z", "msg": "vote payload {\\"up\\": 0, \\"down\\": 0}"}'
-    found = r._dicts_in(line)
+    found = dicts_in(line)
     assert {"up": 0, "down": 0} in found and found[-1]["ts"] == "2026-11-20T02:00:01Z"
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crew.handoffs import CrashEvidence, Diagnosis
+from crew.payloads import dicts_in
 from crew.repo import GitRepo
 
 _VERBS = {"get", "post", "put", "patch", "delete"}
@@ -135,12 +136,10 @@ def _fill_path(path: str, values: dict[str, Any]) -> str:
 
 def route_inputs(route: Route, evidence: CrashEvidence | None) -> list[tuple[list[str], str]]:
     """(path, JSON body) pairs to request: logged bodies first (newest first), then none/empty."""
-    from crew.repair.reproduce import _dicts_in
-
     bodies: list[dict[str, Any]] = []
     if evidence is not None:
         for line in reversed([*evidence.context_lines, *evidence.log_excerpt]):
-            for found in _dicts_in(line):
+            for found in dicts_in(line):
                 if found not in bodies:
                     bodies.append(found)
     out: list[tuple[list[str], str]] = []

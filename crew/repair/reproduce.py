@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from crew.handoffs import CrashEvidence, Diagnosis, RegressionTest
+from crew.payloads import dicts_in
 from crew.repair.http_repro import Route, render_route_test, route_inputs
 from crew.repo import GitRepo
 
@@ -190,34 +191,6 @@ def _literal(value: Any) -> str | None:
     return text if len(text) < 2000 else None
 
 
-def _dicts_in(text: str) -> list[dict[str, Any]]:
-    """JSON objects or Python dict literals embedded in a log line."""
-    found: list[dict[str, Any]] = []
-    start = text.find("{")
-    while start != -1 and len(found) < 5:
-        end = text.rfind("}")
-        while end > start:
-            chunk = text[start : end + 1]
-            value: Any = None
-            try:
-                value = json.loads(chunk)
-            except ValueError:
-                try:
-                    value = ast.literal_eval(chunk)
-                except (ValueError, SyntaxError, MemoryError, RecursionError):
-                    value = None
-            if isinstance(value, dict):
-                # a JSON log record often carries the payload inside its message string
-                for inner in value.values():
-                    if isinstance(inner, str) and "{" in inner and len(found) < 5:
-                        found.extend(_dicts_in(inner))
-                found.append(value)
-                break
-            end = text.rfind("}", start, end)
-        start = text.find("{", start + 1) if not found else -1
-    return found
-
-
 def _records(value: Any, out: list[dict[str, Any]], depth: int = 0) -> None:
     """Every dict nested in ``value``, innermost last."""
     if depth > 6:
@@ -270,7 +243,7 @@ def log_inputs(target: Target, diagnosis: Diagnosis, evidence: CrashEvidence | N
     records: list[dict[str, Any]] = []
     # newest lines first: the request logged just before the crash is the likeliest culprit
     for line in reversed([*evidence.context_lines, *evidence.log_excerpt]):
-        for found in _dicts_in(line):
+        for found in dicts_in(line):
             _records(found, records)
     if not records:
         return []
@@ -449,7 +422,7 @@ def candidate_inputs(
     records: list[str] = []
     if evidence is not None:
         for line in evidence.context_lines[-20:]:
-            for found in _dicts_in(line):
+            for found in dicts_in(line):
                 if (lit := _literal(found)) is not None:
                     records.append(lit)
     records = records[:3]

@@ -9,12 +9,11 @@ traceback) and in the repo's own string literals (a producer, a schema), matched
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 from crew.handoffs import RootCause
+from crew.payloads import parse_payload
 from crew.repair.candidates import Candidate, TemplateContext
 from crew.repair.templates._ast_edit import (
     Edit,
@@ -34,8 +33,6 @@ HANDLES: tuple[RootCause, ...] = (RootCause.MISSING_KEY,)
 
 MAX_REPO_FILES = 400
 MAX_FILE_CHARS = 200_000
-MAX_LOG_BYTES = 20 << 20
-MAX_LOG_LINES = 5000
 _KEY_IN_TEXT = re.compile(r"""["']([A-Za-z_][A-Za-z0-9_\-]{0,63})["']\s*:""")
 
 
@@ -64,36 +61,22 @@ def _keys_of(value: object) -> Iterator[str]:
             yield from _keys_of(sub)
 
 
-def _log_file_tail(source: str) -> list[str]:
-    """The last lines of the log file the evidence came from: the payloads are logged before the crash."""
-    path = Path(source)
-    try:
-        if not path.is_file() or path.stat().st_size > MAX_LOG_BYTES:
-            return []
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()[-MAX_LOG_LINES:]
-    except OSError:
-        return []
-
-
 def log_keys(ctx: TemplateContext) -> set[str]:
-    """Keys of the JSON or dict payloads printed in the log lines and the tracebacks."""
+    """Keys of the JSON or dict payloads printed in the log lines and the tracebacks.
+
+    Monitoring already kept the log lines that carry data (``context_lines``), whatever the
+    source (file, Loki, Kubernetes); the log is not read again here.
+    """
     texts: list[str] = []
     if ctx.evidence is not None:
-        texts += _log_file_tail(ctx.evidence.source)
+        texts += ctx.evidence.context_lines
         texts += ctx.evidence.log_excerpt
         texts += [tb.raw for tb in ctx.evidence.tracebacks]
         texts += [tb.exc_message for tb in ctx.evidence.tracebacks]
     keys: set[str] = set()
     for text in texts:
         for chunk in _braced(text):
-            parsed: object = None
-            try:
-                parsed = json.loads(chunk)
-            except ValueError:
-                try:
-                    parsed = ast.literal_eval(chunk)
-                except (ValueError, SyntaxError, MemoryError, RecursionError):
-                    parsed = None
+            parsed = parse_payload(chunk)
             if parsed is not None:
                 keys |= set(_keys_of(parsed))
             else:
