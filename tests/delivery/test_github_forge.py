@@ -9,18 +9,17 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from crew.delivery.config import DeliveryConfig
 from crew.delivery.github_forge import codeowners_for, open_or_update_pr
 from crew.errors import DeliveryError
+from tests.replay_server import Reply, serving
+from tests.replay_server import Request as RawRequest
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -176,48 +175,16 @@ class FakeGitHub:
 def github() -> Iterator[FakeGitHub]:
     fake = FakeGitHub()
 
-    class Handler(BaseHTTPRequestHandler):
-        def _handle(self) -> None:
-            url = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            req = Request(
-                method=self.command,
-                path=url.path,
-                query=parse_qs(url.query),
-                headers={k.lower(): v for k, v in self.headers.items()},
-                body=json.loads(raw) if raw else None,
-            )
-            fake.requests.append(req)
-            status, headers, body = fake.answer(req)
-            data = json.dumps(body).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.end_headers()
-            self.wfile.write(data)
+    def handle(raw: RawRequest) -> Reply:
+        req = Request(method=raw.method, path=raw.path, query=raw.query, headers=raw.headers,
+                      body=json.loads(raw.body) if raw.body else None)
+        fake.requests.append(req)
+        status, headers, body = fake.answer(req)
+        return status, {"Content-Type": "application/json; charset=utf-8", **headers}, json.dumps(body).encode()
 
-        do_GET = do_POST = do_PATCH = do_DELETE = _handle
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.port = server.server_address[1]
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    stopper = threading.Timer(60, server.shutdown)  # stops by itself even if a test hangs
-    stopper.daemon = True
-    stopper.start()
-    try:
+    with serving(handle) as server:
+        fake.port = server.port
         yield fake
-    finally:
-        stopper.cancel()
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 @pytest.fixture(autouse=True)

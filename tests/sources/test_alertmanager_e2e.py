@@ -17,8 +17,7 @@ import httpx
 import pytest
 
 from crew.sources.alertmanager import alert_target, load_payload, parse_webhook, pick_crash_alert
-
-from .conftest import ReplayServer, Request
+from tests.replay_server import ReplayServer, Request
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(90)]
 

@@ -17,8 +17,7 @@ from crew.sources.kubernetes import (
     read_previous_logs,
     read_termination,
 )
-
-from .conftest import ReplayServer, Reply, Request
+from tests.replay_server import ReplayServer, Reply, Request
 
 NS, POD = "shop", "pricing-service-6f9c7d8b5-x2kqp"
 TOKEN = "test-bearer-token"

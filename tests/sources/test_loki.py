@@ -21,8 +21,7 @@ from crew.sources.loki import (
     selector_for,
     time_window,
 )
-
-from .conftest import ReplayServer, Reply, Request
+from tests.replay_server import ReplayServer, Reply, Request
 
 T0 = 1_793_758_400_000_000_000  # 2026-11-04T02:13:20Z in ns
 START = datetime(2026, 11, 4, 2, 0, tzinfo=UTC)
