@@ -15,6 +15,7 @@ import yaml
 
 from crew.bundle import load_bundle
 from crew.flow import run_stages, to_report
+from tests.e2e_helpers import commit_repo, healcrew_run
 
 ROOT = Path(__file__).resolve().parents[1]
 INCIDENTS = ROOT / "examples" / "incidents"
@@ -95,17 +96,10 @@ def test_quote():
 
 
 def test_run_on_an_unseen_repo(tmp_path: Path, cache: Path, docker_client: Any) -> None:
-    repo = tmp_path / "shipping-svc"
-    (repo / "shipping").mkdir(parents=True)
-    (repo / "tests").mkdir()
-    (repo / "shipping" / "__init__.py").write_text("")
-    (repo / "shipping" / "rates.py").write_text(BUGGY)
-    (repo / "tests" / "test_rates.py").write_text(SUITE)
-    (repo / "requirements.txt").write_text("pytest\n")
-    git = ["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com"]
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-qm", "Add shipping rates"], cwd=repo, check=True)
+    repo = commit_repo(tmp_path / "shipping-svc", {
+        "shipping/__init__.py": "", "shipping/rates.py": BUGGY, "tests/test_rates.py": SUITE,
+        "requirements.txt": "pytest\n",
+    }, "Add shipping rates")
     crash = subprocess.run(
         [sys.executable, "-c", "from shipping.rates import quote; quote({'cost': 4.0, 'items': []})"],
         cwd=repo, capture_output=True, text=True,
@@ -116,13 +110,8 @@ def test_run_on_an_unseen_repo(tmp_path: Path, cache: Path, docker_client: Any) 
     log = tmp_path / "crash.log"
     log.write_text(textwrap.dedent("\n".join(["2026-11-20T01:59:59Z worker-1 INFO starting", *lines])) + "\n")
     out = tmp_path / "out"
-    env = {**os.environ, "HEALCREW_CACHE": str(cache)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "crew.cli", "run", "--repo", str(repo), "--log", str(log), "--out", str(out),
-         "--sandbox", "docker", "--json"], capture_output=True, text=True, env=env, timeout=600,
-    )
+    proc, report = healcrew_run(repo, log, out, cache, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    report = json.loads(proc.stdout)
     assert report["outcome"] == "fixed"
     assert report["diagnosis"]["fault_frame"]["repo_path"] == "shipping/rates.py"
     assert report["accepted"]["validation"]["reproduces"] is True

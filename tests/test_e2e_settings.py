@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.e2e_helpers import commit_repo, healcrew_run
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -54,27 +52,13 @@ LOG = """2026-11-20T02:00:00.101Z shop-api-7c9d Traceback (most recent call last
 
 
 def test_missing_required_setting_gets_the_documented_default(tmp_path: Path, docker_client: Any) -> None:
-    repo = tmp_path / "shop-api"
-    (repo / "app").mkdir(parents=True)
-    (repo / "tests").mkdir()
-    (repo / "app" / "__init__.py").write_text("")
-    (repo / "app" / "config.py").write_text(CONFIG)
-    (repo / "tests" / "test_config.py").write_text(SUITE)
-    (repo / ".env.example").write_text(ENV_EXAMPLE)
-    (repo / "requirements.txt").write_text("pydantic-settings\npytest\n")
-    git = ["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com"]
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-qm", "Shop API settings"], cwd=repo, check=True)
+    repo = commit_repo(tmp_path / "shop-api", {
+        "app/__init__.py": "", "app/config.py": CONFIG, "tests/test_config.py": SUITE,
+        ".env.example": ENV_EXAMPLE, "requirements.txt": "pydantic-settings\npytest\n",
+    }, "Shop API settings")
     log = tmp_path / "start.log"
     log.write_text(LOG)
-    env = {**os.environ, "HEALCREW_CACHE": os.environ.get("HEALCREW_CACHE") or str(tmp_path / "cache")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "crew.cli", "run", "--repo", str(repo), "--log", str(log), "--out",
-         str(tmp_path / "out"), "--sandbox", "docker", "--deliver", "none", "--json"],
-        capture_output=True, text=True, env=env, timeout=900,
-    )
-    report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    proc, report = healcrew_run(repo, log, tmp_path / "out", tmp_path / "cache", "--deliver", "none")
     assert report.get("diagnosis", {}).get("root_cause") == "missing_config", report.get("diagnosis")
     assert proc.returncode == 0, (proc.stderr[-1500:], report.get("declined"), report.get("attempts"))
     accepted = report["accepted"]

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.e2e_helpers import commit_repo, healcrew_run
 
 pytestmark = [pytest.mark.docker, pytest.mark.e2e]
 
@@ -50,26 +48,13 @@ LOG = """2026-11-20T02:00:00Z web-1 INFO received order {"total": 12.0, "count":
 
 
 def test_flask_view_crash_is_reproduced_by_a_request_and_fixed(tmp_path: Path, docker_client: Any) -> None:
-    repo = tmp_path / "orders-api"
-    (repo / "app").mkdir(parents=True)
-    (repo / "tests").mkdir()
-    (repo / "app" / "__init__.py").write_text("")
-    (repo / "app" / "main.py").write_text(VIEW)
-    (repo / "tests" / "test_orders.py").write_text(SUITE)
-    (repo / "requirements.txt").write_text("flask\npytest\n")
-    git = ["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com"]
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-qm", "Orders API"], cwd=repo, check=True)
+    repo = commit_repo(tmp_path / "orders-api", {
+        "app/__init__.py": "", "app/main.py": VIEW, "tests/test_orders.py": SUITE,
+        "requirements.txt": "flask\npytest\n",
+    }, "Orders API")
     log = tmp_path / "web.log"
     log.write_text(LOG)
-    env = {**os.environ, "HEALCREW_CACHE": os.environ.get("HEALCREW_CACHE") or str(tmp_path / "cache")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "crew.cli", "run", "--repo", str(repo), "--log", str(log), "--out",
-         str(tmp_path / "out"), "--sandbox", "docker", "--deliver", "none", "--json"],
-        capture_output=True, text=True, env=env, timeout=900,
-    )
-    report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    proc, report = healcrew_run(repo, log, tmp_path / "out", tmp_path / "cache", "--deliver", "none")
     assert proc.returncode == 0, (proc.stderr[-1500:], report.get("declined"), report.get("attempts"))
     accepted = report["accepted"]
     test = accepted["proposal"]["test"]
@@ -113,26 +98,13 @@ API_LOG = """{"ts": "2026-11-20T02:00:00Z", "level": "info", "msg": "vote payloa
 
 
 def test_fastapi_endpoint_crash_is_reproduced_by_a_request_and_fixed(tmp_path: Path, docker_client: Any) -> None:
-    repo = tmp_path / "ratings-api"
-    (repo / "app").mkdir(parents=True)
-    (repo / "tests").mkdir()
-    (repo / "app" / "__init__.py").write_text("")
-    (repo / "app" / "api.py").write_text(API)
-    (repo / "tests" / "test_api.py").write_text(API_SUITE)
-    (repo / "requirements.txt").write_text("fastapi\nhttpx\npytest\n")
-    git = ["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com"]
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-qm", "Ratings API"], cwd=repo, check=True)
+    repo = commit_repo(tmp_path / "ratings-api", {
+        "app/__init__.py": "", "app/api.py": API, "tests/test_api.py": API_SUITE,
+        "requirements.txt": "fastapi\nhttpx\npytest\n",
+    }, "Ratings API")
     log = tmp_path / "api.jsonl"
     log.write_text(API_LOG)
-    env = {**os.environ, "HEALCREW_CACHE": os.environ.get("HEALCREW_CACHE") or str(tmp_path / "cache")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "crew.cli", "run", "--repo", str(repo), "--log", str(log), "--out",
-         str(tmp_path / "out"), "--sandbox", "docker", "--deliver", "none", "--json"],
-        capture_output=True, text=True, env=env, timeout=900,
-    )
-    report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    proc, report = healcrew_run(repo, log, tmp_path / "out", tmp_path / "cache", "--deliver", "none")
     assert proc.returncode == 0, (proc.stderr[-1500:], report.get("declined"), report.get("attempts"))
     code = report["accepted"]["proposal"]["test"]["code"]
     assert "TestClient(app).post('/ratings', json={'up': 0, 'down': 0})" in code
@@ -168,24 +140,12 @@ FACTORY_LOG = """2026-11-20T02:00:01Z stock-1 INFO restock {"units": 40, "boxes"
 
 
 def test_blueprint_route_of_an_app_factory_is_replayed(tmp_path: Path, docker_client: Any) -> None:
-    repo = tmp_path / "stock-api"
-    (repo / "stock").mkdir(parents=True)
-    (repo / "stock" / "__init__.py").write_text("")
-    (repo / "stock" / "api.py").write_text(FACTORY)
-    (repo / "requirements.txt").write_text("flask\npytest\n")
-    git = ["git", "-c", "user.name=dev", "-c", "user.email=dev@example.com"]
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run([*git, "commit", "-qm", "Stock API"], cwd=repo, check=True)
+    repo = commit_repo(tmp_path / "stock-api", {
+        "stock/__init__.py": "", "stock/api.py": FACTORY, "requirements.txt": "flask\npytest\n",
+    }, "Stock API")
     log = tmp_path / "stock.log"
     log.write_text(FACTORY_LOG)
-    env = {**os.environ, "HEALCREW_CACHE": os.environ.get("HEALCREW_CACHE") or str(tmp_path / "cache")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "crew.cli", "run", "--repo", str(repo), "--log", str(log), "--out",
-         str(tmp_path / "out"), "--sandbox", "docker", "--deliver", "none", "--json"],
-        capture_output=True, text=True, env=env, timeout=900,
-    )
-    report = json.loads(proc.stdout) if proc.stdout.strip() else {}
+    proc, report = healcrew_run(repo, log, tmp_path / "out", tmp_path / "cache", "--deliver", "none")
     assert proc.returncode == 0, (proc.stderr[-1500:], report.get("declined"), report.get("attempts"))
     code = report["accepted"]["proposal"]["test"]["code"]
     assert "from stock.api import create_app" in code and "app = create_app()" in code
