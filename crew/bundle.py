@@ -6,7 +6,6 @@ Alertmanager webhook payload and the logs. Paths inside it are relative to the f
 
 from __future__ import annotations
 
-import json
 import re
 import uuid
 from pathlib import Path
@@ -72,7 +71,7 @@ def _inside(base: Path, rel: str, what: str) -> Path:
 def load_bundle(folder: Path, cache_dir: Path) -> Incident:
     """Validate a bundle and turn it into an ``Incident`` (materializing example repos)."""
     from crew.history import has_history, materialize
-    from crew.sources.alertmanager import parse_webhook
+    from crew.sources.alertmanager import MAX_PAYLOAD_BYTES, parse_webhook
 
     folder = folder.resolve()
     spec_file = folder / BUNDLE_FILE
@@ -101,13 +100,12 @@ def load_bundle(folder: Path, cache_dir: Path) -> Incident:
     alerts = []
     if spec.alert:
         alert_file = _inside(folder, spec.alert, "alert file")
-        if alert_file.stat().st_size > MAX_BUNDLE_FILE:
-            raise BadInputError(f"alert file {spec.alert} is larger than {MAX_BUNDLE_FILE} bytes")
+        with alert_file.open("rb") as fh:  # bounded read; parse_webhook rejects what is over its limit
+            raw_alert = fh.read(MAX_PAYLOAD_BYTES + 1)
         try:
-            payload = json.loads(alert_file.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadInputError(f"alert file {spec.alert} is not JSON: {exc}") from None
-        alerts = parse_webhook(payload)
+            alerts = parse_webhook(raw_alert)
+        except BadInputError as exc:
+            raise BadInputError(f"alert file {spec.alert}: {exc}") from None
     logs = LogSource(
         file=str(_inside(folder, spec.logs.file, "log file")) if spec.logs.file else None,
         loki=spec.logs.loki, kubernetes=spec.logs.kubernetes,
