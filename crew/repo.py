@@ -37,6 +37,7 @@ class GitRepo:
         if not sha:
             raise BadInputError(f"commit {commit!r} not found in {self.path.name}")
         self.commit = sha.strip()
+        self._reads: dict[str, str | None] = {}
 
     def _run(self, *args: str, check: bool = True) -> str | None:
         proc = subprocess.run(
@@ -55,8 +56,14 @@ class GitRepo:
         return [p for p in out.split("\0") if p]
 
     def read(self, path: str) -> str | None:
-        """The file's text at the commit, or None if it is not there."""
-        return self._run("show", f"{self.commit}:{path}", check=False)
+        """The file's text at the commit, or None if it is not there.
+
+        Remembered per repo: the commit is fixed, and diagnosis, the templates and reproduction
+        each scan the same files (one ``git show`` each otherwise).
+        """
+        if path not in self._reads:
+            self._reads[path] = self._run("show", f"{self.commit}:{path}", check=False)
+        return self._reads[path]
 
     def blame_line(self, path: str, line: int) -> SuspectCommit | None:
         """The commit that last changed ``line`` of ``path``."""
