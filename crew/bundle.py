@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from crew.errors import BadInputError
+from crew.errors import BadInputError, describe_validation_error
 from crew.handoffs import Incident, KubernetesSource, LogSource, LokiSource
 
 BUNDLE_FILE = "incident.yaml"
@@ -55,12 +55,6 @@ class BundleSpec(BaseModel):
     test_command: str = Field(default="python -m pytest -q", description="The repo's test command.")
 
 
-def _one_line(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "document"
-    return f"{where}: {err['msg']}"
-
-
 def _inside(base: Path, rel: str, what: str) -> Path:
     path = (base / rel).resolve()
     if not path.exists():
@@ -90,7 +84,7 @@ def load_bundle(folder: Path, cache_dir: Path) -> Incident:
     try:
         spec = BundleSpec.model_validate(raw)
     except ValidationError as exc:
-        raise BadInputError(f"{spec_file.name}: {_one_line(exc)}") from None
+        raise BadInputError(f"{spec_file.name}: {describe_validation_error(exc, 'document')}") from None
     if sum(x is not None for x in (spec.logs.file, spec.logs.loki, spec.logs.kubernetes)) != 1:
         raise BadInputError(f"{spec_file.name}: logs must name exactly one of file, loki, kubernetes")
 

@@ -5,6 +5,8 @@ The CLI turns a ``HealcrewError`` into one line and an exit code; anything else 
 
 from __future__ import annotations
 
+from pydantic import ValidationError
+
 
 class HealcrewError(Exception):
     """Base of every error healcrew reports to a user."""
@@ -40,3 +42,13 @@ class DeliveryError(HealcrewError):
     """Pushing a branch or opening a pull request failed."""
 
     exit_code = 2
+
+
+def describe_validation_error(exc: ValidationError, whole: str) -> str:
+    """``where: what`` of a pydantic error's first problem, for a one-line message.
+
+    ``whole`` names the location when the problem is with the document itself.
+    """
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err["loc"]) or whole
+    return f"{where}: {err['msg']}"

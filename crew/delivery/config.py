@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from crew.errors import BadInputError
+from crew.errors import BadInputError, describe_validation_error
 
 CONFIG_FILE = ".healcrew.yaml"
 
@@ -93,6 +93,4 @@ def load_config(repo_root: Path | None, **overrides: Any) -> DeliveryConfig:
     try:
         return DeliveryConfig.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "delivery"
-        raise BadInputError(f"{CONFIG_FILE}: delivery.{where}: {err['msg']}") from None
+        raise BadInputError(f"{CONFIG_FILE}: delivery.{describe_validation_error(exc, 'delivery')}") from None

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from crew.errors import BadInputError
+from crew.errors import BadInputError, describe_validation_error
 from crew.handoffs import AlertInfo, Termination
 
 MAX_PAYLOAD_BYTES = 1 << 20
@@ -73,12 +73,6 @@ class WebhookPayload(BaseModel):
     truncated_alerts: int = Field(default=0, ge=0, alias="truncatedAlerts")
 
 
-def _one_line(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err["loc"]) or "payload"
-    return f"{where}: {err['msg']}"
-
-
 def _time(value: datetime | None) -> datetime | None:
     if value is None or value.year <= _ZERO_TIME_YEAR:
         return None
@@ -103,7 +97,7 @@ def load_payload(payload: bytes | str | Mapping[str, Any]) -> WebhookPayload:
     try:
         model = WebhookPayload.model_validate(payload)
     except ValidationError as exc:
-        raise BadInputError(f"alert payload {_one_line(exc)}") from None
+        raise BadInputError(f"alert payload {describe_validation_error(exc, 'payload')}") from None
     for i, alert in enumerate(model.alerts):
         if not alert.labels.get("alertname"):
             raise BadInputError(f"alert payload alerts.{i}.labels: no alertname label")
