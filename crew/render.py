@@ -8,6 +8,7 @@ from rich.syntax import Syntax
 from rich.table import Table
 
 from crew.handoffs import CrashEvidence, Diagnosis, RunReport
+from crew.report import yes_no
 
 
 def show_evidence(console: Console, ev: CrashEvidence) -> None:
@@ -53,7 +54,7 @@ def show_repair(console: Console, report: RunReport) -> None:
     for a in report.attempts:
         v = a.validation
         table.add_row(
-            str(a.number), a.proposal.strategy, _yn(v.reproduces if v else None), _yn(v.fixed if v else None),
+            str(a.number), a.proposal.strategy, yes_no(v.reproduces if v else None), yes_no(v.fixed if v else None),
             "-" if v is None or v.suite_on_patched is None else f"{v.suite_on_patched.passed} passed",
             a.critique.verdict if a.critique else "-", (a.rejected_because or "")[:80],
         )
@@ -66,7 +67,3 @@ def show_repair(console: Console, report: RunReport) -> None:
         console.print(f"[yellow bold]No fix proposed:[/] {report.declined}", highlight=False)
     else:
         console.print("[red bold]No validated fix found.[/]")
-
-
-def _yn(value: bool | None) -> str:
-    return "-" if value is None else ("yes" if value else "no")

@@ -64,8 +64,8 @@ def to_markdown(report: RunReport) -> str:
                 f"{v.differential_inputs} same" if v.differential_ok else f"{len(v.differential_mismatches)} differ"
             )
             out.append(
-                f"| {a.number} | `{a.proposal.strategy}` | {_yn(v.reproduces if v else None)} | "
-                f"{_yn(v.fixed if v else None)} | {suite} | {diff_ok} | "
+                f"| {a.number} | `{a.proposal.strategy}` | {yes_no(v.reproduces if v else None)} | "
+                f"{yes_no(v.fixed if v else None)} | {suite} | {diff_ok} | "
                 f"{a.critique.verdict if a.critique else '-'} | {(a.rejected_because or '').replace('|', '/')[:120]} |"
             )
     if report.evidence and report.evidence.log_excerpt:
@@ -75,7 +75,8 @@ def to_markdown(report: RunReport) -> str:
     return "\n".join(out) + "\n"
 
 
-def _yn(value: bool | None) -> str:
+def yes_no(value: bool | None) -> str:
+    """A check's result in a table cell: yes, no, or - when it did not run."""
     return "-" if value is None else ("yes" if value else "no")
 
 
