@@ -48,7 +48,7 @@ class SandboxRunner:
                 junit = JUNIT_PATH if any("--junitxml" in arg for arg in command) else None
                 result = box.run(command, timeout=timeout, junit_path=junit)
         except PatchError as exc:
-            return SandboxOutcome(exit_code=None, stdout="", stderr=str(exc), seconds=0.0)
+            return SandboxOutcome(exit_code=None, stdout="", stderr=str(exc), seconds=0.0, patch_error=str(exc))
         except RawSandboxError as exc:
             raise SandboxError(f"sandbox failed: {exc}") from None
         if result.isolation_note:

@@ -56,6 +56,7 @@ class SandboxOutcome:
     timed_out: bool = False
     oom_killed: bool = False
     cases: list[CaseOutcome] = field(default_factory=list)
+    patch_error: str | None = None  # the diff did not apply; nothing ran
 
 
 class Runner(Protocol):
@@ -215,10 +216,10 @@ def validate(
         command = ["sh", "-c", f"{shlex.join(command)}; status=$?; python {PROBE_PATH} {DIFF_SPEC_PATH}; exit $status"]
     outcome = runner.run(command, diff, files, timeout)
     on_test, on_suite = _summaries(outcome, test.path)
-    if outcome.exit_code is None and not outcome.cases and "patch" in outcome.stderr.lower():
+    if outcome.patch_error is not None:
         return ValidationReport(**common, reproduces=reproduces(baseline.test_on_original, diagnosis), fixed=False,
                                 no_regressions=False, passed=False, patch_applies=False, sandbox_runs=1,
-                                failure=outcome.stderr.strip()[:300])
+                                failure=outcome.patch_error[:300])
     was_failing = set(baseline.suite_on_original.failing if baseline.suite_on_original else [])
     newly = [t for t in on_suite.failing if t not in was_failing]
     fixed = on_test is not None and on_test.failed + on_test.errors == 0 and on_test.passed > 0

@@ -163,3 +163,14 @@ def test_a_candidate_that_does_not_fix_is_revised_and_the_next_is_accepted(
     assert "still fails on the patched code" in (first.rejected_because or "")
     assert "comment-only" in first.critique.feedback
     assert second.critique and second.critique.verdict == "accept" and report.outcome == "fixed"
+
+
+def test_a_patch_that_does_not_apply_is_an_outcome_not_a_crash(cache: Path, docker_client: Any) -> None:
+    from crew.repo import GitRepo
+    from crew.sandbox_runner import SandboxRunner
+
+    repo = GitRepo(load_bundle(INCIDENTS / "pricing-zero-division", cache).repo)
+    stale = "--- a/app/pricing.py\n+++ b/app/pricing.py\n@@ -1,1 +1,1 @@\n-no such line\n+x = 1\n"
+    outcome = SandboxRunner(repo, "docker").run(["true"], stale, {}, 60)
+    assert outcome.patch_error and "app/pricing.py" in outcome.patch_error
+    assert outcome.exit_code is None and not outcome.cases
