@@ -1,4 +1,5 @@
-"""Shared steps of the end-to-end tests: a small service as a real git repo, and `healcrew run`."""
+"""Shared steps of the command-line and end-to-end tests: running `healcrew`, checking its one-line
+errors, and a small service as a real git repo."""
 
 from __future__ import annotations
 
@@ -8,6 +9,24 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def healcrew(*args: str, cache: Path, cwd: Path = ROOT, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """The real command line in a subprocess (documented exit codes, stderr as a user sees it)."""
+    env = {**os.environ, "HEALCREW_CACHE": str(cache), "COLUMNS": "200"}
+    env.pop("HEALCREW_DEBUG", None)
+    return subprocess.run([sys.executable, "-m", "crew.cli", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=timeout, check=False)
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, needle: str) -> None:
+    """Exit ``code``, exactly one ``healcrew:`` line on stderr holding ``needle``, and no traceback."""
+    assert proc.returncode == code, (proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    lines = [line for line in proc.stderr.strip().splitlines() if line.startswith("healcrew:")]
+    assert len(lines) == 1 and needle in lines[0], proc.stderr
 
 
 def commit_repo(root: Path, files: dict[str, str], message: str) -> Path:

@@ -3,31 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from crew.bundle import load_bundle
+from tests.e2e_helpers import assert_one_line_error
+from tests.e2e_helpers import healcrew as run_healcrew
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAGSHIP = ROOT / "examples" / "incidents" / "pricing-zero-division"
 
 
-def healcrew(*args: str, cache: Path | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HEALCREW_CACHE": str(cache or ROOT / ".healcrew" / "test-cache"), "COLUMNS": "200"}
-    env.pop("HEALCREW_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "crew.cli", *args], capture_output=True, text=True,
-                          env=env, cwd=cwd or ROOT, timeout=120)
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess[str], code: int, needle: str) -> None:
-    assert proc.returncode == code, (proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
-    lines = [line for line in proc.stderr.strip().splitlines() if line.startswith("healcrew:")]
-    assert len(lines) == 1 and needle in lines[0], proc.stderr
+def healcrew(*args: str, cache: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return run_healcrew(*args, cache=cache or ROOT / ".healcrew" / "test-cache", timeout=120)
 
 
 @pytest.fixture(scope="module")

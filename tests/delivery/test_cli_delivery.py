@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,23 +13,11 @@ from crew.delivery.config import DeliveryConfig
 from crew.delivery.deliver import deliver
 from crew.handoffs import RunReport
 from crew.repo import GitRepo
+from tests.e2e_helpers import assert_one_line_error, healcrew
 
 from .conftest import DEPLOYED, ROOT, Checkout, git, remote_branches
 
 FLAGSHIP = ROOT / "examples" / "incidents" / "pricing-zero-division"
-
-
-def healcrew(*args: str, cache: Path, timeout: int = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HEALCREW_CACHE": str(cache), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "crew.cli", *args], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=timeout, check=False)
-
-
-def one_line_error(proc: subprocess.CompletedProcess[str], code: int, needle: str) -> None:
-    assert proc.returncode == code, (proc.stdout, proc.stderr)
-    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("healcrew:")]
-    assert len(lines) == 1 and needle in lines[0], proc.stderr
-    assert "Traceback" not in proc.stderr
 
 
 def test_pr_show_and_close(checkout: Checkout, report: RunReport, tmp_path: Path) -> None:
@@ -58,18 +43,18 @@ def test_pr_show_without_a_delivery_renders_the_report(tmp_path: Path) -> None:
     (out / "report.json").write_text(fixture.read_text())
     shown = healcrew("pr", "show", str(out), "--raw", cache=tmp_path / "cache")
     assert shown.returncode == 0 and "pricing-zero-division" in shown.stdout
-    one_line_error(healcrew("pr", "close", str(out), cache=tmp_path / "cache"), 2, "opened no pull request")
+    assert_one_line_error(healcrew("pr", "close", str(out), cache=tmp_path / "cache"), 2, "opened no pull request")
 
 
 def test_pr_commands_bad_input(tmp_path: Path) -> None:
-    one_line_error(healcrew("pr", "show", str(tmp_path / "nope"), cache=tmp_path), 2, "no report.json")
+    assert_one_line_error(healcrew("pr", "show", str(tmp_path / "nope"), cache=tmp_path), 2, "no report.json")
     (tmp_path / "report.json").write_text("{}")
-    one_line_error(healcrew("pr", "show", str(tmp_path), cache=tmp_path), 2, "not a healcrew run report")
+    assert_one_line_error(healcrew("pr", "show", str(tmp_path), cache=tmp_path), 2, "not a healcrew run report")
 
 
 def test_bad_deliver_value_fails_before_the_run(tmp_path: Path) -> None:
     proc = healcrew("replay", str(FLAGSHIP), "--deliver", "email", "--out", str(tmp_path / "o"), cache=tmp_path / "c")
-    one_line_error(proc, 2, "--deliver must be local, github or none")
+    assert_one_line_error(proc, 2, "--deliver must be local, github or none")
     assert not (tmp_path / "o").exists()
 
 
@@ -113,7 +98,7 @@ def test_replay_with_deliver_none_and_with_a_bad_remote(tmp_path: Path, docker_c
     out = tmp_path / "b"
     bad = healcrew("replay", str(FLAGSHIP), "--sandbox", "docker", "--remote", "ssh://127.0.0.1:1/nothing.git",
                    "--out", str(out), cache=cache, timeout=600)
-    one_line_error(bad, 2, "cannot reach remote ssh://127.0.0.1:1/nothing.git")
+    assert_one_line_error(bad, 2, "cannot reach remote ssh://127.0.0.1:1/nothing.git")
     saved = RunReport.model_validate_json((out / "report.json").read_text())
     assert saved.stopped_at == "delivery" and saved.delivery is not None
     assert saved.delivery.error is not None and "cannot reach remote" in saved.delivery.error
