@@ -14,22 +14,17 @@ import builtins
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fnmatch import fnmatch
 from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from crew.errors import BadInputError
 from crew.handoffs import Critique, Diagnosis, Finding, RepairProposal, RootCause, ValidationReport
+from crew.policy import Policy, check_diff
 from crew.repair.diffs import parse_diff
 
 # Strategies whose job is to touch files other than the fault's module.
 CROSS_FILE_STRATEGIES = ("rename-import", "add-env-to-manifest", "raise-memory-limit", "add-requirement")
 # Strategies that change configuration only; no regression test can reproduce their crash.
 CONFIG_STRATEGIES = ("add-env-to-manifest", "raise-memory-limit", "add-requirement")
-_CONFIG_NAMES = re.compile(
-    r"(\.(ya?ml|toml|ini|cfg|json|env|conf)$|(^|/)Dockerfile[^/]*$|(^|/)requirements[^/]*\.txt$|(^|/)\.env[^/]*$)"
-)
 
 # Exception types that also catch the diagnosed one (a parent class is the same symptom fix).
 _PARENTS: dict[str, tuple[str, ...]] = {
@@ -62,26 +57,8 @@ _CAUSE_ADVICE: dict[RootCause, str] = {
 }
 
 
-class ReflectionPolicy(BaseModel):
-    """What Reflection accepts. Nothing a proposal says can widen it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_changed_lines: int = Field(
-        default=40, ge=1, description="Most added plus removed lines a fix may have (the regression test aside)."
-    )
-    max_files: int = Field(default=3, ge=1, description="Most files a fix may touch (the regression test aside).")
-    forbidden_paths: list[str] = Field(
-        default_factory=lambda: [".github/**", "**/migrations/**", "*.lock"],
-        description="Glob patterns of repo paths a fix must never touch; touching one rejects the proposal.",
-    )
-    allow_config_edits: bool = Field(
-        default=True,
-        description=(
-            "Whether a fix may edit configuration (manifests, Helm values, requirements, *.toml/*.ini/*.json); "
-            "when false such a proposal is rejected."
-        ),
-    )
+# What Reflection accepts lives in the policy room; the name stays for callers of this module.
+ReflectionPolicy = Policy
 
 
 # --------------------------------------------------------------------------- the diff, as rules see it
@@ -408,29 +385,19 @@ def rule_diff_size(ctx: _Context) -> list[_Hit]:
     )]
 
 
-def _forbidden(path: str, patterns: list[str]) -> str | None:
-    for pattern in patterns:
-        if fnmatch(path, pattern) or fnmatch("/" + path, pattern):
-            return pattern
-    return None
-
-
 def rule_forbidden_paths(ctx: _Context) -> list[_Hit]:
-    """Paths the policy forbids (CI, migrations, lock files), and config when config edits are off."""
-    hits = []
-    for f in ctx.files:
-        pattern = _forbidden(f.path, ctx.policy.forbidden_paths)
-        if pattern:
-            hits.append(_hit(
-                "forbidden-path", "blocker", f"{f.path} is forbidden by policy ({pattern})", action="reject",
-                advice=f"A fix must not touch {f.path}; a human must make this change.",
-            ))
-        elif not ctx.policy.allow_config_edits and _CONFIG_NAMES.search(f.path):
-            hits.append(_hit(
-                "forbidden-path", "blocker", f"{f.path} is configuration and config edits are disabled by policy",
-                action="reject", advice="Configuration changes need a human (allow_config_edits is off).",
-            ))
-    return hits
+    """Paths and content the policy forbids (``crew.policy``), and config when config edits are off.
+
+    The policy gate already refused these before the sandbox; the rule stays so that a critique
+    of any proposal, however it was produced, says the same.
+    """
+    return [
+        _hit("forbidden-path", "blocker", r.message, action="reject",
+             advice=(f"A fix must not touch {r.path}; a human must make this change."
+                     if r.rule != "allow_config_edits" else
+                     "Configuration changes need a human (allow_config_edits is off)."))
+        for r in check_diff(ctx.proposal.diff, ctx.policy)
+    ]
 
 
 def _asserts_something(func: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:

@@ -61,7 +61,12 @@ def repair(
     if reason:
         outcome.declined = reason
         return outcome
-    policy = ReflectionPolicy()
+    from crew.policy import load_repo_settings
+    from crew.policy.gate import before_sandbox
+
+    settings = load_repo_settings(repo.path)
+    policy: ReflectionPolicy = settings.policy
+    outcome.policy_decisions.extend(settings.policy_notes)
     baseline: Baseline | None = None
     ctx = TemplateContext(diagnosis=diagnosis, repo=repo, evidence=evidence)
     is_config = diagnosis.root_cause is RootCause.OUT_OF_MEMORY
@@ -93,6 +98,20 @@ def repair(
         ctx.tried.add(cand.strategy)
         proposal = _proposal(cand, diagnosis, number, baseline)
         report: ValidationReport | None
+        refused = before_sandbox(proposal, repo, policy)
+        if refused is not None:
+            outcome.policy_decisions.append(
+                f"attempt {number} ({cand.strategy}) refused before the sandbox: "
+                + "; ".join(f.message for f in refused.findings))
+            attempt = Attempt(number=number, proposal=proposal, validation=None, critique=refused,
+                              rejected_because=refused.feedback)
+            outcome.attempts.append(attempt)
+            if on_attempt:
+                on_attempt(attempt)
+            ctx.feedback = refused
+            if not is_config:
+                candidates = generate_candidates(ctx)
+            continue
         if is_config:
             report = None  # an OOM kill cannot be reproduced by a unit test; reflection reviews the manifest
         else:

@@ -101,6 +101,9 @@ def deliver(report: RunReport, repo: GitRepo, config: DeliveryConfig, out_dir: P
 
     if report.accepted is None:
         raise DeliveryError("nothing to deliver: no fix was accepted")
+    from crew.policy.gate import before_delivery
+
+    before_delivery(report, repo)  # defence in depth: the same policy as before the sandbox
     original_patch = gitops.fix_patch(report)
     report = redact_report(report)
     patch = gitops.fix_patch(report)
