@@ -7,28 +7,42 @@ Rules, most specific first, each replacing only the secret with ``[REDACTED:<kin
 password inside a URL becomes ``***`` so the URL still parses):
 
 - private key blocks, URL credentials, GitHub / Slack / AWS tokens, JWTs;
+- every fixed-shape detector of the maintained ``detect-secrets`` library (Stripe, SendGrid,
+  GitLab, Azure storage, npm, PyPI, Twilio, Discord, Telegram, Mailchimp, Square, Artifactory...),
+  run over the whole text so that the cost stays linear; its keyword and vendor-keyword
+  detectors are left out (slow, and the key/value rule below covers them) and so is its public-IP
+  detector (an address is evidence, not a secret);
+- what the library lacks: OpenAI ``sk-proj-``, Anthropic ``sk-ant-``, bare ``npm_`` tokens,
+  Google ``AIza`` keys, Stripe keys of any length, Azure ``AccountKey``/``SharedAccessKey`` and
+  SAS ``sig=``, GCP ``private_key_id``, ``Cookie:``/``Set-Cookie:`` values and a bare AWS secret
+  access key (40 base64 characters with high entropy, the library's Shannon entropy);
 - ``Authorization`` headers and ``Bearer <token>``;
-- ``password=`` / ``secret:`` / ``token=`` / ``api_key=`` pairs, in plain text, JSON (also
-  JSON escaped inside a log string) and Python reprs;
+- ``password=`` / ``secret:`` / ``token=`` / ``api_key=`` pairs (also camelCase keys such as
+  ``clientSecret``), in plain text, JSON (also JSON escaped inside a log string) and Python
+  reprs, and high-entropy values of keys such as ``signing_key`` or ``session``;
 - the values of the environment's secret-looking variables (``*_TOKEN``, ``*_SECRET``,
   ``*_PASSWORD``, ``*_KEY``, ``*API_KEY*``, the password of a ``DATABASE_URL``).
 
 Ordinary code is left alone: a value that is a call, a subscript, a dotted name or the key's own
 name (``password=password``) is code, not a secret. Git shas, UUIDs and paths match no rule.
-Redacting twice gives the same text as redacting once.
+Redacting twice gives the same text as redacting once. :func:`find_secrets` returns the
+values :func:`redact` would take out, so callers can tell whether a given text holds one.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
+import math
 import os
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from crew.handoffs import RunReport
 
-__all__ = ["redact", "redact_report", "MARK"]
+__all__ = ["redact", "redact_report", "find_secrets", "MARK"]
 
 MARK = "[REDACTED:"
 
@@ -41,6 +55,24 @@ def _mark(kind: str) -> str:
 
 def _is_redacted(value: str) -> bool:
     return value.startswith(MARK) or value in ("***", "")
+
+
+# The values taken out by the current :func:`find_secrets` call (value -> kind), if any.
+_FOUND: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("redact_found", default=None)
+
+
+def _took(value: str, kind: str) -> str:
+    """Note that ``value`` is a secret of ``kind``; return its mark."""
+    found = _FOUND.get()
+    if found is not None and value and not _is_redacted(value):
+        found.setdefault(value, kind)
+    return _mark(kind)
+
+
+def _entropy(value: str) -> float:
+    """Shannon entropy in bits per character (the measure detect-secrets' entropy detectors use)."""
+    counts = Counter(value)
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
 
 
 # --------------------------------------------------------------------------- fixed-shape secrets
@@ -62,6 +94,108 @@ _TOKENS: list[tuple[str, re.Pattern[str]]] = [
     ("aws-access-key", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA|ABIA|ACCA)[A-Z0-9]{16}\b")),
     ("jwt", re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")),
 ]
+# What detect-secrets lacks (or matches too narrowly), most specific first.
+_EXTRA_TOKENS: list[tuple[str, re.Pattern[str]]] = [
+    ("anthropic-key", re.compile(r"\bsk-ant-(?:api|admin|oat)\d{2}-[A-Za-z0-9_-]{20,300}")),
+    ("openai-key", re.compile(r"\bsk-(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{20,300}")),
+    ("stripe-key", re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[0-9A-Za-z]{10,255}\b")),
+    ("npm-token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    ("google-api-key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])")),
+    ("sendgrid-key", re.compile(r"\bSG\.[A-Za-z0-9_-]{16,32}\.[A-Za-z0-9_-]{16,64}")),
+    ("gitlab-token", re.compile(r"\bgl(?:pat|dt|ft|soat|rt|cbt|imt|ptt|agent|oas)-[A-Za-z0-9_-]{20,1024}(?![\w-])")),
+]
+# ``AccountKey=…``, ``SharedAccessKey=…`` (Azure connection strings) and a SAS URL's ``sig=``.
+_AZURE_KEY = re.compile(
+    r"(?i)(?P<key>\b(?:AccountKey|SharedAccessKey|SharedSecret)\s*=\s*)(?P<val>[A-Za-z0-9+/]{20,255}={0,2})"
+)
+_AZURE_SAS = re.compile(r"(?P<key>[?&;]sig=)(?P<val>[A-Za-z0-9%+/=_-]{16,255})")
+_GCP_KEY_ID = re.compile(r"(?i)(?P<key>[\\\"']*private_key_id[\\\"']*\s*[:=]\s*[\\\"']*)(?P<val>[0-9a-f]{40})")
+# ``Cookie:`` / ``Set-Cookie:`` headers, in text or as a JSON/dict entry: every pair's value goes
+# except the attributes of Set-Cookie.
+_COOKIE = re.compile(r"(?i)(?P<key>\b(?:set-)?cookie[\\\"']*\s*[:=]\s*[\\\"']*)(?P<val>[^\n\"'\\]{1,4000})")
+_COOKIE_PAIR = re.compile(r"(?P<name>[^=;,\s]+)=(?P<val>[^;,\s]*)")
+_COOKIE_ATTRIBUTES = frozenset({"path", "domain", "expires", "max-age", "samesite", "priority", "version"})
+# A bare AWS secret access key: 40 characters of base64, not a hex digest, with high entropy.
+_BARE_AWS_SECRET = re.compile(r"(?<![A-Za-z0-9/+=_.-])(?P<val>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=_.-])")
+_MIN_AWS_ENTROPY = 4.3
+
+
+def _library_detectors() -> list[tuple[str, re.Pattern[str]]]:
+    """The fixed-shape detectors of detect-secrets, with a readable mark for each."""
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.plugins.base import RegexBasedDetector
+
+    left_out = {"IPPublicDetector", "CloudantDetector", "IbmCosHmacDetector", "IbmCloudIamDetector",
+                "SoftlayerDetector"}
+    out: list[tuple[str, re.Pattern[str]]] = []
+    for secret_type, cls in sorted(get_mapping_from_secret_type_to_class().items()):
+        if not issubclass(cls, RegexBasedDetector) or cls.__name__ in left_out:
+            continue
+        kind = re.sub(r"[^a-z0-9]+", "-", secret_type.lower()).strip("-")
+        kind = {"aws-access-key": "aws-access-key", "json-web-token": "jwt", "basic-auth-credentials": "password",
+                "stripe-access-key": "stripe-key", "sendgrid-api-key": "sendgrid-key", "npm-tokens": "npm-token",
+                "azure-storage-account-access-key": "azure-key", "openai-token": "openai-key"}.get(kind, kind)
+        out.extend((kind, pattern) for pattern in getattr(cls, "denylist", ()))
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _library() -> list[tuple[str, re.Pattern[str]]]:
+    return _library_detectors()
+
+
+def _sub_library(kind: str) -> Callable[[re.Match[str]], str]:
+    """Replace the detector's capture group (its secret) or, without one, the whole match."""
+
+    def sub(m: re.Match[str]) -> str:
+        groups = [i for i in range(1, (m.re.groups or 0) + 1) if m.group(i)]
+        i = groups[-1] if groups else 0
+        value = m.group(i)
+        if _is_redacted(value) or MARK in value or value.startswith("*"):
+            return m.group(0)
+        start, end = m.start(i) - m.start(0), m.end(i) - m.start(0)
+        whole = m.group(0)
+        return whole[:start] + _took(value, kind) + whole[end:]
+
+    return sub
+
+
+def _sub_token(kind: str) -> Callable[[re.Match[str]], str]:
+    def sub(m: re.Match[str]) -> str:
+        return _took(m.group(0), kind)
+
+    return sub
+
+
+def _sub_keyed(kind: str) -> Callable[[re.Match[str]], str]:
+    def sub(m: re.Match[str]) -> str:
+        if _is_redacted(m.group("val")):
+            return m.group(0)
+        return f"{m.group('key')}{_took(m.group('val'), kind)}"
+
+    return sub
+
+
+def _sub_cookie(m: re.Match[str]) -> str:
+    def pair(p: re.Match[str]) -> str:
+        name, value = p.group("name"), p.group("val")
+        if name.lower() in _COOKIE_ATTRIBUTES or len(value) < 4 or _is_redacted(value):
+            return p.group(0)
+        return f"{name}={_took(value, 'cookie')}"
+
+    return m.group("key") + _COOKIE_PAIR.sub(pair, m.group("val"))
+
+
+def _sub_bare_aws(m: re.Match[str]) -> str:
+    value = m.group("val")
+    classes = sum(bool(re.search(c, value)) for c in (r"[A-Z]", r"[a-z]", r"[0-9]"))
+    if classes < 3 or re.fullmatch(r"[0-9a-fA-F]+", value) or value.startswith("/") or "//" in value:
+        return value
+    if _entropy(value) < _MIN_AWS_ENTROPY:
+        return value
+    return _took(value, "aws-secret")
+
+
 _BEARER = re.compile(r"(?i)\b(?P<word>bearer)(?P<sep>\s+)(?P<tok>[A-Za-z0-9._~+/=-]{8,})")
 _AUTHORIZATION = re.compile(
     r"(?i)(?P<key>\b(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?(?:(?:basic|token|digest|bearer)\s+)?)"
@@ -79,7 +213,17 @@ _SECRET_WORD = (
     r"(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|apikey|access[_-]?key|secret[_-]?key"
     r"|private[_-]?key|credentials?)"
 )
-_KEY = rf"(?:[A-Za-z0-9]+[_.-])*{_SECRET_WORD}"
+# camelCase keys too: ``clientSecret``, ``apiKey``, ``accessToken`` (the word is still last).
+# One optional prefix (never a repeated group, so matching stays linear on long words).
+_PREFIX = r"(?:[A-Za-z0-9_.-]*[_.-]|[A-Za-z0-9_.-]*[a-z0-9](?-i:(?=[A-Z])))?"
+_KEY = rf"{_PREFIX}{_SECRET_WORD}"
+# Keys that are not always secrets (``cache_key``, ``session_count``): only a high-entropy value is.
+_MAYBE_KEY = rf"{_PREFIX}(?:key|auth|session(?:[_-]?id)?|sid|signature|salt)"
+_KV_ENTROPY = re.compile(
+    rf"(?i)(?<![A-Za-z0-9_.\-])(?P<key>[\\\"']*{_MAYBE_KEY}[\\\"']*[ \t]*[:=][ \t]*[\\\"']*)"
+    r"(?P<val>[A-Za-z0-9+/=_-]{16,500})(?![A-Za-z0-9+/=_-])"
+)
+_MIN_KEY_ENTROPY = 3.5
 _KV_QUOTED_KEY = re.compile(
     rf"(?i)(?P<kq>\\?[\"'])(?P<key>{_KEY})(?P=kq)(?P<sep>\s*[:=]\s*)"
     r"(?:(?P<esc>\\\")(?P<eval>(?:(?!\\\").){1,500})\\\"|\"(?P<dval>(?:\\.|[^\"\\\n]){1,500})\""
@@ -159,21 +303,32 @@ def _sub_quoted_kv(m: re.Match[str]) -> str:
         if value is not None:
             if _is_redacted(value):
                 return m.group(0)
-            return f"{m.group('kq')}{key}{m.group('kq')}{m.group('sep')}{quote}{_mark(_kind_of_key(key))}{quote}"
+            return f"{m.group('kq')}{key}{m.group('kq')}{m.group('sep')}{quote}{_took(value, _kind_of_key(key))}{quote}"
     return m.group(0)
 
 
 def _sub_text_kv(m: re.Match[str]) -> str:
     key, sep = m.group("key"), m.group("sep")
-    kind = _mark(_kind_of_key(key))
+    kind = _kind_of_key(key)
     if m.group("dval") is not None:
-        return m.group(0) if _is_redacted(m.group("dval")) else f'{key}{sep}"{kind}"'
+        return m.group(0) if _is_redacted(m.group("dval")) else f'{key}{sep}"{_took(m.group("dval"), kind)}"'
     if m.group("sval") is not None:
-        return m.group(0) if _is_redacted(m.group("sval")) else f"{key}{sep}'{kind}'"
+        return m.group(0) if _is_redacted(m.group("sval")) else f"{key}{sep}'{_took(m.group('sval'), kind)}'"
     value, after = m.group("bare"), m.group("after")
     if _is_redacted(value) or value.startswith(("*", "<", "$", "%", "{")) or _looks_like_code(value, after, key):
         return m.group(0)
-    return f"{key}{sep}{kind}{after}"
+    return f"{key}{sep}{_took(value, kind)}{after}"
+
+
+def _sub_entropy_kv(m: re.Match[str]) -> str:
+    value = m.group("val")
+    if (_entropy(value) < _MIN_KEY_ENTROPY or not re.search(r"[0-9]", value) or not re.search(r"[A-Za-z]", value)
+            or re.fullmatch(r"[0-9a-f]+", value)):
+        return m.group(0)  # a readable name, a number or a hex digest: evidence, not a secret
+    key = m.group("key")
+    word = re.sub(r"[^a-z]+$", "", key.lower())
+    kind = "key" if word.endswith("key") else ("cookie" if "sess" in word or word.endswith("sid") else "secret")
+    return f"{key}{_took(value, kind)}"
 
 
 # --------------------------------------------------------------------------- environment values
@@ -225,7 +380,7 @@ def _redact_env(text: str, env: Mapping[str, str]) -> str:
     def sub(m: re.Match[str]) -> str:
         if m.group("mark"):
             return m.group(0)
-        return _mark(f"env:{names[m.group('val')]}")
+        return _took(m.group("val"), f"env:{names[m.group('val')]}")
 
     return pattern.sub(sub, text)
 
@@ -234,20 +389,14 @@ def _redact_env(text: str, env: Mapping[str, str]) -> str:
 
 
 def _sub_private_key(m: re.Match[str]) -> str:
-    return _mark("private-key")
+    return _took(m.group(0), "private-key")
 
 
 def _sub_url(m: re.Match[str]) -> str:
     if m.group("pw") == "***" or m.group("pw").startswith(MARK):
         return m.group(0)
+    _took(m.group("pw"), "password")
     return f"{m.group('scheme')}{m.group('user')}:***@"
-
-
-def _keep_key(kind: str) -> Callable[[re.Match[str]], str]:
-    def sub(m: re.Match[str]) -> str:
-        return f"{m.group('key')}{_mark(kind)}"
-
-    return sub
 
 
 def _sub_bearer(m: re.Match[str]) -> str:
@@ -255,13 +404,13 @@ def _sub_bearer(m: re.Match[str]) -> str:
     # "bearer tokens" in prose is not a credential: a token has a digit or a symbol in it.
     if not re.search(r"[0-9._~+/=-]", tok):
         return m.group(0)
-    return f"{m.group('word')}{m.group('sep')}{_mark('bearer')}"
+    return f"{m.group('word')}{m.group('sep')}{_took(tok, 'bearer')}"
 
 
 def _sub_authorization(m: re.Match[str]) -> str:
     if m.group("val").lower() in ("bearer", "basic", "token", "digest", "none", "null"):
         return m.group(0)
-    return f"{m.group('key')}{_mark('authorization')}"
+    return f"{m.group('key')}{_took(m.group('val'), 'authorization')}"
 
 
 def redact(text: str, env: Mapping[str, str] | None = None) -> str:
@@ -274,14 +423,33 @@ def redact(text: str, env: Mapping[str, str] | None = None) -> str:
         return text
     out = _PRIVATE_KEY.sub(_sub_private_key, text)
     out = _URL_CREDENTIALS.sub(_sub_url, out)
-    for kind, pattern in _TOKENS:
-        out = pattern.sub(_mark(kind), out)
+    for kind, pattern in (*_TOKENS, *_EXTRA_TOKENS):
+        out = pattern.sub(_sub_token(kind), out)
+    out = _AZURE_KEY.sub(_sub_keyed("azure-key"), out)
+    out = _AZURE_SAS.sub(_sub_keyed("azure-sas"), out)
+    out = _GCP_KEY_ID.sub(_sub_keyed("gcp-private-key-id"), out)
+    for kind, pattern in _library():
+        out = pattern.sub(_sub_library(kind), out)
     out = _BEARER.sub(_sub_bearer, out)
     out = _AUTHORIZATION.sub(_sub_authorization, out)
-    out = _AWS_SECRET.sub(_keep_key("aws-secret-key"), out)
+    out = _AWS_SECRET.sub(_sub_keyed("aws-secret-key"), out)
+    out = _COOKIE.sub(_sub_cookie, out)
     out = _KV_QUOTED_KEY.sub(_sub_quoted_kv, out)
     out = _KV_TEXT.sub(_sub_text_kv, out)
+    out = _KV_ENTROPY.sub(_sub_entropy_kv, out)
+    out = _BARE_AWS_SECRET.sub(_sub_bare_aws, out)
     return _redact_env(out, os.environ if env is None else env)
+
+
+def find_secrets(text: str, env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The secret values in ``text`` (value -> kind): exactly what :func:`redact` takes out."""
+    found: dict[str, str] = {}
+    token = _FOUND.set(found)
+    try:
+        redact(text, env)
+    finally:
+        _FOUND.reset(token)
+    return found
 
 
 def _walk(value: Any, env: Mapping[str, str]) -> Any:
