@@ -21,7 +21,6 @@ plain substring tests first and only candidate lines reach a regular expression 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from typing import Any, Literal
 
 from crew.handoffs import Frame, SyntaxErrorDetail, Traceback
 from crew.logline import LogLine
+from crew.payloads import loads
 
 __all__ = ["UNKNOWN_EXC_TYPE", "extract_tracebacks", "parse_traceback_text"]
 
@@ -48,11 +48,24 @@ MAX_TENTATIVE_LINES = 3
 MAX_BLOCK_LINES = 5_000
 #: consecutive unrelated lines an open traceback tolerates before it is given up as cut.
 MAX_SKIP = 200
+#: open tracebacks per producer; beyond it the oldest is closed (headers with ever-new prefixes).
+MAX_OPEN = 32
+#: ExceptionGroup boxes inside boxes that are parsed; deeper members are dropped (``truncated``).
+MAX_NESTING = 16
+#: exceptions of one chain (``__cause__``/``__context__``) kept, the outermost ones.
+MAX_CHAIN = 32
+#: a prefix longer than this is matched literally (no generalised timestamps, no regex).
+MAX_PREFIX_CHARS = 2_000
+#: volatile parts (timestamps) of a prefix that are generalised; the rest must match literally.
+MAX_VOLATILE_PARTS = 4
+#: longest line that can be a ``File "...", line N`` frame (paths are at most PATH_MAX).
+MAX_FRAME_CHARS = 8_192
 
-_HEADER_RE = re.compile(r"(?:(\s*)\+ Exception Group |Exception Group )?Traceback \(most recent call last\):?\s*$")
-_FRAME_RE = re.compile(r'^\s*File "(?P<file>.+?)", line (?P<line>\d+)(?:, in (?P<func>.+?))?\s*$')
+# Every pattern below is matched in time linear in the line: log lines are untrusted and may be
+# megabytes long, so none has two adjacent quantifiers that can share characters.
+_FRAME_RE = re.compile(r'\s*File "(?P<file>.+?)", line (?P<line>\d+)(?:, in (?P<func>.+))?')
 _EXC_RE = re.compile(r"^(?P<type>[A-Za-z_][\w]*(?:\.[A-Za-z_<][\w<>]*)*)(?::(?: (?P<msg>.*)|$))?$")
-_CARET_RE = re.compile(r"^[\s~^]*\^[\s~^]*$|^\s*~+\s*$")
+_CARET_CHARS_RE = re.compile(r"[\s~^]+")
 _TRUNC_RE = re.compile(
     r"\[truncated\]|\(truncated\)|<truncated>|\.\.\.\s*\d+ more\b|\u2026$|\[\.\.\.\]$", re.IGNORECASE
 )
@@ -231,6 +244,53 @@ def _json_time(value: Any) -> datetime | None:
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class _Header:
+    """Where a ``Traceback (most recent call last):`` header starts in a line."""
+
+    start: int
+    #: whitespace before ``+ Exception Group`` (the box indent), None when the header is not boxed
+    box: int | None
+
+
+_GROUP_WORDS = "Exception Group "
+
+
+def _find_header(text: str) -> _Header | None:
+    """The header ending ``text`` (then only ``:`` and blanks), found with string methods: linear."""
+    at = text.rfind(_HEADER_CORE)
+    if at < 0:
+        return None
+    tail = text[at + len(_HEADER_CORE) :]
+    if tail.startswith(":"):
+        tail = tail[1:]
+    if tail.strip():
+        return None
+    before = text[:at]
+    if not before.endswith(_GROUP_WORDS):
+        return _Header(at, None)
+    before = before[: -len(_GROUP_WORDS)]
+    if not before.endswith("+ "):
+        return _Header(len(before), None)
+    before = before[:-2]
+    indent_at = len(before.rstrip())
+    return _Header(indent_at, len(before) - indent_at)
+
+
+def _frame(text: str) -> re.Match[str] | None:
+    """``File "x.py", line N[, in f]`` (leading blanks allowed), or None."""
+    if len(text) > MAX_FRAME_CHARS or "File " not in text:
+        return None
+    return _FRAME_RE.fullmatch(text.rstrip())
+
+
+def _is_caret(stripped: str) -> bool:
+    """A SyntaxError / PEP 657 marker line: ``^^^``, ``~~~^^^~~`` or ``~~~~``."""
+    if not stripped or _CARET_CHARS_RE.fullmatch(stripped) is None:
+        return False
+    return "^" in stripped or not stripped.strip().strip("~")
+
+
 def _plausible_exc(type_name: str, has_colon: bool) -> bool:
     """Does ``type_name`` look like an exception class (and not ``INFO`` or ``Caused by``)?"""
     last = type_name.rsplit(".", 1)[-1]
@@ -254,10 +314,19 @@ def _exc_line(body: str) -> tuple[str, str] | None:
     return m.group("type"), (m.group("msg") or "")
 
 
-def _prefix_regex(prefix: str) -> re.Pattern[str]:
+def _prefix_regex(prefix: str) -> re.Pattern[str] | None:
+    """The prefix with its first timestamps generalised; None when it is to be matched literally.
+
+    Few and short generalised parts keep matching linear: each is a bounded lazy class, and
+    many of them side by side (``00:00:00 00:00:00 ...``) could share characters.
+    """
+    if len(prefix) > MAX_PREFIX_CHARS:
+        return None
     parts: list[str] = []
     pos = 0
-    for m in _VOLATILE_RE.finditer(prefix):
+    for i, m in enumerate(_VOLATILE_RE.finditer(prefix)):
+        if i >= MAX_VOLATILE_PARTS:
+            break
         parts.append(re.escape(prefix[pos : m.start()]))
         low, high = max(1, len(m.group()) - 6), len(m.group()) + 9
         parts.append(rf"[\w:.,+\- ]{{{low},{high}}}?")  # lazy: never eat into the body
@@ -299,13 +368,15 @@ class _Collector:
 
     def body(self, text: str) -> str | None:
         """``text`` without this producer's prefix, or None when it belongs to another one."""
-        if self.rx is None:
+        if not self.prefix:
             return text
         if text.startswith(self.prefix):
             m_end: int | None = len(self.prefix)
-        else:
+        elif self.rx is not None:
             m = self.rx.match(text)
             m_end = m.end() if m else None
+        else:
+            m_end = None
         if m_end is not None:
             if self.mode == "unknown":
                 self.mode = "strict"
@@ -315,7 +386,7 @@ class _Collector:
         if self.mode == "strict":
             return None
         if self.mode == "unknown":
-            if _FRAME_RE.match(text) or text.startswith("  + ") or text.startswith("  | "):
+            if _frame(text) or text.startswith("  + ") or text.startswith("  | "):
                 self.mode = "raw"
             else:
                 return None
@@ -323,15 +394,17 @@ class _Collector:
 
     def same_producer(self, prefix: str) -> bool:
         """Would a header written after ``prefix`` come from this collector's producer?"""
-        if self.rx is None:
+        if not self.prefix:
             return not prefix
+        if self.rx is None:
+            return prefix == self.prefix
         return self.rx.fullmatch(prefix) is not None
 
     def start(self, body: str) -> None:
         """Begin a segment at a header line (the first one, or one after a chain separator)."""
         self.lines.append(body.rstrip())
-        m = _HEADER_RE.search(body)
-        if m and m.group(1) is not None:
+        h = _find_header(body)
+        if h is not None and h.box is not None:
             self.state = "group"
             self.group_col = body.index("+")
         else:
@@ -392,7 +465,7 @@ class _Collector:
         if body[0] in " \t":
             stripped = body.lstrip()
             if stripped.startswith("File "):
-                if not _FRAME_RE.match(body):
+                if not _frame(body):
                     self.truncated = True
                 self._append(body, "frame")
                 return _CONSUMED
@@ -552,9 +625,9 @@ class _Extractor:
                     tb = tb.model_copy(update={"timestamp": ts or parse_iso(text[:at])})
                     self.results.append((idx, tb))
                 return
-            m = _HEADER_RE.search(text)
-            if m is not None:
-                self._header(idx, key, base, text, m, ts)
+            h = _find_header(text)
+            if h is not None:
+                self._header(idx, key, base, text, h, ts)
                 return
         for col in list(self.open.get(key, [])):
             if col in offered:
@@ -565,10 +638,10 @@ class _Extractor:
             if res == _FINISHED:
                 self._close(key, col)
 
-    def _header(self, idx: int, key: str, base: str, text: str, m: re.Match[str], ts: datetime | None) -> None:
-        start = m.start()
-        if m.group(1) is not None:  # "  + Exception Group": the box indent is not prefix
-            start = m.start() + max(0, len(m.group(1)) - 2)
+    def _header(self, idx: int, key: str, base: str, text: str, h: _Header, ts: datetime | None) -> None:
+        start = h.start
+        if h.box is not None:  # "  + Exception Group": the box indent is not prefix
+            start = h.start + max(0, h.box - 2)
         prefix = text[:start]
         cols = self.open.get(key, [])
         for col in cols:
@@ -588,6 +661,8 @@ class _Extractor:
         col.start(text[len(prefix) :])
         self.open.setdefault(key, []).append(col)
         self.busy[base] = self.busy.get(base, 0) + 1
+        if len(self.open[key]) > MAX_OPEN:  # every line is offered to every open one: keep them few
+            self._close(key, self.open[key][0])
 
     def _previous_time(self, idx: int, base: str) -> datetime | None:
         """A header written by ``logging`` has no prefix: its record's first line has the time."""
@@ -623,7 +698,7 @@ class _Extractor:
 def _decode_json(text: str) -> _Decoded | None:
     j = text.find("{")
     try:
-        obj = json.loads(text[j:])
+        obj = loads(text[j:])
     except ValueError:
         return None
     if not isinstance(obj, dict):
@@ -756,8 +831,12 @@ def _render(tb: Traceback) -> str:
 # --------------------------------------------------------------------------- parsing
 
 
-def _parse_block(lines: list[str], truncated: bool) -> Traceback | None:
-    """Parse prefix-free traceback lines; the result is the outermost exception of a chain."""
+def _parse_block(lines: list[str], truncated: bool, nesting: int = 0) -> Traceback | None:
+    """Parse prefix-free traceback lines; the result is the outermost exception of a chain.
+
+    Chains longer than ``MAX_CHAIN`` keep their outermost exceptions: a nested ``cause`` per
+    separator would otherwise let one log line build a model too deep to serialise.
+    """
     segments: list[tuple[Literal["cause", "context"] | None, list[str]]] = []
     kind: Literal["cause", "context"] | None = None
     cur: list[str] = []
@@ -770,9 +849,13 @@ def _parse_block(lines: list[str], truncated: bool) -> Traceback | None:
         else:
             cur.append(line)
     segments.append((kind, cur))
+    if len(segments) > MAX_CHAIN:
+        segments = segments[-MAX_CHAIN:]
+        segments[0] = (None, segments[0][1])
+        truncated = True
     tb: Traceback | None = None
     for seg_kind, seg in segments:
-        parsed = _parse_segment(seg)
+        parsed = _parse_segment(seg, nesting)
         if parsed is None:
             continue
         if tb is not None:
@@ -789,7 +872,7 @@ def _parse_block(lines: list[str], truncated: bool) -> Traceback | None:
     return tb.model_copy(update=update)
 
 
-def _parse_segment(seg: list[str]) -> Traceback | None:
+def _parse_segment(seg: list[str], nesting: int = 0) -> Traceback | None:
     while seg and not seg[0].strip():
         seg = seg[1:]
     if not seg:
@@ -797,12 +880,15 @@ def _parse_segment(seg: list[str]) -> Traceback | None:
     m = re.match(r"^(\s*)\+ Exception Group Traceback", seg[0])
     if m:
         col = len(m.group(1))
-        return _parse_member([line[col:] for line in seg])
+        return _parse_member([line[col:] for line in seg], nesting)
     return _parse_plain(seg)
 
 
-def _parse_member(lines: list[str]) -> Traceback | None:
-    """A boxed exception (box at column 0): its own lines, then ``+-+`` members, recursively."""
+def _parse_member(lines: list[str], nesting: int = 0) -> Traceback | None:
+    """A boxed exception (box at column 0): its own lines, then ``+-+`` members, recursively.
+
+    Boxes deeper than ``MAX_NESTING`` are not parsed (the group is marked truncated).
+    """
     own: list[str] = []
     i = 0
     while i < len(lines) and not lines[i].startswith("+-+"):
@@ -811,11 +897,13 @@ def _parse_member(lines: list[str]) -> Traceback | None:
             own.append(line[2:])
         i += 1
     members, more = _split_members(lines[i:])
-    tb = _parse_block(own, False)
+    tb = _parse_block(own, False, nesting + 1)
     if tb is None:
         return None
+    if members and nesting >= MAX_NESTING:
+        members, more = [], True
     if members or more:
-        group = [t for t in (_parse_member(m) for m in members) if t is not None]
+        group = [t for t in (_parse_member(m, nesting + 1) for m in members) if t is not None]
         tb = tb.model_copy(update={"group": group, "truncated": tb.truncated or more})
     return tb
 
@@ -859,7 +947,7 @@ def _parse_plain(seg: list[str]) -> Traceback | None:
             continue
         if _TRUNC_RE.search(stripped):
             truncated = True
-        m = _FRAME_RE.match(line)
+        m = _frame(line)
         if m:
             entry: dict[str, Any] = {"file": m.group("file"), "line": int(m.group("line"))}
             if m.group("func"):
@@ -877,7 +965,7 @@ def _parse_plain(seg: list[str]) -> Traceback | None:
                 continue
             if stripped.startswith("[Previous line repeated") or stripped.startswith("..."):
                 continue
-            if _CARET_RE.match(stripped):
+            if _is_caret(stripped):
                 if last is syn and syn is not None and "code_col" in syn and "offset" not in syn:
                     caret = line.find("^")
                     if caret < 0:

@@ -20,6 +20,7 @@ import httpx
 from crew.errors import BadInputError, SourceError
 from crew.handoffs import Incident, LokiSource
 from crew.logline import LogLine
+from crew.payloads import loads
 
 QUERY_RANGE_PATH = "/loki/api/v1/query_range"
 LOOKBACK = timedelta(minutes=15)
@@ -175,7 +176,7 @@ class LokiClient:
             else:
                 if resp.status_code == 200:
                     try:
-                        return resp.json()
+                        return loads(resp.content)  # bounded nesting: the body is untrusted
                     except ValueError:
                         raise SourceError(f"Loki at {self.url} answered 200 with a body that is not JSON") from None
                 body = " ".join(resp.text.split())[:200]
