@@ -38,31 +38,32 @@ def cache_dir() -> Path:
 def _finish(state: object, as_json: bool, out_dir: Path | None) -> None:
     from crew.flow import FlowState, to_report
     from crew.render import show_diagnosis, show_evidence
-    from crew.report import write_report
+    from crew.report import PatchLeakError, print_json, public, write_fix, write_report
 
     assert isinstance(state, FlowState)
-    report = to_report(state)
-    if state.delivery is not None:
-        from crew.delivery.deliver import redact_report
-
-        report = redact_report(report)  # delivery wrote the (redacted) fix.patch and PR.md already
-    elif state.accepted is not None and out_dir is not None:
-        from crew.report import write_fix
-
-        write_fix(report, out_dir)
+    raw = to_report(state)
+    if state.delivery is None and state.accepted is not None and out_dir is not None:
+        try:
+            write_fix(raw, out_dir)  # the exact validated patch (delivery wrote it already otherwise)
+        except PatchLeakError as exc:
+            state.stopped_at, state.error, state.exit_code = "delivery", str(exc), exc.exit_code
+            raw = to_report(state)
+    # Everything below is shown or written from the redacted report only.
+    report = public(raw)
+    del raw
     if out_dir is not None:
         json_path, _ = write_report(report, out_dir)
         if not as_json:
             err.print(f"report written to {json_path.parent}", highlight=False)
     if as_json:
-        print(report.model_dump_json(indent=2))
-    elif state.stopped_at is None:
-        if state.evidence:
-            show_evidence(out, state.evidence)
-        if state.diagnosis:
-            show_diagnosis(out, state.diagnosis)
-    if state.stopped_at is not None:
-        err.print(f"healcrew: {state.error}", style="red", highlight=False)
+        print_json(report)
+    elif report.stopped_at is None:
+        if report.evidence:
+            show_evidence(out, report.evidence)
+        if report.diagnosis:
+            show_diagnosis(out, report.diagnosis)
+    if report.stopped_at is not None:
+        err.print(f"healcrew: {report.error}", style="red", highlight=False)
         raise typer.Exit(state.exit_code or 1)
     if state.repair_enabled:
         if not as_json:
@@ -279,9 +280,11 @@ def pr_show(
 ) -> None:
     """Print the pull request body as a reviewer sees it."""
     from crew.handoffs import RunReport
+    from crew.report import public, public_text
 
     folder, report = _load_run(run_path)
     assert isinstance(report, RunReport)
+    report = public(report)  # a bundle written by an older healcrew may hold secrets
     body_file = folder / "PR.md"
     if body_file.is_file():
         body = body_file.read_text(encoding="utf-8")
@@ -291,10 +294,10 @@ def pr_show(
 
         body = pr_body(report, report.delivery, DeliveryConfig(forge=report.delivery.forge))
     else:
-        from crew.delivery.deliver import redact_text
         from crew.report import to_markdown
 
-        body = redact_text(to_markdown(report))
+        body = to_markdown(report)
+    body = public_text(body)
     if raw or not out.is_terminal:
         sys.stdout.write(body if body.endswith("\n") else body + "\n")
         return

@@ -1,24 +1,82 @@
-"""Write a RunReport for machines (JSON) and for people (Markdown), never half-done."""
+"""The one door out of the process: every report, file and JSON healcrew emits goes through here.
+
+A RunReport holds text from production logs, so it leaves only as :func:`public` made it:
+redacted. Files are written atomically (a full or read-only disk leaves the previous file
+whole and is a one-line :class:`OutputError`). The one exception to redaction is the validated
+patch (:func:`write_fix`): it is written byte for byte, because a masked patch no longer applies,
+and it is refused when it carries a secret that came from the log (:func:`patch_leaks`).
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
+from crew.errors import HealcrewError
 from crew.handoffs import RunReport
 
 
+class OutputError(HealcrewError):
+    """An output (report, patch, PR bundle) could not be written: full, read-only or forbidden disk."""
+
+    exit_code = 2
+
+
+class PatchLeakError(HealcrewError):
+    """The validated patch carries a secret that came from the log; it is not written or delivered."""
+
+    exit_code = 2
+
+
+def public(report: RunReport) -> RunReport:
+    """The report as it may leave the process: every string in it redacted (idempotent)."""
+    from crew.delivery.redact import redact_report
+
+    return redact_report(report)
+
+
+def public_text(text: str) -> str:
+    """``text`` as it may leave the process."""
+    from crew.delivery.redact import redact
+
+    return redact(text)
+
+
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    """Write ``text`` to ``path`` whole or not at all; OSError becomes a one-line OutputError."""
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        tmp = None
+    except OSError as exc:
+        raise OutputError(f"cannot write {path.name} in {path.parent}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def write_output(path: Path, text: str) -> None:
+    """Write a file healcrew publishes (report, PR body, record): redacted, atomically."""
+    _write_atomic(path, public_text(text))
+
+
+def to_json(report: RunReport) -> str:
+    """The report as JSON for machines (stdout, ``report.json``), redacted."""
+    return public(report).model_dump_json(indent=2)
+
+
+def print_json(report: RunReport) -> None:
+    """``--json`` output on stdout, redacted."""
+    sys.stdout.write(to_json(report) + "\n")
+    sys.stdout.flush()
 
 
 def to_markdown(report: RunReport) -> str:
@@ -109,22 +167,80 @@ def _fix_section(report: RunReport) -> list[str]:
     return lines
 
 
-def write_fix(report: RunReport, out_dir: Path) -> None:
-    """Keep the validated fix on disk (``fix.patch`` with the test), so no work is lost."""
+def validated_patch(report: RunReport) -> str:
+    """The exact patch the sandbox validated: the accepted diff plus the regression test file."""
     a = report.accepted
     if a is None:
-        return
+        return ""
     patch = a.proposal.diff
     if a.proposal.test is not None:
         from crew.repair.diffs import new_file_diff
 
         patch = patch.rstrip("\n") + "\n" + new_file_diff(a.proposal.test.path, a.proposal.test.code)
-    _write_atomic(out_dir / "fix.patch", patch)
+    return patch
+
+
+def _log_texts(report: RunReport) -> list[str]:
+    """Every string of the report that came from the log (the evidence), not from the repo."""
+    texts: list[str] = []
+
+    def walk(value: object) -> None:
+        if isinstance(value, str):
+            texts.append(value)
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list | tuple):
+            for v in value:
+                walk(v)
+
+    if report.evidence is not None:
+        walk(report.evidence.model_dump())
+    return texts
+
+
+def patch_leaks(report: RunReport, patch: str | None = None) -> list[str]:
+    """The kinds of the log's secrets (and the environment's) that the patch would add, if any.
+
+    Only added lines count: a context or removed line is the repository's own code, which the
+    remote already holds; a secret there is not healcrew's to hide (and masking it would break
+    the patch).
+    """
+    from crew.delivery.redact import find_secrets
+
+    patch = validated_patch(report) if patch is None else patch
+    added = "\n".join(line[1:] for line in patch.splitlines() if line.startswith("+") and not line.startswith("+++"))
+    if not added:
+        return []
+    known = find_secrets("\n".join(_log_texts(report)))
+    kinds = {kind for value, kind in known.items() if len(value) >= 6 and value in added}
+    kinds |= {kind for kind in find_secrets(added).values() if kind.startswith("env:")}
+    return sorted(kinds)
+
+
+def leak_message(kinds: list[str]) -> str:
+    """The one-line reason a patch with a log secret is not written or delivered."""
+    return (f"the validated fix contains a secret from the log ({', '.join(kinds)}); "
+            "not writing fix.patch and not delivering it")
+
+
+def write_fix(report: RunReport, out_dir: Path) -> None:
+    """Keep the validated fix on disk byte for byte (``fix.patch`` with the test), so no work is lost.
+
+    Raises PatchLeakError instead when the patch would carry a secret from the log.
+    """
+    if report.accepted is None:
+        return
+    kinds = patch_leaks(report)
+    if kinds:
+        raise PatchLeakError(leak_message(kinds))
+    _write_atomic(out_dir / "fix.patch", validated_patch(report))
 
 
 def write_report(report: RunReport, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``report.json`` and ``report.md`` into ``out_dir``."""
+    """Write ``report.json`` and ``report.md`` into ``out_dir``, redacted."""
     json_path, md_path = out_dir / "report.json", out_dir / "report.md"
+    report = public(report)
     _write_atomic(json_path, report.model_dump_json(indent=2))
-    _write_atomic(md_path, to_markdown(report))
+    _write_atomic(md_path, public_text(to_markdown(report)))
     return json_path, md_path

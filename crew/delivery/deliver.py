@@ -1,9 +1,12 @@
 """Delivery: the accepted fix becomes a branch with one commit, pushed, and a pull request.
 
-Order matters: the report is redacted before anything leaves the process; the validated fix
+Order matters: the report is redacted before anything leaves the process, except the patch:
+the commit and ``fix.patch`` carry the exact patch the sandbox validated (a masked patch does
+not apply), and a patch that would add a secret from the log is refused. The validated fix
 (``fix.patch``, ``report.json``) is written to the output folder first, so a failed push or
-forge call loses no work; a forge failure after the push deletes the branch if this run
-created it, so no orphan branch is left behind.
+forge call loses no work; an intent record in the cache is written before the push and
+reconciled by the next delivery, so the record matches the remote after any fault; a forge
+failure after the push deletes the branch if this run created it, so no orphan branch is left.
 """
 
 from __future__ import annotations
@@ -31,21 +34,17 @@ class DeliveryFailed(DeliveryError):
 
 
 def redact_report(report: RunReport) -> RunReport:
-    """The report with secrets masked, when the redaction module is present."""
-    try:
-        from crew.delivery.redact import redact_report as _redact
-    except ImportError:
-        return report
-    return _redact(report)
+    """The report with secrets masked (see :func:`crew.report.public`)."""
+    from crew.report import public
+
+    return public(report)
 
 
 def redact_text(text: str) -> str:
-    """``text`` with secrets masked, when the redaction module is present."""
-    try:
-        from crew.delivery.redact import redact
-    except ImportError:
-        return text
-    return redact(text)
+    """``text`` with secrets masked (see :func:`crew.report.public_text`)."""
+    from crew.report import public_text
+
+    return public_text(text)
 
 
 def pr_body(report: RunReport, record: DeliveryRecord, config: DeliveryConfig) -> str:
@@ -70,18 +69,20 @@ def pr_body(report: RunReport, record: DeliveryRecord, config: DeliveryConfig) -
         return redact_text(to_markdown(report))
 
 
-def _write(path: Path, text: str) -> None:
-    from crew.report import _write_atomic
+def _save_outputs(
+    report: RunReport, record: DeliveryRecord, out_dir: Path, patch: str | None, body: str | None,
+) -> None:
+    """The review bundle: ``fix.patch`` (exact) and ``report.json`` always, ``PR.md`` once there is a body.
 
-    _write_atomic(path, text)
+    ``patch`` is None when the validated patch may not leave (it holds a secret from the log).
+    """
+    from crew.report import _write_atomic, to_json, write_output
 
-
-def _save_outputs(report: RunReport, record: DeliveryRecord, out_dir: Path, patch: str, body: str | None) -> None:
-    """The review bundle: ``fix.patch`` and ``report.json`` always, ``PR.md`` once there is a body."""
-    _write(out_dir / "fix.patch", patch)
-    _write(out_dir / "report.json", report.model_copy(update={"delivery": record}).model_dump_json(indent=2))
+    if patch is not None:
+        _write_atomic(out_dir / "fix.patch", patch)  # byte for byte: what the sandbox validated
+    _write_atomic(out_dir / "report.json", to_json(report.model_copy(update={"delivery": record})))
     if body is not None:
-        _write(out_dir / "PR.md", body)
+        write_output(out_dir / "PR.md", body)
 
 
 def _diff_stats(patch: str) -> str:
@@ -104,28 +105,47 @@ def deliver(report: RunReport, repo: GitRepo, config: DeliveryConfig, out_dir: P
     from crew.policy.gate import before_delivery
 
     before_delivery(report, repo)  # defence in depth: the same policy as before the sandbox
-    original_patch = gitops.fix_patch(report)
-    report = redact_report(report)
-    patch = gitops.fix_patch(report)
+    from crew.delivery import intent as intents
+    from crew.report import OutputError, leak_message, patch_leaks, validated_patch
+
+    patch: str | None = validated_patch(report)
+    leaks = patch_leaks(report, patch)
+    # Prose, evidence and the diff as shown are redacted; the commit applies the exact patch.
+    shown = redact_report(report)
+    to_commit = shown.model_copy(update={"accepted": report.accepted})
+    report = shown
     out_dir = Path(out_dir).resolve()
     branch = gitops.branch_name(report)
     record = DeliveryRecord(
         incident_id=report.incident.id, forge=config.forge, branch=branch, base_commit=repo.commit,
     )
-    if patch != original_patch:
-        record.notes.append("secrets were masked in the patch before it left this machine")
+    if validated_patch(shown) != patch:
+        record.notes.append("secrets already in the repository's code are masked in the diff shown here; "
+                            "the commit and fix.patch carry the exact validated patch")
 
     def fail(message: str) -> DeliveryFailed:
         record.error = message
         _save_outputs(report, record, out_dir, patch, None)
         return DeliveryFailed(message, record)
 
+    if leaks:
+        patch = None  # never written, never pushed
+        raise fail(leak_message(leaks))
     _save_outputs(report, record, out_dir, patch, None)  # the validated fix is safe before anything else
+    if not config.push:  # the operator named no remote: the review bundle only, nothing leaves
+        from crew.delivery.settings import NOT_PUSHED
+
+        record.notes.append(NOT_PUSHED)
+        _save_outputs(report, record, out_dir, patch, pr_body(report, record, config))
+        return record
     try:
         remote_url = gitops.resolve_remote(repo, config)
     except DeliveryError as exc:
         raise fail(str(exc)) from None
     record.remote = gitops.display_url(remote_url)
+    reconciled = intents.reconcile(record.remote, report.incident.id)
+    if reconciled is not None:
+        record.notes.append(reconciled)
 
     expected: str | None = None
     existing = None
@@ -150,13 +170,16 @@ def deliver(report: RunReport, repo: GitRepo, config: DeliveryConfig, out_dir: P
                 record.branch = branch = existing.branch  # one incident, one branch, one PR
             expected = existing.head_sha if existing.branch == branch else None
 
+    intent = intents.start(record, remote_url, report.run_id, out_dir)  # before anything moves on the remote
     try:
-        pushed = gitops.push_fix(report, repo, config, branch, remote_url, expected_sha=expected)
+        pushed = gitops.push_fix(to_commit, repo, config, branch, remote_url, expected_sha=expected)
     except DeliveryError as exc:
+        intents.finish(intent)  # a refused push changed nothing on the remote
         raise fail(str(exc)) from None
     record.commit, record.pushed = pushed.commit, True
     record.base_commit, record.base_kind = pushed.base_commit, pushed.base_kind  # type: ignore[assignment]
     record.notes.extend(pushed.notes)
+    intents.update(intent, record)
 
     title = redact_text(gitops.pr_title(report))
     d = report.diagnosis
@@ -174,6 +197,7 @@ def deliver(report: RunReport, repo: GitRepo, config: DeliveryConfig, out_dir: P
             record.pushed = why_not is not None
             record.notes.append("the pushed branch was deleted again" if why_not is None
                                 else f"the pushed branch could not be deleted: {why_not}")
+        intents.update(intent, record)
         if not isinstance(exc, DeliveryError):
             record.error = f"forge failed: {type(exc).__name__}: {exc}"
             _save_outputs(report, record, out_dir, patch, body)
@@ -187,13 +211,20 @@ def deliver(report: RunReport, repo: GitRepo, config: DeliveryConfig, out_dir: P
     elif info.state == "merged":
         record.notes.append(f"PR #{info.number} is already merged; nothing to do")
     record.pull_request = info
-    _save_outputs(report, record, out_dir, patch, pr_body(report, record, config))
+    intents.update(intent, record)
+    try:
+        _save_outputs(report, record, out_dir, patch, pr_body(report, record, config))
+    except OutputError as exc:
+        # The remote holds the delivery; the intent in the cache says so and the next run reconciles.
+        record.error = f"{exc}; the branch is pushed and the PR recorded, the next run updates report.json"
+        raise DeliveryFailed(record.error, record) from None
+    intents.finish(intent)
     return record
 
 
 def _open_pr(
     report: RunReport, record: DeliveryRecord, config: DeliveryConfig, title: str, body: str, draft: bool,
-    base: str, out_dir: Path, patch: str,
+    base: str, out_dir: Path, patch: str | None,
 ) -> PullRequestInfo:
     assert report.accepted is not None and record.commit is not None and record.remote is not None
     if config.forge == "github":
@@ -211,7 +242,7 @@ def _open_pr(
     return local_forge.open_or_update(
         remote=record.remote, incident_id=report.incident.id, branch=record.branch, base=base, title=title,
         head_sha=record.commit, draft=draft, labels=list(config.labels), reviewers=list(config.reviewers),
-        bundle=out_dir, strategy=report.accepted.proposal.strategy, diff_stats=_diff_stats(patch),
+        bundle=out_dir, strategy=report.accepted.proposal.strategy, diff_stats=_diff_stats(patch or ""),
         run_id=report.run_id, author=BOT_COMMENT_AUTHOR,
     )
 
