@@ -4,6 +4,12 @@
 frame; (b) it PASSES on the patched code; (c) the existing suite has no newly failing test;
 (d) on generated inputs where the original does not crash, the patched code returns the same
 results. The original side is run once per incident (``Baseline``) and reused by every attempt.
+
+Every probe run gets a fresh key (a file the probe deletes before any repo code runs); only a
+results block tagged under that key is read, and its entries name healcrew's inputs by index.
+Where the same container also runs the repo's suite, the probe runs first, so no repo code has
+run while the key file exists. JUnit cases and probe messages are sandbox text: capped, used for
+comparison and the report, never written as code.
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from crew.errors import HealcrewError
 from crew.handoffs import CrashEvidence, Diagnosis, RegressionTest, RunSummary, ValidationReport
 from crew.repair.reproduce import (
     PROBE_SCRIPT,
     Reproduction,
     Target,
     candidate_inputs,
+    new_probe_key,
     parse_probe_output,
     pick_reproduction,
     probe_spec,
@@ -31,7 +39,11 @@ from crew.repo import GitRepo
 PROBE_PATH = ".healcrew/probe.py"
 SPEC_PATH = ".healcrew/probe.json"
 DIFF_SPEC_PATH = ".healcrew/differential.json"
+KEY_PATH = ".healcrew/probe.key"
 JUNIT_PATH = "/tmp/healcrew-junit.xml"
+TEST_TIMEOUT = 60.0
+"""Seconds one test may take before pytest-timeout fails it; a hanging test then costs this, not the
+sandbox's whole command timeout (which the run's ``--timeout`` bounds in turn)."""
 
 
 @dataclass
@@ -93,7 +105,8 @@ def _suite_command(test_command: str) -> list[str]:
         cmd = []
     if "pytest" not in " ".join(cmd):
         cmd = ["python", "-m", "pytest", "-q"]
-    return [*cmd, "-p", "no:cacheprovider", f"--junitxml={JUNIT_PATH}"]
+    per_test = ["-p", "timeout", f"--timeout={TEST_TIMEOUT:g}"]  # pytest-timeout is in every env image
+    return [*cmd, "-p", "no:cacheprovider", *per_test, f"--junitxml={JUNIT_PATH}"]
 
 
 def _summaries(outcome: SandboxOutcome, test_file: str | None) -> tuple[RunSummary | None, RunSummary]:
@@ -125,8 +138,14 @@ def _case_in_file(test_id: str, test_file: str) -> bool:
     return stem in test_id.replace("/", ".").split(".") or test_file in test_id
 
 
-def _probe_files(spec: dict[str, object], spec_path: str) -> dict[str, str]:
-    return {PROBE_PATH: PROBE_SCRIPT.read_text(encoding="utf-8"), spec_path: json.dumps(spec)}
+def _probe_files(spec: dict[str, object], spec_path: str, key: str) -> dict[str, str]:
+    return {PROBE_PATH: PROBE_SCRIPT.read_text(encoding="utf-8"), spec_path: json.dumps(spec), KEY_PATH: key}
+
+
+def _probe_command(spec_path: str) -> list[str]:
+    """``-I -S``: nothing of the repo (no ``sitecustomize``, no ``.pth``, no ``PYTHONPATH``) runs before
+    the probe has taken its key; see ``probe_script.py``."""
+    return ["python", "-I", "-S", PROBE_PATH, spec_path, KEY_PATH]
 
 
 def prepare_baseline(
@@ -154,23 +173,29 @@ def prepare_baseline(
         if target.function is None and target.route is None:
             break  # an import-time crash: the test imports the module
         inputs = candidate_inputs(target, diagnosis, evidence, repo)
-        sources = {tuple(args): source for args, source in inputs}
-        spec = probe_spec(target, [args for args, _ in inputs], diagnosis)
-        outcome = runner.run(["python", PROBE_PATH, SPEC_PATH], None, _probe_files(spec, SPEC_PATH), timeout)
+        spec = probe_spec(target, [cand.args for cand in inputs], diagnosis)
+        key = new_probe_key()
+        outcome = runner.run(_probe_command(SPEC_PATH), None, _probe_files(spec, SPEC_PATH, key), timeout)
         runs += 1
-        results = parse_probe_output(outcome.stdout)
+        results = parse_probe_output(outcome.stdout, key)
         if results is None:
             tail = (outcome.stderr or outcome.stdout).strip().splitlines()[-1:] or ["no output"]
             failures.append(f"the probe did not run: {tail[0][:200]}")
             continue
-        reproduction = pick_reproduction(results, sources, diagnosis)
+        reproduction = pick_reproduction(results, inputs, diagnosis)
         if reproduction.args is not None:
             break
         what = f"request to {target.route.method} {target.route.path}" if target.route else "input"
-        failures.append(f"no {what} among {len(inputs)} tried raised {diagnosis.exc_type} in the fault frame")
+        failure = f"no {what} among {len(inputs)} tried raised {diagnosis.exc_type} in the fault frame"
+        if any(cand.synthetic for cand in inputs):
+            failure += " (secrets in the logged inputs were replaced by synthetic values of the same shape)"
+        failures.append(failure)
     else:
         return Baseline(targets[-1], reproduction, None, None, None, runs, "; ".join(failures))
-    test = render_test(target, reproduction, diagnosis, incident_id, test_path(repo, incident_id))
+    try:
+        test = render_test(target, reproduction, diagnosis, incident_id, test_path(repo, incident_id))
+    except HealcrewError as exc:
+        return Baseline(target, reproduction, None, None, None, runs, str(exc))
     outcome = runner.run(_suite_command(test_command), None, {test.path: test.code}, timeout)
     runs += 1
     on_test, on_suite = _summaries(outcome, test.path)
@@ -205,15 +230,23 @@ def validate(
         )
     test = baseline.test
     if expected_result is not None and baseline.reproduction is not None:
-        test = render_test(baseline.target, baseline.reproduction, diagnosis, diagnosis.incident_id,
-                           test.path, expected_result)
+        try:
+            test = render_test(baseline.target, baseline.reproduction, diagnosis, diagnosis.incident_id,
+                               test.path, expected_result)
+        except HealcrewError as exc:
+            return ValidationReport(
+                **common, reproduces=False, fixed=False, no_regressions=False, passed=False,
+                sandbox_runs=0, failure=str(exc),
+            )
     files = {test.path: test.code}
     command = _suite_command(test_command)
     diff_inputs = baseline.reproduction.normal_inputs if baseline.reproduction else []
+    key = new_probe_key()
     if diff_inputs and (baseline.target.function or baseline.target.route):
         spec = probe_spec(baseline.target, diff_inputs, diagnosis)
-        files.update(_probe_files(spec, DIFF_SPEC_PATH))
-        command = ["sh", "-c", f"{shlex.join(command)}; status=$?; python {PROBE_PATH} {DIFF_SPEC_PATH}; exit $status"]
+        files.update(_probe_files(spec, DIFF_SPEC_PATH, key))
+        # the probe first: the repo's tests must not run while the key file exists
+        command = ["sh", "-c", f"{shlex.join(_probe_command(DIFF_SPEC_PATH))}; {shlex.join(command)}"]
     outcome = runner.run(command, diff, files, timeout)
     on_test, on_suite = _summaries(outcome, test.path)
     if outcome.patch_error is not None:
@@ -226,15 +259,18 @@ def validate(
     mismatches: list[str] = []
     differential_ok: bool | None = None
     if diff_inputs and baseline.reproduction is not None:
-        results = parse_probe_output(outcome.stdout) or []
-        by_args = {tuple(r.get("args") or []): r for r in results}
-        for args, before in zip(diff_inputs, baseline.reproduction.normal_results, strict=True):
-            after = by_args.get(tuple(args))
+        results = parse_probe_output(outcome.stdout, key) or []
+        by_index: dict[int, Any] = {}
+        for entry in results:
+            if entry.index is not None and entry.index < len(diff_inputs):
+                by_index.setdefault(entry.index, entry)
+        for index, (args, before) in enumerate(zip(diff_inputs, baseline.reproduction.normal_results, strict=True)):
+            after = by_index.get(index)
             shown = f"{baseline.target.function or 'request'}({', '.join(args)})"
             if after is None:
                 mismatches.append(f"{shown}: not run on the patched code")
-            elif after.get("result") != before:
-                mismatches.append(f"{shown}: {before} before, {after.get('result', after.get('error'))} after")
+            elif after.result != before:
+                mismatches.append(f"{shown}: {before} before, {after.result or after.error} after")
         differential_ok = not mismatches
     repro = reproduces(baseline.test_on_original, diagnosis)
     failure = None

@@ -63,6 +63,19 @@ def _evidence(context: list[str]) -> CrashEvidence:
     )
 
 
+def _run_probe(spec: dict[str, object], cwd: Path, tmp_path: Path) -> list[r.ProbeResult]:
+    """The probe as validation runs it (isolated interpreter, a key file it deletes), on the host."""
+    key = r.new_probe_key()
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    (tmp_path / "probe.key").write_text(key)
+    proc = subprocess.run([sys.executable, "-I", "-S", str(r.PROBE_SCRIPT), str(tmp_path / "spec.json"),
+                           str(tmp_path / "probe.key")], capture_output=True, text=True, cwd=cwd, timeout=60)
+    assert not (tmp_path / "probe.key").exists()
+    results = r.parse_probe_output(proc.stdout, key)
+    assert results, proc.stderr
+    return results
+
+
 def test_module_for_follows_init_files_and_src_layout(repo: GitRepo) -> None:
     tracked = set(repo.tracked_files)
     assert r.module_for("src/shop/pricing.py", tracked) == ("src", "shop.pricing")
@@ -85,9 +98,9 @@ def test_log_input_binds_call_site_arguments_to_the_logged_body(repo: GitRepo) -
     assert target is not None
     assert (target.module, target.function, target.import_root) == ("shop.pricing", "calc", "src")
     inputs = r.candidate_inputs(target, d, ev, repo)
-    assert inputs[0] == (["12.5", "0.0"], "log")
-    assert all(len(args) == 2 for args, _ in inputs)
-    assert any(src == "search" for _, src in inputs)
+    assert (inputs[0].args, inputs[0].source) == (["12.5", "0.0"], "log")
+    assert all(len(cand.args) == 2 for cand in inputs)
+    assert any(cand.source == "search" for cand in inputs)
 
 
 def test_probe_finds_the_crash_in_the_fault_frame_and_the_test_reproduces(repo: GitRepo, tmp_path: Path) -> None:
@@ -96,14 +109,10 @@ def test_probe_finds_the_crash_in_the_fault_frame_and_the_test_reproduces(repo: 
     target = r.find_target(d, repo)
     assert target is not None
     inputs = r.candidate_inputs(target, d, ev, repo)
-    spec = r.probe_spec(target, [a for a, _ in inputs], d)
+    spec = r.probe_spec(target, [c.args for c in inputs], d)
     spec["sys_path"] = [str(repo.path / "src")]
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    proc = subprocess.run([sys.executable, str(r.PROBE_SCRIPT), str(tmp_path / "spec.json")],
-                          capture_output=True, text=True, cwd=repo.path, timeout=60)
-    results = r.parse_probe_output(proc.stdout)
-    assert results, proc.stderr
-    rep = r.pick_reproduction(results, {tuple(a): s for a, s in inputs}, d)
+    results = _run_probe(spec, repo.path, tmp_path)
+    rep = r.pick_reproduction(results, inputs, d)
     assert rep.args is not None and float(rep.args[1]) == 0
     assert "float" in rep.normal_types and rep.normal_inputs
     test = r.render_test(target, rep, d, "pricing-zero-division", r.test_path(repo, "pricing-zero-division"))
@@ -160,13 +169,9 @@ def _probe_and_test(repo: GitRepo, frames: list[Frame], tmp_path: Path) -> tuple
     target = r.find_target(d, repo)
     assert target is not None
     inputs = r.candidate_inputs(target, d, ev, repo)
-    spec = r.probe_spec(target, [a for a, _ in inputs], d)
-    (tmp_path / "spec.json").write_text(json.dumps(spec))
-    proc = subprocess.run([sys.executable, str(r.PROBE_SCRIPT), str(tmp_path / "spec.json")],
-                          capture_output=True, text=True, cwd=repo.path, timeout=60)
-    results = r.parse_probe_output(proc.stdout)
-    assert results, proc.stderr
-    rep = r.pick_reproduction(results, {tuple(a): s for a, s in inputs}, d)
+    spec = r.probe_spec(target, [c.args for c in inputs], d)
+    results = _run_probe(spec, repo.path, tmp_path)
+    rep = r.pick_reproduction(results, inputs, d)
     assert rep.args is not None
     test = r.render_test(target, rep, d, "i", r.test_path(repo, "i"))
     (repo.path / test.path).write_text(test.code)
@@ -203,11 +208,11 @@ def test_pythons_did_you_mean_suggestion_does_not_count_against_the_message(tmp_
     repo = _repo_with(tmp_path, "import math\n\n\ndef diagonal(w: float) -> float:\n    return math.sqroot(w)\n")
     d = _diagnosis_for(repo, "AttributeError", "module 'math' has no attribute 'sqroot'. Did you mean: 'sqrt'?",
                        [Frame(file="/app/shop/cart.py", line=5, function="diagonal", code="return math.sqroot(w)")])
-    entry = {"args": ["1.0"], "error": "AttributeError", "message": "module 'math' has no attribute 'sqroot'",
-             "frame": {"file": "/w/shop/cart.py", "line": 5, "function": "diagonal"}}
+    entry = r.ProbeResult(index=0, error="AttributeError", message="module 'math' has no attribute 'sqroot'",
+                          frame=r.ProbeFrame(file="/w/shop/cart.py", line=5, function="diagonal"))
     assert r.message_fitness(entry, d) == 2
-    assert r.pick_reproduction([entry], {}, d).args == ["1.0"]
-    other = {**entry, "args": ["2.0"], "message": "module 'math' has no attribute 'floor2'"}
+    assert r.pick_reproduction([entry], [r.CandidateInput(["1.0"], "search")], d).args == ["1.0"]
+    other = entry.model_copy(update={"index": 1, "message": "module 'math' has no attribute 'floor2'"})
     assert r.message_fitness(other, d) == 1
 
 
@@ -219,10 +224,10 @@ def test_a_crash_inside_a_comprehension_matches_its_own_frame(tmp_path: Path) ->
         Frame(file="/app/shop/cart.py", line=3, function="normalize", code="return [s / top for s in scores]"),
         Frame(file="/app/shop/cart.py", line=3, function="<listcomp>", code="return [s / top for s in scores]"),
     ])
-    hit = {"args": ["[0.0]"], "error": "ZeroDivisionError", "message": "float division by zero",
-           "frame": {"file": "/w/shop/cart.py", "line": 3, "function": "<listcomp>"}}
+    hit = r.ProbeResult(index=0, error="ZeroDivisionError", message="float division by zero",
+                        frame=r.ProbeFrame(file="/w/shop/cart.py", line=3, function="<listcomp>"))
     assert r.matches_fault(hit, d)
-    elsewhere = {**hit, "frame": {"file": "/w/shop/cart.py", "line": 9, "function": "unrelated"}}
+    elsewhere = hit.model_copy(update={"frame": r.ProbeFrame(file="/w/shop/cart.py", line=9, function="unrelated")})
     assert not r.matches_fault(elsewhere, d)
 
 

@@ -5,6 +5,10 @@ FastAPI endpoint is best exercised the way production does: a request to its rou
 fault (or a caller on the traceback) is a route handler, the crashing request is replayed with
 the logged request bodies, through ``app.test_client()`` (Flask) or ``TestClient(app)``
 (FastAPI), which both let the handler's exception propagate so its type and frame can be checked.
+
+Logged bodies may hold secrets: they are made synthetic (same shape) before anything is sent or
+written. The test is written from healcrew's own request (path and body as literals it built),
+with names that are checked to be identifiers.
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from crew.errors import HealcrewError
 from crew.handoffs import CrashEvidence, Diagnosis
 from crew.payloads import dicts_in
+from crew.repair.synthetic import scrub
 from crew.repo import GitRepo
 
 _VERBS = {"get", "post", "put", "patch", "delete"}
@@ -134,32 +140,51 @@ def _fill_path(path: str, values: dict[str, Any]) -> str:
     return re.sub(r"\{([A-Za-z_]\w*)(?::[^}]*)?\}", lambda m: value(m.group(1)), path)
 
 
-def route_inputs(route: Route, evidence: CrashEvidence | None) -> list[tuple[list[str], str]]:
-    """(path, JSON body) pairs to request: logged bodies first (newest first), then none/empty."""
-    bodies: list[dict[str, Any]] = []
+def route_inputs(route: Route, evidence: CrashEvidence | None) -> list[tuple[list[str], str, bool]]:
+    """(path, JSON body) pairs to request, where they came from, and whether a secret in the logged
+    body was made synthetic: logged bodies first (newest first), then none/empty."""
+    bodies: list[tuple[dict[str, Any], bool]] = []
     if evidence is not None:
         for line in reversed([*evidence.context_lines, *evidence.log_excerpt]):
             for found in dicts_in(line):
-                if found not in bodies:
-                    bodies.append(found)
-    out: list[tuple[list[str], str]] = []
-    for body in bodies[:30]:
-        out.append(([repr(_fill_path(route.path, body)), repr(json.dumps(body))], "log"))
+                clean, changed = scrub(found)
+                if all(clean != b for b, _ in bodies):
+                    bodies.append((clean, changed))
+    out: list[tuple[list[str], str, bool]] = []
+    for body, synthetic in bodies[:30]:
+        try:
+            text = json.dumps(body, allow_nan=False)
+        except (TypeError, ValueError):  # NaN, or a Python-repr payload JSON cannot carry
+            continue
+        out.append(([repr(_fill_path(route.path, body)), repr(text)], "log", synthetic))
     for fallback in (None, "{}"):
-        out.append(([repr(_fill_path(route.path, {})), repr(fallback)], "search"))
+        out.append(([repr(_fill_path(route.path, {})), repr(fallback)], "search", False))
     return out
 
 
-def render_route_test(route: Route, args: list[str], source_note: str) -> tuple[list[str], list[str], str]:
-    """(imports, body lines, call) of a regression test that sends the crashing request."""
-    import ast as _ast
+class UnsafeRouteError(HealcrewError):
+    """The route or request is not something healcrew can write into a test."""
 
-    path = _ast.literal_eval(args[0])
-    raw = _ast.literal_eval(args[1])
-    body = "" if raw is None else f", json={json.loads(raw)!r}"
+
+def _identifier(name: str) -> bool:
+    return name.isidentifier()
+
+
+def render_route_test(route: Route, args: list[str], source_note: str) -> tuple[list[str], list[str], str]:
+    """(imports, body lines, call) of a regression test that sends the crashing request.
+
+    ``args`` are healcrew's own request literals; the body is re-encoded from its parsed JSON.
+    """
+    path = ast.literal_eval(args[0])
+    raw = ast.literal_eval(args[1])
     verb = route.method.lower()
-    name = re.sub(r"\W+", "_", path).strip("_") or "root"
     imported = route.app_name.removesuffix("()")
+    if not (isinstance(path, str) and (raw is None or isinstance(raw, str)) and verb in _VERBS
+            and _identifier(imported) and route.framework in _FRAMEWORKS.values()
+            and all(part.isidentifier() for part in route.app_module.split("."))):
+        raise UnsafeRouteError("refusing to write a regression test: the route is not plain names and literals")
+    body = "" if raw is None else f", json={json.loads(raw)!r}"
+    name = re.sub(r"\W+", "_", path, flags=re.ASCII).strip("_")[:80] or "root"
     imports = [f"from {route.app_module} import {imported}  # noqa: E402"]
     setup: list[str] = []
     app = route.app_name

@@ -6,26 +6,52 @@ to values of a logged request body), from the exception message (``KeyError: 'di
 from the signature, annotations, defaults and call sites. Every candidate input is tried in the
 sandbox by ``probe_script.py``; the first that raises the diagnosed exception in the fault frame
 wins (EvoCrash's fitness: same exception type, same frame). Healcrew itself never runs repo code.
+
+Nothing the sandbox prints is trusted. The probe's results count only when their HMAC tag
+verifies under the run's key (see ``probe_script.py`` for what repo code can and cannot reach),
+and even then they are untrusted data: an entry names an input by its index in healcrew's own
+list, and the test is written from that list, re-checked with ``ast`` (literals of known types,
+or constructors of classes healcrew imports, with literal arguments). Exception names and
+messages from the sandbox are capped and only compared, never written as code. Values taken from
+a log are passed through :mod:`crew.repair.synthetic` first, so a secret in them never becomes a
+literal in the test.
 """
 
 from __future__ import annotations
 
 import ast
+import base64
+import binascii
+import hashlib
+import hmac
 import itertools
-import json
+import keyword
+import math
 import re
+import secrets
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
+
+from crew.errors import HealcrewError
 from crew.handoffs import CrashEvidence, Diagnosis, RegressionTest
 from crew.payloads import dicts_in
 from crew.repair.http_repro import Route, render_route_test, route_inputs
+from crew.repair.synthetic import scrub
 from crew.repo import GitRepo
 
 PROBE_SCRIPT = Path(__file__).with_name("probe_script.py")
 PROBE_BEGIN, PROBE_END = "<<<HEALCREW-PROBE", "HEALCREW-PROBE>>>"
 MAX_INPUTS = 240
+MAX_PROBE_ENTRIES = 1000
+MAX_LITERAL = 2000
+
+
+class UnsafeInputError(HealcrewError):
+    """An input or expected value is not something healcrew can write into a test as a literal."""
 
 _GENERIC = ["0", "1", "0.0", "2.5", "-1", "''", "'a'", "None", "[]", "{}", "'0'", "True"]
 _BY_ANNOTATION = {
@@ -71,16 +97,158 @@ class Target:
 
 
 @dataclass
+class CandidateInput:
+    """One argument tuple healcrew sends to the probe, as Python expressions it built itself."""
+
+    args: list[str]
+    source: str  # log | message | search
+    synthetic: bool = False  # a secret in the logged value was replaced by a same-shape stand-in
+
+
+@dataclass
 class Reproduction:
-    """The crashing input the probe confirmed, and what ordinary inputs return."""
+    """The crashing input the probe confirmed, and what ordinary inputs return.
+
+    ``args`` and ``normal_inputs`` are healcrew's own inputs, looked up by the probe's index;
+    ``normal_results`` and ``normal_types`` are sandbox text (capped), for comparison only.
+    """
 
     args: list[str] | None
     source: str
     normal_types: list[str]
     normal_inputs: list[list[str]]
     normal_results: list[str]
-    probe_results: list[dict[str, Any]]
+    probe_results: list[ProbeResult]
     imports: dict[str, str] = field(default_factory=dict)
+    synthetic: bool = False
+
+
+# ----------------------------------------------------------------------------- the probe's answer
+
+
+def _capped(limit: int) -> BeforeValidator:
+    return BeforeValidator(lambda v: v[:limit] if isinstance(v, str) else v)
+
+
+_Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,199}$")]
+_TypeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,199}$")]
+
+
+class ProbeFrame(BaseModel):
+    """The frame that raised, as the sandbox reported it (untrusted; compared, never rendered)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    file: Annotated[str, _capped(500)] = ""
+    line: int = Field(default=0, ge=0)
+    function: Annotated[str, _capped(200)] = ""
+
+
+class ProbeResult(BaseModel):
+    """One entry of the probe's answer: what happened to healcrew's input number ``index``.
+
+    ``index`` is None for a failure before any input ran (the import). Text fields are capped;
+    an entry with a field the protocol does not have, or a name that is not an identifier, is
+    dropped rather than trusted.
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    index: int | None = Field(ge=0)
+    error: _Name | None = None
+    message: Annotated[str, _capped(300)] | None = None
+    frame: ProbeFrame | None = None
+    result: Annotated[str, _capped(300)] | None = None
+    type: _TypeName | None = None
+    skipped: Annotated[str, _capped(200)] | None = None
+
+
+def new_probe_key() -> str:
+    """A fresh secret for one probe run (hex); the probe deletes its copy before repo code runs."""
+    return secrets.token_hex(32)
+
+
+def parse_probe_output(stdout: str, key: str) -> list[ProbeResult] | None:
+    """The probe's results from the first block whose tag verifies under ``key``; None if there is none.
+
+    Blocks without a valid tag (printed by repo code, or by anything else) are ignored.
+    """
+    secret = bytes.fromhex(key)
+    pos = 0
+    for _ in range(10_000):
+        start = stdout.find(PROBE_BEGIN, pos)
+        if start == -1:
+            return None
+        end = stdout.find(PROBE_END, start)
+        if end == -1:
+            return None
+        pos = start + len(PROBE_BEGIN)
+        tag, _, encoded = stdout[pos:end].strip().partition(" ")
+        try:
+            payload = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if hmac.compare_digest(tag.encode(), hmac.new(secret, payload, hashlib.sha256).hexdigest().encode()):
+            return _entries(payload)
+    return None
+
+
+def _entries(payload: bytes) -> list[ProbeResult]:
+    out = []
+    for line in payload.decode("utf-8", "replace").splitlines()[:MAX_PROBE_ENTRIES]:
+        try:
+            out.append(ProbeResult.model_validate_json(line))
+        except ValidationError:
+            continue  # not an entry of the protocol: dropped, never guessed at
+    return out
+
+
+# ----------------------------------------------------------------------------- safe literals
+
+
+def _safe_node(node: ast.expr, constructors: Collection[str], depth: int = 0) -> bool:
+    if depth > 20:
+        return False
+    if isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, float):
+            return math.isfinite(value)
+        return value is None or isinstance(value, str | bytes | int | bool)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.UAdd):
+        return (isinstance(node.operand, ast.Constant) and type(node.operand.value) in (int, float)
+                and _safe_node(node.operand, constructors, depth + 1))
+    if isinstance(node, ast.List | ast.Tuple):
+        return all(_safe_node(e, constructors, depth + 1) for e in node.elts)
+    if isinstance(node, ast.Dict):
+        return all(k is not None and _safe_node(k, constructors, depth + 1) for k in node.keys) and all(
+            _safe_node(v, constructors, depth + 1) for v in node.values)
+    if isinstance(node, ast.Call):
+        return (isinstance(node.func, ast.Name) and node.func.id in constructors
+                and all(_safe_node(a, constructors, depth + 1) for a in node.args)
+                and all(k.arg is not None and _safe_node(k.value, constructors, depth + 1) for k in node.keywords))
+    return False
+
+
+def safe_expression(source: str, constructors: Collection[str] = ()) -> str | None:
+    """``source`` re-rendered from its syntax tree if it is only literals (str, bytes, int, float,
+    bool, None, and lists, tuples, dicts of those) and calls of the named classes with such
+    arguments; None otherwise."""
+    if len(source) > MAX_LITERAL:
+        return None
+    try:
+        tree = ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return ast.unparse(tree.body) if _safe_node(tree.body, constructors) else None
+
+
+def _dotted(name: str) -> bool:
+    return bool(name) and all(part.isidentifier() and not keyword.iskeyword(part) for part in name.split("."))
+
+
+def _safe_imports(imports: dict[str, str]) -> dict[str, str]:
+    """The ``name -> module`` pairs that are plain identifiers (repo paths can hold anything)."""
+    return {n: m for n, m in imports.items() if _dotted(n) and "." not in n and _dotted(m)}
 
 
 def module_for(path: str, tracked: set[str]) -> tuple[str, str]:
@@ -184,11 +352,13 @@ def _owning_class(tree: ast.Module, node: ast.AST) -> ast.ClassDef | None:
 
 def _literal(value: Any) -> str | None:
     text = repr(value)
-    try:
-        ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return None
-    return text if len(text) < 2000 else None
+    return text if safe_expression(text) is not None else None
+
+
+def _log_literal(value: Any, key: str | None = None) -> tuple[str | None, bool]:
+    """A value taken from a log as a literal, with any secret in it made synthetic."""
+    clean, changed = scrub(value, key)
+    return _literal(clean), changed
 
 
 def _records(value: Any, out: list[dict[str, Any]], depth: int = 0) -> None:
@@ -236,8 +406,11 @@ def _call_site_names(diagnosis: Diagnosis, function: str) -> list[str] | None:
     return None
 
 
-def log_inputs(target: Target, diagnosis: Diagnosis, evidence: CrashEvidence | None) -> list[list[str]]:
-    """Argument tuples bound from values in logged payloads (the most faithful inputs)."""
+def log_inputs(target: Target, diagnosis: Diagnosis, evidence: CrashEvidence | None) -> list[CandidateInput]:
+    """Argument tuples bound from values in logged payloads (the most faithful inputs).
+
+    Secrets in the values are replaced by synthetic ones of the same shape (``synthetic`` says so).
+    """
     if evidence is None or target.function is None or not target.params:
         return []
     records: list[dict[str, Any]] = []
@@ -251,22 +424,26 @@ def log_inputs(target: Target, diagnosis: Diagnosis, evidence: CrashEvidence | N
     site = _call_site_names(diagnosis, target.function.rsplit(".", 1)[-1])
     if site:
         names_sets.insert(0, site)
-    out: list[list[str]] = []
+    out: list[tuple[tuple[str, ...], bool]] = []
     for names in names_sets:
         wanted = [_norm(n) for n in names]
         for record in records:
-            keys = {_norm(str(k)): v for k, v in record.items()}
+            keys = {_norm(str(k)): (str(k), v) for k, v in record.items()}
             if wanted and all(w in keys for w in wanted):
-                args = [_literal(keys[w]) for w in wanted]
-                if all(a is not None for a in args):
-                    out.append([a for a in args if a is not None])
+                bound = [_log_literal(keys[w][1], keys[w][0]) for w in wanted]
+                args = [a for a, _ in bound if a is not None]
+                if len(args) == len(bound):
+                    out.append((tuple(args), any(changed for _, changed in bound)))
         # a single dict parameter: pass whole logged records
         if len(target.params) == 1 and not out:
-            out.extend([lit] for r in records[:10] if (lit := _literal(r)) is not None)
-    unique = list(dict.fromkeys(tuple(args) for args in out))
+            for record in records[:10]:
+                lit, changed = _log_literal(record)
+                if lit is not None:
+                    out.append(((lit,), changed))
+    unique = list(dict.fromkeys(out))
     # boundary values (0, empty, None) are what crashes code: try those first, keep recency otherwise
-    unique.sort(key=lambda args: not any(_is_boundary(a) for a in args))
-    return [list(args) for args in unique[:40]]
+    unique.sort(key=lambda item: not any(_is_boundary(a) for a in item[0]))
+    return [CandidateInput(list(args), "log", synthetic) for args, synthetic in unique[:40]]
 
 
 def _is_boundary(literal: str) -> bool:
@@ -278,11 +455,17 @@ def _is_boundary(literal: str) -> bool:
 
 
 def message_values(message: str) -> list[str]:
-    """Quoted values in the exception message, as string literals."""
+    """Quoted values in the exception message, as string literals (secrets made synthetic)."""
+    return [lit for lit, _ in message_literals(message)]
+
+
+def message_literals(message: str) -> list[tuple[str, bool]]:
+    """Quoted values in the exception message as string literals, and whether a secret was replaced."""
     values = []
     for match in re.finditer(r"'([^'\n]{0,80})'|\"([^\"\n]{0,80})\"", message):
         text = match.group(1) if match.group(1) is not None else match.group(2)
-        values.append(repr(text))
+        clean, changed = scrub(text)
+        values.append((repr(clean), changed))
     return values[:4]
 
 
@@ -398,8 +581,8 @@ class InputBuilder:
                 if key in _STDLIB_NAMES:
                     self.imports[key] = _STDLIB_NAMES[key]
         if not for_object:
-            if param.default is not None:
-                values.insert(0, param.default)
+            if param.default is not None and safe_expression(param.default, self.imports) is not None:
+                values.insert(0, param.default)  # a repo default that is code is not an input
             if "str" in ann or not ann:
                 values.extend(self.message_vals)
             if "dict" in ann.lower() or "mapping" in ann.lower() or not ann:
@@ -411,37 +594,48 @@ class InputBuilder:
 
 def candidate_inputs(
     target: Target, diagnosis: Diagnosis, evidence: CrashEvidence | None, repo: GitRepo
-) -> list[tuple[list[str], str]]:
-    """Inputs to probe, each with where it came from; log first, then message, then search."""
+) -> list[CandidateInput]:
+    """Inputs to probe, each with where it came from; log first, then message, then search.
+
+    Every input is a safe expression (see :func:`safe_expression`); secrets from the log are
+    already synthetic here, so the real ones never reach the sandbox either.
+    """
     if target.route is not None:
-        return route_inputs(target.route, evidence)
+        return [CandidateInput(args, source, synthetic) for args, source, synthetic in
+                route_inputs(target.route, evidence)]
     if target.function is None:
         return []
-    out: list[tuple[list[str], str]] = [(args, "log") for args in log_inputs(target, diagnosis, evidence)]
-    msg_vals = message_values(diagnosis.exc_message)
+    out = log_inputs(target, diagnosis, evidence)
+    msg_lits = message_literals(diagnosis.exc_message)
+    msg_vals = [lit for lit, _ in msg_lits]
+    synthetic_vals = {lit for lit, changed in msg_lits if changed}
     records: list[str] = []
     if evidence is not None:
         for line in evidence.context_lines[-20:]:
             for found in dicts_in(line):
-                if (lit := _literal(found)) is not None:
+                lit, changed = _log_literal(found)
+                if lit is not None:
                     records.append(lit)
+                    if changed:
+                        synthetic_vals.add(lit)
     records = records[:3]
     n = len(target.params)
     if n == 1 and msg_vals:
-        out.extend(([v], "message") for v in msg_vals)
-    out.extend((args, "search") for args in _call_site_literals(repo, target.function) if len(args) == n
-               and "." not in target.function)
+        out.extend(CandidateInput([v], "message", v in synthetic_vals) for v in msg_vals)
+    out.extend(CandidateInput(args, "search") for args in _call_site_literals(repo, target.function)
+               if len(args) == n and "." not in target.function)
     builder = InputBuilder(repo, msg_vals, records)
     pools = [builder.values(p) for p in target.params]
-    target.imports = builder.imports
+    target.imports = _safe_imports(builder.imports)
     for combo in itertools.islice(itertools.product(*pools), MAX_INPUTS):
-        out.append((list(combo), "search"))
+        out.append(CandidateInput(list(combo), "search", any(v in synthetic_vals for v in combo)))
     seen: set[tuple[str, ...]] = set()
     unique = []
-    for args, source in out:
-        if tuple(args) not in seen:
-            seen.add(tuple(args))
-            unique.append((args, source))
+    for cand in out:
+        if tuple(cand.args) in seen or any(safe_expression(a, target.imports) is None for a in cand.args):
+            continue
+        seen.add(tuple(cand.args))
+        unique.append(cand)
     return unique[:MAX_INPUTS]
 
 
@@ -463,30 +657,18 @@ def probe_spec(target: Target, inputs: list[list[str]], diagnosis: Diagnosis) ->
     }
 
 
-def parse_probe_output(stdout: str) -> list[dict[str, Any]] | None:
-    """The probe's JSON results, or None if it did not get that far."""
-    start, end = stdout.rfind(PROBE_BEGIN), stdout.rfind(PROBE_END)
-    if start == -1 or end < start:
-        return None
-    try:
-        results = json.loads(stdout[start + len(PROBE_BEGIN) : end])
-    except ValueError:
-        return None
-    return results if isinstance(results, list) else None
-
-
-def matches_fault(entry: dict[str, Any], diagnosis: Diagnosis) -> bool:
+def matches_fault(entry: ProbeResult, diagnosis: Diagnosis) -> bool:
     """Same exception type raised in the fault frame."""
-    if entry.get("error") != diagnosis.exc_type.rsplit(".", 1)[-1]:
+    if entry.error is None or entry.error != diagnosis.exc_type.rsplit(".", 1)[-1]:
         return False
-    frame = entry.get("frame") or {}
+    frame = entry.frame or ProbeFrame()
     fault = diagnosis.fault_frame
     if fault is None or fault.repo_path is None:
         return True
     # a comprehension or lambda is its own frame (``<listcomp>`` before 3.12): the traceback names it
     functions = (fault.frame.function, "<module>")
-    return str(frame.get("file", "")).replace("\\", "/").endswith(fault.repo_path) and (
-        diagnosis.code_context is None or frame.get("function") in (diagnosis.code_context.function, *functions)
+    return frame.file.replace("\\", "/").endswith(fault.repo_path) and (
+        diagnosis.code_context is None or frame.function in (diagnosis.code_context.function, *functions)
     )
 
 
@@ -499,10 +681,10 @@ def _skeleton(message: str) -> str:
     return re.sub(r"\d+(?:\.\d+)?", "N", text).strip()
 
 
-def message_fitness(entry: dict[str, Any], diagnosis: Diagnosis) -> int:
+def message_fitness(entry: ProbeResult, diagnosis: Diagnosis) -> int:
     """2: the same message; 1: the same message with other values; 0: only the type matches."""
     # "Did you mean: 'sqrt'?" is added by the traceback printer (3.10+), never by str(exc)
-    got = _SUGGESTION.sub("", str(entry.get("message", "")).strip())
+    got = _SUGGESTION.sub("", (entry.message or "").strip())
     want = _SUGGESTION.sub("", diagnosis.exc_message.strip())
     if got == want:
         return 2
@@ -514,34 +696,40 @@ _MESSAGE_MUST_MATCH = {"AttributeError", "TypeError", "KeyError", "NameError", "
 
 
 def pick_reproduction(
-    results: list[dict[str, Any]], sources: dict[tuple[str, ...], str], diagnosis: Diagnosis
+    results: list[ProbeResult], inputs: list[CandidateInput], diagnosis: Diagnosis
 ) -> Reproduction:
     """The best input that reproduces the crash, plus the ordinary inputs for the differential check.
 
-    Fitness: same exception type, raised in the fault frame; then the closest message.
+    Fitness: same exception type, raised in the fault frame; then the closest message. An entry
+    counts only through its index into ``inputs`` (healcrew's own list, in the order sent); an
+    index out of range, or one already answered, is ignored.
     """
-    crash: list[str] | None = None
+    crash: CandidateInput | None = None
     best = -1
-    source = "search"
     strict = diagnosis.exc_type.rsplit(".", 1)[-1] in _MESSAGE_MUST_MATCH and bool(diagnosis.exc_message)
     normal_inputs: list[list[str]] = []
     normal_results: list[str] = []
     types: list[str] = []
+    answered: set[int] = set()
     for entry in results:
-        args = entry.get("args")
-        if args is None:
+        if entry.index is None or entry.index >= len(inputs) or entry.index in answered:
             continue
+        answered.add(entry.index)
+        sent = inputs[entry.index]
         if matches_fault(entry, diagnosis):
             fitness = message_fitness(entry, diagnosis)
             if fitness > best and (fitness > 0 or not strict):
-                crash, best, source = args, fitness, sources.get(tuple(args), "search")
-        elif "result" in entry and len(normal_inputs) < 25:
-            normal_inputs.append(args)
-            normal_results.append(entry["result"])
-            types.append(entry["type"])
-    if crash is not None and source == "search" and any(v in crash for v in message_values(diagnosis.exc_message)):
+                crash, best = sent, fitness
+        elif entry.result is not None and entry.type is not None and len(normal_inputs) < 25:
+            normal_inputs.append(list(sent.args))
+            normal_results.append(entry.result)
+            types.append(entry.type)
+    source = crash.source if crash is not None else "search"
+    if crash is not None and source == "search" and any(
+            v in crash.args for v in message_values(diagnosis.exc_message)):
         source = "message"
-    return Reproduction(crash, source, sorted(set(types)), normal_inputs, normal_results, results)
+    return Reproduction(list(crash.args) if crash else None, source, sorted(set(types)), normal_inputs,
+                        normal_results, results, synthetic=crash.synthetic if crash else False)
 
 
 def _used_imports(args: list[str], imports: dict[str, str]) -> list[str]:
@@ -554,7 +742,7 @@ def _used_imports(args: list[str], imports: dict[str, str]) -> list[str]:
 
 def test_path(repo: GitRepo, incident_id: str) -> str:
     """Follow the repo's layout: its tests folder if it has one."""
-    slug = re.sub(r"[^a-z0-9]+", "_", incident_id.lower()).strip("_") or "incident"
+    slug = re.sub(r"[^a-z0-9]+", "_", incident_id.lower()).strip("_")[:60] or "incident"
     dirs = {p.split("/", 1)[0] for p in repo.tracked_files if "/" in p}
     for folder in ("tests", "test"):
         if folder in dirs:
@@ -575,6 +763,7 @@ def _types_from_annotation(annotation: str | None) -> list[str]:
 
 
 def _sanity_asserts(types: list[str], expected: str | None, returns: str | None = None) -> list[str]:
+    """``expected`` must already be a safe literal; ``types`` are sandbox names, written only as str literals."""
     lines = []
     if not types:
         declared = _types_from_annotation(returns)
@@ -590,13 +779,30 @@ def _sanity_asserts(types: list[str], expected: str | None, returns: str | None 
                   "    assert math.isfinite(result)"]
     elif types and len(set(types)) == 1 and types[0] in ("str", "list", "dict", "tuple", "set", "bytes", "bool"):
         lines.append(f"    assert isinstance(result, {types[0]})")
-    elif types and len(set(types)) == 1 and types[0] not in ("NoneType", "float-nonfinite"):
+    elif types and len(set(types)) == 1 and types[0] not in ("NoneType", "float-nonfinite") \
+            and types[0].isidentifier():
         lines.append(f"    assert type(result).__name__ == {types[0]!r}")
     elif types == ["NoneType"]:
         lines.append("    assert result is None")
     if not lines:
         lines.append("    assert result is None or result == result  # a value, not an exception")
     return lines
+
+
+def _doc(text: str, limit: int = 200) -> str:
+    """Text that came from outside (a log, an alert, repo paths) made inert inside a docstring."""
+    flat = "".join(c if c.isprintable() else " " for c in text).replace("\\", "/").replace('"', "'")
+    return flat[:limit]
+
+
+def _identifier(name: str) -> str:
+    """``name`` as a valid, lower-case part of a Python identifier."""
+    return re.sub(r"\W+", "_", name, flags=re.ASCII).strip("_").lower()[:80] or "x"
+
+
+def _require(condition: bool, what: str) -> None:
+    if not condition:
+        raise UnsafeInputError(f"refusing to write a regression test: {what}")
 
 
 def render_test(
@@ -607,24 +813,32 @@ def render_test(
 
     It reads like a test a developer would write: a direct import, one call, plain asserts.
     The repo root goes on ``sys.path`` because pytest's default import mode does not add it.
+
+    Everything written as code is healcrew's own: the inputs it built (re-checked here with
+    ``ast``), names checked to be identifiers, and text from outside only inside the docstring,
+    made inert. Raises ``UnsafeInputError`` rather than write anything else.
     """
     fault = diagnosis.fault_frame
     where = f"{fault.repo_path}:{fault.frame.line}" if fault and fault.repo_path else target.path
     depth = path.count("/")
     root_expr = "Path(__file__).resolve().parent" + ".parent" * depth
     if target.import_root:
-        root_expr += f' / "{target.import_root}"'
+        root_expr += f" / {target.import_root!r}"
+    exc_type = _doc(diagnosis.exc_type, 100)
     docstring = [
-        f'"""Regression test for incident {incident_id}: {diagnosis.exc_type} at {where}.',
+        f'"""Regression test for incident {_doc(incident_id, 100)}: {exc_type} at {_doc(where)}.',
         "",
-        f"Written by healcrew. It fails on the deployed commit {diagnosis.commit[:12]} with",
-        f"{diagnosis.exc_type} and passes once the fix is applied.",
-        '"""',
-        "",
+        f"Written by healcrew. It fails on the deployed commit {_doc(diagnosis.commit[:12], 12)} with",
+        f"{exc_type} and passes once the fix is applied.",
     ]
+    if reproduction is not None and reproduction.synthetic:
+        docstring += ["", "The logged input held a secret: the test uses a synthetic value of the same shape."]
+    docstring += ['"""', ""]
     path_setup = ["", f"sys.path.insert(0, str({root_expr}))", ""]
+    _require(_dotted(target.module), "the module name is not a dotted identifier")
     if target.route is not None:
         assert reproduction is not None and reproduction.args is not None
+        _require(all(safe_expression(a) is not None for a in reproduction.args), "the request is not a literal")
         stdlib = ["import sys", "from pathlib import Path"]
         imports: list[str]
         imports, body, call = render_route_test(target.route, reproduction.args, f"from {reproduction.source}")
@@ -634,7 +848,7 @@ def render_test(
         stdlib = ["import importlib", "import sys", "from pathlib import Path"]
         imports = []
         body = [
-            f"def test_{target.module.replace('.', '_')}_imports_without_{_snake(diagnosis.exc_type)}():",
+            f"def test_{_identifier(target.module)}_imports_without_{_snake(diagnosis.exc_type)}():",
             f"    sys.modules.pop({target.module!r}, None)",
             f"    module = importlib.import_module({target.module!r})",
             f"    assert module.__name__ == {target.module!r}",
@@ -645,36 +859,52 @@ def render_test(
         source = "template"
     else:
         assert reproduction is not None and reproduction.args is not None
+        _require(_dotted(target.function) and target.function.count(".") <= 1,
+                 "the function name is not an identifier")
+        known = _safe_imports({**target.imports, **reproduction.imports})
+        args = [safe_expression(a, known) for a in reproduction.args]
+        _require(all(a is not None for a in args), "an input is not a literal or a known constructor")
+        rendered = [a for a in args if a is not None]
+        expected = None
+        if expected_result is not None:
+            expected = safe_expression(expected_result)
+            _require(expected is not None, "the expected result is not a literal")
         owner, _, method = target.function.rpartition(".")
         if owner and target.params and target.params[0].name == "self":
-            call = f"{reproduction.args[0]}.{method}({', '.join(reproduction.args[1:])})"
+            call = f"{rendered[0]}.{method}({', '.join(rendered[1:])})"
         else:
-            call = f"{target.function}({', '.join(reproduction.args)})"
+            call = f"{target.function}({', '.join(rendered)})"
         if target.is_async:
             call = f"asyncio.run({call})"
-        asserts = _sanity_asserts(reproduction.normal_types, expected_result, target.returns)
+        asserts = _sanity_asserts(reproduction.normal_types, expected, target.returns)
         stdlib = ["import sys", "from pathlib import Path"]
         if any("math." in line for line in asserts):
             stdlib.insert(0, "import math")
         if target.is_async:
             stdlib.insert(0, "import asyncio")
-        used = _used_imports(reproduction.args, {**target.imports, **reproduction.imports})
+        used = _used_imports(rendered, known)
         std_modules = set(_STDLIB_NAMES.values())
         stdlib += [line for line in used if line.split()[1] in std_modules]
         own = f"from {target.module} import {owner or target.function}"
         imports = [f"{line}  # noqa: E402" for line in
                    dict.fromkeys([own, *(line for line in used if line.split()[1] not in std_modules)])]
         body = [
-            f"def test_{(method or target.function).lstrip('_')}_handles_the_incident_input():",
+            f"def test_{_identifier(method or target.function)}_handles_the_incident_input():",
             f"    result = {call}",
             *asserts,
         ]
         source = reproduction.source
     code = "\n".join([*docstring, *stdlib, *path_setup, *imports, "", "", *body]) + "\n"
+    try:
+        ast.parse(code)
+    except SyntaxError as exc:
+        raise UnsafeInputError(f"refusing to write a regression test: it does not parse ({exc.msg})") from None
     note = f"input from {source}" if target.function or target.route else "crash happens at import time"
+    if reproduction is not None and reproduction.synthetic:
+        note += "; a secret in the logged input was replaced by a synthetic value of the same shape"
     return RegressionTest(path=path, code=code, call=call, input_source=source, note=note)  # type: ignore[arg-type]
 
 
 def _snake(name: str) -> str:
     short = name.rsplit(".", 1)[-1]
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", short).lower()
+    return _identifier(re.sub(r"(?<!^)(?=[A-Z])", "_", short))
