@@ -2,18 +2,22 @@
 
 Diagnosis must look at the code that was running, not at the working tree, so every read goes
 through ``git`` at a resolved commit. Plain ``git`` subprocesses keep this fast (a whole
-diagnosis is promised in well under a second).
+diagnosis is promised in well under a second). The repository is untrusted: git runs through
+``sandbox.safegit`` and only in ways that never start a command the repo's config names (blobs
+via ``cat-file``, ``blame``/``log`` without textconv or external diff).
 """
 
 from __future__ import annotations
 
-import subprocess
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 from pathlib import Path
 
 from crew.errors import BadInputError
 from crew.handoffs import SuspectCommit
+from sandbox.safegit import run_git
+
+_NO_DRIVERS = ("--no-textconv", "--no-ext-diff")
 
 
 def _author_date(epoch: str, tz: str) -> datetime:
@@ -40,14 +44,17 @@ class GitRepo:
         self._reads: dict[str, str | None] = {}
 
     def _run(self, *args: str, check: bool = True) -> str | None:
-        proc = subprocess.run(
-            ["git", "-C", str(self.path), *args], capture_output=True, text=True, check=False
-        )
+        try:
+            proc = run_git(args, self.path, ceiling=False)
+        except FileNotFoundError:
+            raise BadInputError("git is not installed; it is needed to read the repository") from None
         if proc.returncode != 0:
             if check:
-                raise BadInputError(f"git {args[0]} failed: {proc.stderr.strip()[:200]}")
+                stderr = proc.stderr.decode(errors="replace").strip()
+                raise BadInputError(f"git {args[0]} failed: {stderr[:200]}")
             return None
-        return proc.stdout
+        text = proc.stdout.decode("utf-8", errors="replace")
+        return text.replace("\r\n", "\n").replace("\r", "\n")  # universal newlines, as text mode gave
 
     @cached_property
     def tracked_files(self) -> list[str]:
@@ -62,13 +69,13 @@ class GitRepo:
         each scan the same files (one ``git show`` each otherwise).
         """
         if path not in self._reads:
-            self._reads[path] = self._run("show", f"{self.commit}:{path}", check=False)
+            self._reads[path] = self._run("cat-file", "blob", f"{self.commit}:{path}", check=False)
         return self._reads[path]
 
     def blame_line(self, path: str, line: int) -> SuspectCommit | None:
         """The commit that last changed ``line`` of ``path``."""
         out = self._run(
-            "blame", "--porcelain", "-L", f"{line},{line}", self.commit, "--", path, check=False
+            "blame", *_NO_DRIVERS, "--porcelain", "-L", f"{line},{line}", self.commit, "--", path, check=False
         )
         if not out:
             return None
@@ -90,7 +97,7 @@ class GitRepo:
     def commits_touching(self, path: str, start: int, end: int, limit: int = 3) -> list[SuspectCommit]:
         """Commits that changed lines start..end of path (``git log -L``), newest first."""
         out = self._run(
-            "log", f"-L{start},{end}:{path}", "--no-patch", f"-n{limit}",
+            "log", *_NO_DRIVERS, "--no-show-signature", f"-L{start},{end}:{path}", "--no-patch", f"-n{limit}",
             "--format=%x1e%H%x1f%an <%ae>%x1f%aI%x1f%s", self.commit, check=False,
         )
         commits: list[SuspectCommit] = []

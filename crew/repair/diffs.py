@@ -84,10 +84,12 @@ def diff_stats(diff: str) -> tuple[int, int, int]:
 def _git(repo_path: Path, *args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> (
     subprocess.CompletedProcess[str]
 ):
-    return subprocess.run(
-        ["git", "-C", str(repo_path), *args], input=stdin, capture_output=True, text=True,
-        env=env, check=False,
-    )
+    from sandbox.safegit import run_git  # the repo is untrusted: no filters, hooks or fsmonitor from its config
+
+    extra = {k: v for k, v in (env or {}).items() if os.environ.get(k) != v}
+    proc = run_git(args, Path(repo_path), env=extra, stdin=None if stdin is None else stdin.encode(), ceiling=False)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(errors="replace"),
+                                       proc.stderr.decode(errors="replace"))
 
 
 def _reason(stderr: str) -> str:
