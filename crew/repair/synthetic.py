@@ -41,7 +41,7 @@ _PREFIXES = sorted(
     key=len, reverse=True,
 )
 _MARK = re.compile(r"\[REDACTED:[^\]\s]*\]|\*\*\*")
-_TOKEN = re.compile(r"[A-Za-z0-9+/=_.\-]{20,}")
+_TOKEN = re.compile(r"[A-Za-z0-9+/_.\-]{20,}={0,2}")  # "=" only as base64 padding, not key=value
 _MAX_TEXT = 4000  # longer strings are replaced whole when they hold a secret
 
 
