@@ -87,7 +87,7 @@ class Sandbox:
         self.client = client
         self.image = image
         self.images = images
-        self._tar: bytes | None = None
+        self._tar: Path | None = None  # the copy as a tar file, streamed into each container
 
     @property
     def backend(self) -> str:
@@ -133,7 +133,7 @@ class Sandbox:
 
         assert self.image is not None
         if self._tar is None:
-            self._tar = self.workspace.tar_bytes()
+            self._tar = self.workspace.tar_file()
         return DockerBackend(self.client, self.config).run(self._tar, self.image, argv, timeout, junit, env)
 
     def _run_process(self, argv: list[str], timeout: float, junit: str | None,

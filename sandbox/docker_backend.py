@@ -14,6 +14,7 @@ import socket
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from sandbox.config import SandboxConfig
@@ -63,7 +64,7 @@ class DockerBackend:
         self.config = config
 
     def run(
-        self, tar: bytes, image: str, command: list[str], timeout: float, junit_path: str | None = None,
+        self, tar: bytes | Path, image: str, command: list[str], timeout: float, junit_path: str | None = None,
         env: dict[str, str] | None = None,
     ) -> tuple[RunResult, bytes | None]:
         """Run ``command`` on the repo in ``tar`` inside ``image``; the container never outlives this.
@@ -120,14 +121,20 @@ class DockerBackend:
             nano_cpus=int(cfg.cpus * 1e9), init=True, stdin_open=False, tty=False,
         )
 
-    def _load_repo(self, container: Any, tar: bytes) -> None:
+    def _load_repo(self, container: Any, tar: bytes | Path) -> None:
+        """Stream the repo tar (a file, read in chunks, or bytes) into ``tar -x`` in the container."""
         api = self.client.api
         exec_id = api.exec_create(container.id, ["tar", "-x", "-m", "-f", "-", "-C", self.config.workdir],
                                   stdin=True, stdout=True, stderr=True, user=self.config.user)["Id"]
         sock = api.exec_start(exec_id, socket=True)
         raw = getattr(sock, "_sock", sock)
         try:
-            raw.sendall(tar)
+            if isinstance(tar, bytes):
+                raw.sendall(tar)
+            else:
+                with open(tar, "rb") as source:
+                    while chunk := source.read(1 << 20):
+                        raw.sendall(chunk)
             raw.shutdown(socket.SHUT_WR)
             reply = b""
             while chunk := raw.recv(65536):
