@@ -110,11 +110,14 @@ def build_image(
         if repo is not None:
             infos.append(build_env_image(repo, cfg, _log(as_json)))
     if as_json:
-        print(json.dumps([info.__dict__ for info in infos], indent=2))
+        rows = [{**info.__dict__, "refused": [r.model_dump() for r in info.refused]} for info in infos]
+        print(json.dumps(rows, indent=2))
         return
     for info in infos:
         how = "cached, nothing rebuilt" if info.cached else f"{info.how} in {info.seconds:.1f} s"
         print(f"{info.tag}: {how}")
+        for refusal in info.refused:
+            print(f"  {refusal.note()}")
 
 
 @sandbox_app.command(context_settings={"allow_interspersed_args": False})
@@ -123,7 +126,9 @@ def run(
     repo: Annotated[Path, typer.Option("--repo", help="The repository (a git repo or a plain directory).")],
     commit: Annotated[str | None, typer.Option("--commit", help="Run the repo at this commit (git only).")] = None,
     patch: Annotated[Path | None, typer.Option("--patch", help="A unified diff to apply first.")] = None,
-    sandbox: Annotated[str, typer.Option("--sandbox", help="docker, process (weaker isolation) or auto.")] = "auto",
+    sandbox: Annotated[str, typer.Option(
+        "--sandbox", help="docker, process (bubblewrap, weaker isolation) or auto (a container; fails without Docker)."
+    )] = "auto",
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds before the command is killed.")] = 300.0,
     image: ImageOpt = None,
     as_json: JsonOpt = False,

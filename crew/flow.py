@@ -119,7 +119,9 @@ class Stages:
             repo = GitRepo(incident.repo, incident.commit)
             runner = open_runner(repo, state.sandbox)
             try:
-                return repair(diagnosis, state.evidence, repo, runner, incident.test_command, state.max_attempts)
+                done = repair(diagnosis, state.evidence, repo, runner, incident.test_command, state.max_attempts)
+                done.policy_decisions.extend(runner.policy_decisions)
+                return done
             finally:
                 runner.close()
 

@@ -1,7 +1,8 @@
 """The bridge from validation to ``sandbox/``: every repo command healcrew runs goes through here.
 
 ``sandbox/`` knows nothing of agents; this adapter turns its ``RunResult`` into what the
-validation protocol reads, and a patch that does not apply into an outcome (not a crash).
+validation protocol reads, a patch that does not apply into an outcome (not a crash), and the
+repo's dependency lines the sandbox refused to fetch into policy decisions for the run report.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from crew.validate import JUNIT_PATH, CaseOutcome, SandboxOutcome
 _NOTES = {
     "docker": "Docker container: no network, read-only root, non-root user, all capabilities dropped, "
               "memory/pids/CPU limits.",
-    "process": "process backend: weaker isolation than a container (bubblewrap or a private network "
-               "namespace with resource limits).",
+    "process": "process backend: weaker isolation than a container (bubblewrap namespaces with resource "
+               "limits).",
 }
 
 
@@ -38,6 +39,8 @@ class SandboxRunner:
         self.reason = choice.reason
         self.isolation_note = _NOTES.get(choice.name, "")
         self.config = SandboxConfig(backend=choice.name, memory_mb=memory_mb)  # type: ignore[arg-type]
+        self.policy_decisions: list[str] = []
+        """Dependency lines and spec files of the repo that were refused (once each, in order)."""
 
     def run(self, command: list[str], diff: str | None, files: dict[str, str], timeout: float) -> SandboxOutcome:
         from sandbox import PatchError, prepare
@@ -46,6 +49,7 @@ class SandboxRunner:
         try:
             with prepare(self.repo.path, self.repo.commit, diff or None, files, self.config) as box:
                 junit = JUNIT_PATH if any("--junitxml" in arg for arg in command) else None
+                self._note_refusals([r.note() for r in box.refused])
                 result = box.run(command, timeout=timeout, junit_path=junit)
         except PatchError as exc:
             return SandboxOutcome(exit_code=None, stdout="", stderr=str(exc), seconds=0.0, patch_error=str(exc))
@@ -61,6 +65,9 @@ class SandboxRunner:
             exit_code=result.exit_code, stdout=result.stdout, stderr=result.stderr, seconds=result.duration,
             timed_out=result.timed_out, oom_killed=result.oom_killed, cases=cases,
         )
+
+    def _note_refusals(self, notes: list[str]) -> None:
+        self.policy_decisions += [n for n in notes if n not in self.policy_decisions]
 
     def close(self) -> None:
         """Nothing is kept between runs; present so callers can always close."""

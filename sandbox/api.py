@@ -20,9 +20,10 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from sandbox.config import BackendName, SandboxConfig
-from sandbox.errors import EngineUnavailableError, ImageError, SandboxError
+from sandbox.errors import EngineUnavailableError, SandboxError
 from sandbox.images import ImageInfo, ensure_base_image, ensure_env_image, find_base_image
 from sandbox.junit import parse_junit
+from sandbox.requirements import Refusal
 from sandbox.results import RunResult
 from sandbox.workspace import Workspace, make_workspace
 
@@ -44,15 +45,27 @@ class BackendChoice(BaseModel):
     reason: str
 
 
+START_DOCKER_HINT = ("start the Docker engine (e.g. `systemctl start docker`, or `dockerd &` as root) or pass "
+                     "--sandbox process to run in bubblewrap instead")
+
+
+_AUTO_NEEDS = "--sandbox auto needs a Docker engine and none answered ("
+
+
 def choose_backend(requested: BackendName = "auto", ping_timeout: float = 3.0) -> tuple[BackendChoice, Any]:
     """Resolve ``docker|process|auto``; returns the choice and a connected docker client (or None).
 
-    ``docker`` with no engine is an ``EngineUnavailableError``; ``auto`` then falls back to process.
+    ``auto`` means a container: with no engine it is an ``EngineUnavailableError`` saying how to
+    start one or to ask for the process backend explicitly; repo code never silently moves onto
+    the host. ``process`` is only granted where bubblewrap can isolate it.
     """
     from sandbox.docker_backend import connect
 
     if requested == "process":
-        return BackendChoice(name="process", reason="process backend requested"), None
+        from sandbox.process_backend import require_isolation
+
+        require_isolation()
+        return BackendChoice(name="process", reason="process backend requested (bubblewrap)"), None
     if requested not in ("docker", "auto"):
         raise SandboxError(f"sandbox must be docker, process or auto, not {requested!r}")
     try:
@@ -60,7 +73,7 @@ def choose_backend(requested: BackendName = "auto", ping_timeout: float = 3.0) -
     except EngineUnavailableError as exc:
         if requested == "docker":
             raise
-        return BackendChoice(name="process", reason=f"auto: {exc}; using the process backend"), None
+        raise EngineUnavailableError(f"{_AUTO_NEEDS}{exc}); {START_DOCKER_HINT}") from None
     why = "docker requested" if requested == "docker" else "auto: the Docker engine answered the ping"
     return BackendChoice(name="docker", reason=why), client
 
@@ -92,6 +105,11 @@ class Sandbox:
     @property
     def backend(self) -> str:
         return self.choice.name
+
+    @property
+    def refused(self) -> list[Refusal]:
+        """The repo's dependency lines and spec files that were not fetched or read, with reasons."""
+        return [r for info in self.images for r in info.refused]
 
     @property
     def path(self) -> Path:
@@ -181,16 +199,7 @@ def prepare(
         choice, client = choose_backend(cfg.backend)
         image, images = None, []
         if client is not None:
-            try:
-                base = ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log)
-            except ImageError as exc:
-                if cfg.backend != "auto" or cfg.image:
-                    raise
-                client.close()
-                client = None
-                choice = BackendChoice(name="process", reason=f"auto: the Docker engine answered but no base image "
-                                                              f"could be made ({exc}); using the process backend")
-                return Sandbox(workspace, cfg, choice, None, None, [])
+            base = ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log)
             images.append(base)
             image = base.tag
             if cfg.install_deps:
@@ -262,17 +271,19 @@ def doctor(config: SandboxConfig | None = None) -> DoctorReport:
     from sandbox.process_backend import NOTES, available_mode
 
     cfg = config or SandboxConfig()
-    choice, client = choose_backend("auto")
     mode = available_mode()
     version = error = image = None
+    try:
+        choice, client = choose_backend("auto")
+    except EngineUnavailableError as exc:
+        choice, client = BackendChoice(name="none", reason=str(exc)), None
+        error = str(exc).removeprefix(_AUTO_NEEDS).removesuffix(f"); {START_DOCKER_HINT}")
     if client is not None:
         try:
             version = str(client.version().get("Version"))
             image = cfg.image if cfg.image else find_base_image(client)
         finally:
             client.close()
-    else:
-        error = choice.reason.removeprefix("auto: ").split("; using")[0]
     note = ISOLATION_NOTE if choice.name == "docker" else NOTES[mode]
     return DoctorReport(engine_reachable=client is not None, engine_version=version, engine_error=error,
                         base_image=image, backend=choice.name, reason=choice.reason, process_mode=mode,

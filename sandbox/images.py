@@ -5,10 +5,11 @@ built here from Debian packages (``debootstrap`` of a minimal bookworm with pyth
 ``docker import``), from the mirror the host's apt already uses.
 
 Environment image: the base plus a venv at ``/opt/venv`` holding the repo's dependencies and
-pytest, tagged with a hash of those dependencies so it is rebuilt only when they change. Wheels
-are collected on the host with the host's own pip configuration (a wheelhouse, which doubles as
-the cache), then installed in the image with ``--no-index``: TLS to a package index often fails
-inside containers behind an intercepting proxy, and air-gapped users need the same path.
+pytest, tagged with a hash of those dependencies so it is rebuilt only when they change. The
+repo's spec files are read without following links and every line is vetted
+(``sandbox.requirements``); the wheels are gathered by ``sandbox.wheels`` (ready-made ones
+downloaded on the host, the rest built in a locked-down container: nothing the repo controls runs
+on the host), then installed in the image with ``--no-index`` by a build that has no network.
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.errors import ImageError
+from sandbox.requirements import (
+    Refusal,
+    read_requirements_file,
+    read_spec_text,
+    requirement_files,
+    spec_parse_error,
+    vet_requirement,
+)
+from sandbox.wheels import build_wheelhouse, image_target
 
 BASE_REPO = "healcrew/python-base"
 BUILT_BASE_TAG = f"{BASE_REPO}:bookworm"
@@ -59,6 +69,8 @@ class ImageInfo:
     how: str  # cached | pulled | debootstrap | built
     seconds: float
     python: str = ""
+    refused: tuple[Refusal, ...] = ()
+    """Dependency lines and spec files of the repo that were not fetched or read, with reasons."""
 
 
 def host_python() -> str:
@@ -258,73 +270,59 @@ def _tmp_parent(cache_dir: Path | None) -> str | None:
 # --- Environment image --------------------------------------------------------------------------
 
 
-def collect_requirements(root: Path) -> list[str]:
+def collect_requirements(root: Path, refused: list[Refusal] | None = None) -> list[str]:
     """The repo's dependencies (requirements*.txt, pyproject.toml, setup.cfg) plus pytest.
 
-    Local and editable entries, index options and hashes are dropped: the project's own code is
-    copied into each run, and packages come from the host-built wheelhouse.
+    Every file is read without following links (``sandbox.requirements``) and every line is
+    vetted: pip options, URLs, VCS specs and local paths are left out and recorded in
+    ``refused`` with a reason. The project's own code is copied into each run, and packages come
+    from the wheelhouse.
     """
+    refused = [] if refused is None else refused
     reqs: list[str] = []
     own_names: set[str] = set()
-    files = sorted(root.glob("requirements*.txt")) + sorted((root / "requirements").glob("*.txt"))
-    seen: set[Path] = set()
+    files = requirement_files(root, refused)
+    seen: set[str] = set()
     for path in files:
-        reqs += _requirements_file(path, root, seen)
-    pyproject = root / "pyproject.toml"
-    if pyproject.is_file():
+        reqs += read_requirements_file(root, path, refused, seen)
+    pyproject = read_spec_text(root, "pyproject.toml", refused)
+    if pyproject is not None:
         try:
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ImageError(f"pyproject.toml cannot be read: {exc}") from exc
+            data = tomllib.loads(pyproject)
+        except tomllib.TOMLDecodeError as exc:
+            raise ImageError(f"pyproject.toml cannot be read: {exc}") from None
         project = data.get("project", {})
         if isinstance(project.get("name"), str):
             own_names.add(_canon(project["name"]))
-        reqs += [r for r in project.get("dependencies", []) if isinstance(r, str)]
+        listed = [("dependencies", r) for r in project.get("dependencies", []) if isinstance(r, str)]
         optional = project.get("optional-dependencies", {})
         groups = data.get("dependency-groups", {})
         for extra in _EXTRAS:
-            reqs += [r for r in optional.get(extra, []) if isinstance(r, str)]
-            reqs += [r for r in groups.get(extra, []) if isinstance(r, str)]
-    setup_cfg = root / "setup.cfg"
-    if setup_cfg.is_file():
+            listed += [(extra, r) for r in optional.get(extra, []) if isinstance(r, str)]
+            listed += [(extra, r) for r in groups.get(extra, []) if isinstance(r, str)]
+        reqs += [r for key, line in listed if (r := vet_requirement(line, f"pyproject.toml:{key}", refused))]
+    setup_cfg = read_spec_text(root, "setup.cfg", refused)
+    if setup_cfg is not None:
         parser = configparser.ConfigParser(interpolation=None)
         try:
-            parser.read(setup_cfg, encoding="utf-8")
+            parser.read_string(setup_cfg, source="setup.cfg")
         except configparser.Error as exc:
-            raise ImageError(f"setup.cfg cannot be read: {exc}") from exc
+            raise spec_parse_error("setup.cfg", exc) from None
         if parser.has_option("metadata", "name"):
             own_names.add(_canon(parser.get("metadata", "name")))
+        lines: list[tuple[str, str]] = []
         if parser.has_option("options", "install_requires"):
-            reqs += parser.get("options", "install_requires").splitlines()
+            lines += [("install_requires", ln) for ln in parser.get("options", "install_requires").splitlines()]
         for extra in _EXTRAS:
             if parser.has_option("options.extras_require", extra):
-                reqs += parser.get("options.extras_require", extra).splitlines()
+                lines += [(extra, ln) for ln in parser.get("options.extras_require", extra).splitlines()]
+        reqs += [r for key, line in lines
+                 if (r := vet_requirement(re.sub(r"(^|\s)#.*$", "", line), f"setup.cfg:{key}", refused))]
     cleaned = {r.strip() for r in reqs if r.strip() and not r.strip().startswith("#")}
     cleaned = {r for r in cleaned if _canon(_req_name(r)) not in own_names}
     if not any(_canon(_req_name(r)) == "pytest" for r in cleaned):
         cleaned.add("pytest")
     return sorted(cleaned)
-
-
-def _requirements_file(path: Path, root: Path, seen: set[Path]) -> list[str]:
-    path = path.resolve()
-    if path in seen or not path.is_file() or not path.is_relative_to(root.resolve()):
-        return []
-    seen.add(path)
-    out: list[str] = []
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        line = re.sub(r"(^|\s)#.*$", "", raw).strip()
-        line = re.sub(r"\s--hash[= ]\S+", "", line).strip()
-        if not line:
-            continue
-        include = re.match(r"^(-r|--requirement)[=\s]+(\S+)$", line)
-        if include:
-            out += _requirements_file(path.parent / include.group(2), root, seen)
-            continue
-        if line.startswith("-") or line.startswith((".", "/")) or "://" in line and "@" not in line:
-            continue  # options (-e, -c, --index-url, ...) and local paths
-        out.append(line)
-    return out
 
 
 def _req_name(req: str) -> str:
@@ -364,36 +362,12 @@ def image_python(client: Any, image: str) -> str:
     return bytes(out).decode().strip()
 
 
-def build_wheelhouse(requirements: list[str], dest: Path, python: str, log: Log = _quiet) -> Path:
-    """Wheels for ``requirements`` in ``dest``, fetched by the host's pip with its own config."""
-    marker = dest / ".complete"
-    if marker.is_file():
-        return dest
-    dest.mkdir(parents=True, exist_ok=True)
-    req_file = dest / "requirements.txt"
-    req_file.write_text("\n".join(requirements) + "\n", encoding="utf-8")
-    if python == host_python():
-        cmd = [sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(dest), "-r", str(req_file)]
-    else:  # another interpreter in the image: only ready-made wheels for it will do
-        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(dest), "--only-binary=:all:",
-               "--python-version", python, "--implementation", "cp",
-               "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_28_x86_64", "-r", str(req_file)]
-    log(f"building the wheelhouse on the host: {len(requirements)} requirement(s)")
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        lines = [ln for ln in (proc.stderr or proc.stdout).strip().splitlines() if ln.strip()]
-        detail = next((ln for ln in lines if "ERROR" in ln), lines[-1] if lines else "no details")
-        raise ImageError(f"the host's pip could not fetch the repo's dependencies: {detail.strip()}")
-    marker.write_text("ok\n", encoding="utf-8")
-    return dest
-
-
 _DOCKERFILE = """\
 FROM {base}
 COPY wheels /tmp/wheels
 RUN python3 -m venv /opt/venv \\
- && /opt/venv/bin/python -m pip install --no-index --find-links /tmp/wheels --no-cache-dir \\
-      --disable-pip-version-check --quiet -r /tmp/wheels/requirements.txt \\
+ && /opt/venv/bin/python -m pip install --no-index --only-binary=:all: --find-links /tmp/wheels \\
+      --no-cache-dir --disable-pip-version-check --quiet -r /tmp/wheels/requirements.txt \\
  && rm -rf /tmp/wheels && chmod -R a+rX /opt/venv
 ENV PATH=/opt/venv/bin:{path} VIRTUAL_ENV=/opt/venv PYTHONDONTWRITEBYTECODE=1 LANG=C.UTF-8
 LABEL {label}=env org.healcrew.python={python} org.healcrew.base={base}
@@ -414,31 +388,36 @@ def _ensure_env_image(client: Any, base: str, repo_root: Path, cache_dir: Path, 
     if base_image is None:
         raise ImageError(f"unknown image {base!r}")
     python = image_python(client, base)
-    requirements = collect_requirements(repo_root)
+    refused: list[Refusal] = []
+    requirements = collect_requirements(repo_root, refused)
+    for refusal in refused:
+        log(refusal.note())
     key = env_key(base_image.id, python, requirements)
     tag = f"{ENV_REPO}:{key}"
     if _image_exists(client, tag) is not None:
-        return ImageInfo(tag, True, "cached", 0.0, python)
-    wheelhouse = build_wheelhouse(requirements, cache_dir / "wheelhouse" / key, python, log)
+        return ImageInfo(tag, True, "cached", 0.0, python, tuple(refused))
+    target = image_target(client, base)
+    wheelhouse = build_wheelhouse(client, base, requirements, cache_dir / "wheelhouse" / key, target, log)
     context = Path(tempfile.mkdtemp(prefix="healcrew-env-", dir=_tmp_parent(cache_dir)))
     try:
-        shutil.copytree(wheelhouse, context / "wheels", ignore=shutil.ignore_patterns(".complete"))
+        shutil.copytree(wheelhouse, context / "wheels", ignore=shutil.ignore_patterns(".complete"), symlinks=True)
         (context / "Dockerfile").write_text(
             _DOCKERFILE.format(base=base, path=_PATH, label=LABEL, python=python), encoding="utf-8"
         )
-        log(f"building environment image {tag}")
+        log(f"building environment image {tag} (no network: everything comes from the wheelhouse)")
         _docker_build(client, context, tag, timeout)
     finally:
         shutil.rmtree(context, ignore_errors=True)
-    return ImageInfo(tag, False, "built", time.monotonic() - start, python)
+    return ImageInfo(tag, False, "built", time.monotonic() - start, python, tuple(refused))
 
 
 def _docker_build(client: Any, context: Path, tag: str, timeout: float) -> None:
+    """``docker build`` with no network: installing wheels with ``--no-index`` needs none."""
     import docker.errors
 
     last: list[str] = []
     try:
-        for chunk in client.api.build(path=str(context), tag=tag, network_mode="host", rm=True, forcerm=True,
+        for chunk in client.api.build(path=str(context), tag=tag, network_mode="none", rm=True, forcerm=True,
                                       decode=True, pull=False, timeout=int(timeout)):
             if "error" in chunk:
                 raise ImageError(f"environment image build failed: {str(chunk['error']).strip()} "

@@ -1,10 +1,11 @@
 """Runs a command as a local process, for machines with no Docker engine. Isolation is weaker.
 
-With bubblewrap: new namespaces for everything (network included), only system dirs and the
-Python installation visible read-only, the repo copy and a scratch ``/tmp`` writable, uid 65534.
-Without it: ``unshare`` of the network (when the kernel allows) in a temp copy of the repo.
-Both apply rlimits (address space, processes, CPU seconds) and a wall-clock timeout that kills
-the whole process group. The host's Python environment is what the command imports.
+Only under bubblewrap: new namespaces for everything (network included), only system dirs and
+the Python installation visible read-only, the repo copy and a scratch ``/tmp`` writable, uid
+65534, rlimits (address space, processes, CPU seconds) and a wall-clock timeout that kills the
+whole process group. The host's Python environment is what the command imports. Without
+bubblewrap the backend refuses to run: ``unshare --net`` or a plain process would run the
+repository's code as the host user with the host's files, which is not a sandbox.
 """
 
 from __future__ import annotations
@@ -25,17 +26,17 @@ from pathlib import Path
 from typing import Any
 
 from sandbox.config import SandboxConfig
-from sandbox.errors import SandboxError
+from sandbox.errors import EngineUnavailableError, SandboxError
 from sandbox.output import HeadTailBuffer
 from sandbox.results import RunResult
 
 NOTES = {
     "bwrap": "process backend (bubblewrap): private namespaces, no network, read-only system dirs, rlimits; "
              "WEAKER than docker: shares the host kernel's and Python's view, no cgroup memory/pids accounting",
-    "unshare": "process backend (unshare --net): no network, rlimits, temp copy of the repo; "
-               "WEAKER than docker: the command runs as your user and can read the host's files",
-    "plain": "process backend (no isolation tool found): rlimits and a temp copy only; "
-             "WEAKER than docker: network and the host's files are reachable",
+    "unshare": "process backend unavailable: only unshare was found, which would run the command as your "
+               "user with the host's files; install bubblewrap",
+    "plain": "process backend unavailable: no isolation tool found (network and the host's files would be "
+             "reachable); install bubblewrap",
 }
 _SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64")
 _ETC = ("/etc/alternatives", "/etc/ssl", "/etc/ca-certificates", "/etc/ld.so.cache", "/etc/localtime",
@@ -58,6 +59,17 @@ def available_mode() -> str:
     return "plain"
 
 
+def require_isolation(mode: str | None = None) -> None:
+    """Refuse unless bubblewrap can isolate the command (``unshare`` and ``plain`` are not enough)."""
+    found = mode or available_mode()
+    if found != "bwrap":
+        raise EngineUnavailableError(
+            f"the process backend needs bubblewrap able to create namespaces, and this machine offers only "
+            f"'{found}' (the repo's code would run as your user with your files); install bubblewrap "
+            f"(apt-get install bubblewrap) or use --sandbox docker"
+        )
+
+
 def _unshare_flags() -> list[str]:
     return ["--net"] if os.geteuid() == 0 else ["--user", "--net"]
 
@@ -76,6 +88,7 @@ class ProcessBackend:
     def __init__(self, config: SandboxConfig, mode: str | None = None) -> None:
         self.config = config
         self.mode = mode or available_mode()
+        require_isolation(self.mode)
 
     @property
     def isolation_note(self) -> str:
@@ -131,7 +144,7 @@ class ProcessBackend:
         host_junit: Path | None = None
         if junit_path:
             host_junit = self._host_path(junit_path, repo_copy, scratch, workdir)
-        if self.mode == "bwrap":
+        if self.mode == "bwrap":  # the only mode __init__ accepts
             args = ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL",
                     "--uid", "65534", "--gid", "65534", "--hostname", "sandbox"]
             for d in _SYSTEM_DIRS:
@@ -150,12 +163,7 @@ class ProcessBackend:
             for key, value in environment.items():
                 args += ["--setenv", key, value]
             return [*args, "--", *command], host_junit
-        # without bubblewrap, /tmp is the host's: point the JUnit path at the private scratch dir
-        if junit_path and host_junit is not None:
-            command = [arg.replace(junit_path, str(host_junit)) for arg in command]
-        if self.mode == "unshare":
-            return ["unshare", *_unshare_flags(), "--", *command], host_junit
-        return list(command), host_junit
+        raise SandboxError(f"the process backend runs only under bubblewrap, not {self.mode!r}")
 
     def _host_path(self, path: str, repo_copy: Path, scratch: Path, workdir: str) -> Path:
         if path.startswith("/tmp/"):

@@ -56,12 +56,12 @@ def test_unreachable_engine_under_docker(plain_repo: Path) -> None:
     assert_one_line_error(result, "no Docker engine answered")
 
 
-def test_doctor_without_engine_picks_process(plain_repo: Path) -> None:
+def test_doctor_without_engine_picks_nothing(plain_repo: Path) -> None:
     result = invoke("doctor", "--json", env=UNREACHABLE)
     assert result.exit_code == 0
     report = json.loads(result.stdout)
-    assert report["engine_reachable"] is False and report["backend"] == "process"
-    assert "no Docker engine answered" in report["reason"]
+    assert report["engine_reachable"] is False and report["backend"] == "none"
+    assert "no Docker engine answered" in report["reason"] and "--sandbox process" in report["reason"]
 
 
 @pytest.mark.skipif(available_mode() != "bwrap", reason="bubblewrap cannot create namespaces here")

@@ -11,6 +11,7 @@ from sandbox.errors import SandboxError
 from sandbox.images import collect_requirements, debian_mirror, env_key
 from sandbox.junit import parse_junit
 from sandbox.output import HeadTailBuffer
+from sandbox.requirements import Refusal
 
 DATA = Path(__file__).parent / "data"
 LONG = (DATA / "junit_long.xml").read_bytes()
@@ -97,14 +98,19 @@ def test_requirements_from_every_source(tmp_path: Path) -> None:
         '[project.optional-dependencies]\ntest = ["pytest-timeout", "my_service[extra]"]\ndocs = ["sphinx"]\n'
     )
     (tmp_path / "setup.cfg").write_text("[options]\ninstall_requires =\n    click\n")
-    reqs = collect_requirements(tmp_path)
+    refused: list[Refusal] = []
+    reqs = collect_requirements(tmp_path, refused)
     assert reqs == sorted(["anyio", "click", "fastapi>=0.110", "httpx==0.28.1", "pydantic>=2", "pytest",
                            "pytest-timeout"])
+    assert [(r.source, r.line) for r in refused] == [("requirements.txt:3", "-e ."),
+                                                     ("requirements.txt:4", "--index-url http://index.invalid/simple")]
+    assert all(r.reason for r in refused)
 
 
 def test_requirements_keep_a_pinned_pytest(tmp_path: Path) -> None:
     (tmp_path / "requirements.txt").write_text("pytest==8.3.0\n")
-    assert collect_requirements(tmp_path) == ["pytest==8.3.0"]
+    reqs = collect_requirements(tmp_path)
+    assert "pytest==8.3.0" in reqs and "pytest" not in reqs
 
 
 def test_env_key_changes_only_with_inputs() -> None:
