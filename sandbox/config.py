@@ -22,8 +22,9 @@ class SandboxConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     backend: BackendName = "auto"
-    """Where code runs: ``docker`` (containers), ``process`` (bubblewrap or unshare, weaker
-    isolation) or ``auto`` (docker when an engine answers the ping, else process)."""
+    """Where code runs: ``docker`` (containers), ``process`` (bubblewrap only, weaker isolation;
+    refused where bubblewrap cannot create namespaces) or ``auto`` (a container: fails when no
+    engine answers, never falls back to running the repo's code outside one)."""
 
     image: str | None = None
     """Base image to build the environment image on. ``None`` means healcrew's own base image

@@ -27,7 +27,7 @@ from sandbox import SandboxConfig, prepare
 from sandbox.errors import ImageError
 from sandbox.images import _docker_build, collect_requirements, ensure_env_image
 from sandbox.requirements import Refusal
-from sandbox.wheels import build_in_container, copy_wheels_out, host_pip_setup
+from sandbox.wheels import PipSetup, build_in_container, copy_wheels_out, host_pip_setup
 
 SETUP_PY = """\
 import os
@@ -249,8 +249,9 @@ def test_sdist_is_built_in_the_container_as_nobody_not_on_the_host(
 ) -> None:
     sdist = make_sdist(tmp_path / "dist", "probe-sdist", marker)
     dest = tmp_path / "wheelhouse"
+    offline = PipSetup(config_text="", env={"PIP_NO_INDEX": "1"})  # everything it needs is in /in
     built = build_in_container(docker_client, base_image, [f"/in/{sdist.name}"], dest, inputs=[sdist],
-                               timeout=300, labels={"org.healcrew.test": run_label})
+                               pip=offline, timeout=300, labels={"org.healcrew.test": run_label})
     assert not marker.exists(), marker.read_text()
     [wheel] = built
     assert wheel.startswith("probe_sdist-1.0-") and wheel.endswith(".whl")
@@ -362,3 +363,27 @@ def test_build_container_gets_the_hosts_pip_settings_and_only_their_files(tmp_pa
     assert setup.env == {"PIP_CERT": str(ca), "PIP_FIND_LINKS": f"{links} {tmp_path / 'missing'}",
                          "PIP_INDEX_URL": "https://index.invalid/simple"}
     assert setup.mounts == {str(ca): str(ca), str(links): str(links)}
+
+
+@pytest.mark.docker
+def test_refused_dependency_lines_reach_the_run_report_as_policy_decisions(
+    tmp_path: Path, marker: Path, base_image: str
+) -> None:
+    from crew.repo import GitRepo
+    from crew.sandbox_runner import SandboxRunner
+
+    sdist = make_sdist(tmp_path / "dist", "evil", marker)
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "calc.py").write_text("X = 1\n")
+    (repo / "requirements.txt").write_text(f"evil @ file://{sdist}\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for cmd in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "first"]):
+        subprocess.run([*git, *cmd], cwd=repo, check=True, capture_output=True, timeout=30)
+    runner = SandboxRunner(GitRepo(repo), "docker", memory_mb=256)
+    first = runner.run(["python", "-c", "print('ok')"], None, {}, timeout=60)
+    runner.run(["python", "-c", "print('again')"], None, {}, timeout=60)
+    assert first.exit_code == 0 and first.stdout.strip() == "ok"
+    assert not marker.exists()
+    [note] = runner.policy_decisions  # once, however many runs
+    assert note.startswith("dependency refused: requirements.txt:1: evil @ file://") and "local path" in note
