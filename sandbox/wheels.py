@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -26,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from sandbox.errors import ImageError
 
@@ -144,21 +146,41 @@ def download_wheels(requirements: Sequence[str], dest: Path, target: Target, log
     """Fetch ready-made wheels for ``requirements`` into ``dest``; returns those that have none.
 
     ``--only-binary=:all:`` means pip never builds, so no package code runs on the host. When the
-    whole set cannot be served as wheels, each requirement is tried alone to find which need a build.
+    whole set cannot be served as wheels, the requirement pip names is set aside and the rest tried
+    again; when pip names a dependency instead, each remaining requirement is tried alone.
     """
     dest.mkdir(parents=True, exist_ok=True)
     if not requirements:
         return []
-    ok, _ = _pip_download(list(requirements), dest, target)
-    if ok:
-        return []
-    missing: list[str] = []
-    for requirement in requirements:
-        ok, detail = _pip_download([requirement], dest, target)
+    pending, missing = list(requirements), list[str]()
+    while pending:
+        ok, detail = _pip_download(pending, dest, target)
+        if ok:
+            return missing
+        named = _unsatisfied(detail, pending)
+        if not named:
+            break  # the culprit is a dependency of one of them: find it one requirement at a time
+        log(f"no ready-made wheel for {named}: it will be built in a container")
+        missing.append(named)
+        pending.remove(named)
+    for requirement in pending:
+        ok, _ = _pip_download([requirement], dest, target)
         if not ok:
-            log(f"no ready-made wheel for {requirement}: it will be built in a container")
+            log(f"no ready-made wheel for {requirement} (or one of its dependencies): it will be built in a container")
             missing.append(requirement)
     return missing
+
+
+def _unsatisfied(detail: str, pending: list[str]) -> str | None:
+    """The requirement of ``pending`` that pip's error names, if it names one of them."""
+    match = re.search(r"(?:satisfies the requirement|distribution found for) (\S+)", detail)
+    if not match:
+        return None
+    try:
+        name = canonicalize_name(Requirement(match.group(1)).name)
+    except InvalidRequirement:
+        return None
+    return next((r for r in pending if canonicalize_name(Requirement(r).name) == name), None)
 
 
 def _pip_download(requirements: list[str], dest: Path, target: Target) -> tuple[bool, str]:
