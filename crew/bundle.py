@@ -2,10 +2,19 @@
 
 A bundle is a folder holding ``incident.yaml`` (schema below and in the README), usually an
 Alertmanager webhook payload and the logs. Paths inside it are relative to the folder.
+
+A bundle is data someone handed over, so it may not reach out of its folder: ``alert`` and
+``logs.file`` must resolve (symlinks followed) to regular files inside it, and ``repo.path`` to
+a folder inside it, or to a healcrew example tree (a folder with ``.history.yaml``, which is
+materialized into the cache from its recorded history). Anything else the operator passes on
+the command line (``healcrew replay BUNDLE --repo PATH --log FILE``). A bundle's Loki URL is
+used only when the operator configured the same URL (``$HEALCREW_LOKI_URL``), since the
+operator's Loki credentials go with the request.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import uuid
 from pathlib import Path
@@ -18,6 +27,7 @@ from crew.handoffs import Incident, KubernetesSource, LogSource, LokiSource
 
 BUNDLE_FILE = "incident.yaml"
 MAX_BUNDLE_FILE = 1 << 20
+LOKI_URL_ENV = "HEALCREW_LOKI_URL"
 
 
 class RepoSpec(BaseModel):
@@ -55,15 +65,41 @@ class BundleSpec(BaseModel):
     test_command: str = Field(default="python -m pytest -q", description="The repo's test command.")
 
 
-def _inside(base: Path, rel: str, what: str) -> Path:
+def _inside(base: Path, rel: str, what: str, *, folder: bool = False) -> Path:
+    """``base/rel`` resolved; refused when it leaves ``base`` (by ``..``, an absolute path or a symlink)."""
     path = (base / rel).resolve()
+    if not path.is_relative_to(base):
+        flag = "--repo" if folder else "--log" if what == "log file" else None
+        hint = f"; pass it on the command line ({flag}) instead" if flag else ""
+        raise BadInputError(f"bundle {base.name}: {what} {rel} is outside the bundle folder{hint}")
     if not path.exists():
         raise BadInputError(f"bundle {base.name}: {what} not found: {rel}")
+    if folder and not path.is_dir():
+        raise BadInputError(f"bundle {base.name}: {what} is not a folder: {rel}")
+    if not folder and not path.is_file():
+        raise BadInputError(f"bundle {base.name}: {what} is not a regular file: {rel}")
     return path
 
 
-def load_bundle(folder: Path, cache_dir: Path) -> Incident:
-    """Validate a bundle and turn it into an ``Incident`` (materializing example repos)."""
+def _bundle_repo(base: Path, rel: str) -> Path:
+    """The bundle's repository: inside the bundle, or a healcrew example tree with recorded history."""
+    from crew.history import has_history
+
+    path = (base / rel).resolve()
+    if not path.is_relative_to(base) and path.is_dir() and has_history(path):
+        return path  # an example tree: only its recorded history and tree are used, in the cache
+    return _inside(base, rel, "repository", folder=True)
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/").lower() == b.rstrip("/").lower()
+
+
+def load_bundle(folder: Path, cache_dir: Path, repo: Path | None = None, log: Path | None = None) -> Incident:
+    """Validate a bundle and turn it into an ``Incident`` (materializing example repos).
+
+    ``repo`` and ``log``, given by the operator, replace the bundle's ``repo.path`` and ``logs``.
+    """
     from crew.history import has_history, materialize
     from crew.sources.alertmanager import MAX_PAYLOAD_BYTES, parse_webhook
 
@@ -73,6 +109,8 @@ def load_bundle(folder: Path, cache_dir: Path) -> Incident:
         raise BadInputError(f"bundle not found: {folder}")
     if not spec_file.is_file():
         raise BadInputError(f"not an incident bundle (no {BUNDLE_FILE}): {folder}")
+    if not spec_file.resolve().is_relative_to(folder):
+        raise BadInputError(f"bundle {folder.name}: {BUNDLE_FILE} is a link out of the bundle folder")
     if spec_file.stat().st_size > MAX_BUNDLE_FILE:
         raise BadInputError(f"{spec_file.name} is larger than {MAX_BUNDLE_FILE} bytes")
     try:
@@ -88,7 +126,10 @@ def load_bundle(folder: Path, cache_dir: Path) -> Incident:
     if sum(x is not None for x in (spec.logs.file, spec.logs.loki, spec.logs.kubernetes)) != 1:
         raise BadInputError(f"{spec_file.name}: logs must name exactly one of file, loki, kubernetes")
 
-    repo = _inside(folder, spec.repo.path, "repository")
+    if repo is None:
+        repo = _bundle_repo(folder, spec.repo.path)
+    elif not repo.is_dir():
+        raise BadInputError(f"--repo {repo} is not a folder")
     if has_history(repo):
         repo = materialize(repo, cache_dir / "repos")
     alerts = []
@@ -100,10 +141,21 @@ def load_bundle(folder: Path, cache_dir: Path) -> Incident:
             alerts = parse_webhook(raw_alert)
         except BadInputError as exc:
             raise BadInputError(f"alert file {spec.alert}: {exc}") from None
-    logs = LogSource(
-        file=str(_inside(folder, spec.logs.file, "log file")) if spec.logs.file else None,
-        loki=spec.logs.loki, kubernetes=spec.logs.kubernetes,
-    )
+    if log is not None:
+        if not log.is_file():
+            raise BadInputError(f"log file not found: {log}")
+        logs = LogSource(file=str(log.resolve()))
+    else:
+        if spec.logs.loki is not None:
+            allowed = os.environ.get(LOKI_URL_ENV, "").strip()
+            if not allowed or not _same_url(allowed, spec.logs.loki.url):
+                raise BadInputError(
+                    f"bundle {folder.name} names a Loki server the operator did not configure; set {LOKI_URL_ENV} "
+                    "to that URL to allow it, or pass --log FILE")
+        logs = LogSource(
+            file=str(_inside(folder, spec.logs.file, "log file")) if spec.logs.file else None,
+            loki=spec.logs.loki, kubernetes=spec.logs.kubernetes,
+        )
     from crew.sources.alertmanager import alert_target, pick_crash_alert
 
     firing = pick_crash_alert(alerts)
