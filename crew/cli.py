@@ -131,7 +131,13 @@ DeliverOpt = Annotated[
                              show_default=False),
 ]
 RemoteOpt = Annotated[
-    str | None, typer.Option("--remote", help="Git remote to push to: a remote name or a URL/path (default origin).")
+    str | None, typer.Option("--remote", help="Push the fix's branch to this git remote: a remote name or a URL/path "
+                             "(without it nothing is pushed; the review bundle is written to --out).")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="Operator config file (YAML, key delivery:), outside the repo; "
+                              "default $HEALCREW_CONFIG. Credentials, endpoints and remotes come only from here "
+                              "and the flags.", show_default=False),
 ]
 
 
@@ -140,46 +146,17 @@ def _check_sandbox(sandbox: str) -> None:
         raise BadInputError(f"--sandbox must be docker, process or auto, not {sandbox!r}")
 
 
-def _delivery_settings(repo_path: Path, commit: str, deliver: str | None, remote: str | None) -> tuple[
-    str | None, dict[str, object] | None, str | None
-]:
-    """(forge or None, DeliveryConfig fields, note): flags over ``.healcrew.yaml`` over defaults.
+def _delivery_settings(repo_path: Path, commit: str, deliver: str | None, remote: str | None,
+                       config: Path | None = None) -> tuple[str | None, dict[str, object] | None, list[str]]:
+    """(forge or None, DeliveryConfig fields, notes): see ``crew.delivery.settings``.
 
-    Without ``--deliver`` delivery is attempted only where it can work: a materialized example
-    repo gets a bare remote in the cache; a repo without the remote is left undelivered with a
-    note. An explicit ``--deliver local|github`` on a repo without a remote fails at delivery.
+    Nothing is pushed unless the operator named a remote (``--remote``, the operator config, or
+    ``--deliver github``); a materialized example pushes to healcrew's own demo remote.
     """
-    if deliver is not None and deliver not in ("local", "github", "none"):
-        raise BadInputError(f"--deliver must be local, github or none, not {deliver!r}")
-    if deliver == "none":
-        return None, None, None
-    from crew.delivery.config import load_config
-    from crew.delivery.deliver import demo_remote, is_materialized_example
-    from crew.errors import DeliveryError
-    from crew.repo import GitRepo
+    from crew.delivery.settings import delivery_settings
 
-    repo = GitRepo(repo_path, commit)
-    overrides: dict[str, object] = {"forge": deliver}
-    if remote is not None:
-        if not remote.strip():
-            raise BadInputError("--remote must not be empty")
-        looks_like_url = "://" in remote or "/" in remote or ":" in remote or Path(remote).exists()
-        if looks_like_url:
-            overrides["remote_url"] = str(Path(remote).resolve()) if Path(remote).exists() else remote
-        else:
-            overrides["remote"] = remote
-    config = load_config(repo.path, **overrides)
-    if config.remote_url is None and remote is None:
-        from crew.delivery.gitops import resolve_remote
-
-        try:
-            resolve_remote(repo, config)
-        except DeliveryError as exc:
-            if is_materialized_example(repo, cache_dir()):
-                config.remote_url = demo_remote(repo, cache_dir())
-            elif deliver is None:
-                return None, None, f"delivery skipped: {exc}"
-    return config.forge, config.model_dump(mode="json"), None
+    settings = delivery_settings(repo_path, commit, deliver, remote, config, cache_dir())
+    return settings.forge, settings.config, settings.notes
 
 
 @app.command()
@@ -193,6 +170,7 @@ def run(
     max_attempts: AttemptsOpt = 3,
     deliver: DeliverOpt = None,
     remote: RemoteOpt = None,
+    config: ConfigOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Diagnose, repair, validate in the sandbox, critique and deliver: any git repo plus a log."""
@@ -202,7 +180,7 @@ def run(
 
     _check_sandbox(sandbox)
     GitRepo(repo, commit)
-    forge, delivery_config, note = _delivery_settings(repo, commit, deliver, remote)
+    forge, delivery_config, note = _delivery_settings(repo, commit, deliver, remote, config)
     incident = incident_from_log(repo, log, commit, test_cmd)
     out_dir = out_dir or Path("out") / incident.id
     state = run_stages(incident, _reporter(as_json), repair=True, sandbox=sandbox,  # type: ignore[arg-type]
@@ -211,14 +189,16 @@ def run(
     _finish(state, as_json, out_dir)
 
 
-def _skipped(state: object, note: str | None, as_json: bool) -> None:
+def _skipped(state: object, notes: list[str], as_json: bool) -> None:
+    """Record the delivery settings' notes (ignored repo settings, the demo remote) as policy decisions."""
     from crew.flow import FlowState
 
     assert isinstance(state, FlowState)
-    if note is not None and state.accepted is not None:
-        state.policy_decisions.append(note)
-        if not as_json:
-            err.print(f"{note} (pass --remote URL to deliver, or --deliver none)", highlight=False)
+    for note in notes:
+        if note not in state.policy_decisions:
+            state.policy_decisions.append(note)
+            if not as_json:
+                err.print(f"policy: {note}", markup=False, highlight=False)
 
 
 @app.command()
@@ -230,6 +210,12 @@ def replay(
     diagnose_only: Annotated[bool, typer.Option("--diagnose-only", help="Stop after the diagnosis.")] = False,
     deliver: DeliverOpt = None,
     remote: RemoteOpt = None,
+    config: ConfigOpt = None,
+    repo_path: Annotated[Path | None, typer.Option(
+        "--repo", help="The service's repository, instead of the bundle's repo.path (which must stay inside "
+        "the bundle unless it is a healcrew example tree).", show_default=False)] = None,
+    log_path: Annotated[Path | None, typer.Option(
+        "--log", help="The log file, instead of the bundle's logs.", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-run a past incident from a saved bundle, through repair, reflection and delivery."""
@@ -237,9 +223,9 @@ def replay(
     from crew.flow import run_stages
 
     _check_sandbox(sandbox)
-    incident = load_bundle(bundle, cache_dir())
-    forge, delivery_config, note = (None, None, None) if diagnose_only else _delivery_settings(
-        Path(incident.repo), incident.commit, deliver, remote)
+    incident = load_bundle(bundle, cache_dir(), repo=repo_path, log=log_path)
+    forge, delivery_config, note = (None, None, []) if diagnose_only else _delivery_settings(
+        Path(incident.repo), incident.commit, deliver, remote, config)
     out_dir = out_dir or Path("out") / incident.id
     state = run_stages(incident, _reporter(as_json), repair=not diagnose_only,  # type: ignore[arg-type]
                        sandbox=sandbox, max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config,

@@ -167,8 +167,8 @@ class Stages:
 
 def _delivery_summary(record: DeliveryRecord) -> str:
     pr = record.pull_request
-    if not record.pushed and pr is not None:
-        return f"nothing pushed: {record.notes[-1] if record.notes else pr.state}"
+    if not record.pushed:
+        return record.notes[-1] if record.notes else f"nothing pushed: {pr.state if pr else 'no remote'}"
     what = "opened" if pr is not None and pr.created else "updated"
     number = f" #{pr.number}" if pr is not None and pr.number is not None else ""
     return f"{record.branch} pushed; {record.forge} PR{number} {what}"

@@ -31,7 +31,9 @@ REPO_DELIVERY_FIELDS = frozenset({
     "labels", "reviewers", "draft_below_confidence", "cooldown_hours", "base", "default_branch",
 })
 # Delivery settings only the operator chooses: credentials, endpoints, remotes, identity.
-OPERATOR_DELIVERY_FIELDS = frozenset({"forge", "remote", "remote_url", "github", "author_name", "author_email"})
+OPERATOR_DELIVERY_FIELDS = frozenset({
+    "forge", "remote", "remote_url", "push", "github", "author_name", "author_email",
+})
 REPO_POLICY_FIELDS = frozenset(Policy.model_fields)
 
 

@@ -44,7 +44,11 @@ def test_config_file_then_flags(tmp_path: Path) -> None:
                                              "  github: {repo: acme/shop}\n")
     cfg = load_config(tmp_path, forge="github", remote=None)
     assert (cfg.base, cfg.labels, cfg.forge, cfg.remote, cfg.github.repo) == (
-        "default-branch", ["hotfix"], "github", "origin", "acme/shop")
+        "default-branch", ["hotfix"], "github", "origin", None)  # the repo may not choose the GitHub repo
+    operator = tmp_path.parent / f"{tmp_path.name}-operator.yaml"
+    operator.write_text("delivery:\n  github: {repo: acme/shop}\n  labels: [ops]\n")
+    cfg = load_config(tmp_path, operator, forge="github")
+    assert (cfg.github.repo, cfg.labels) == ("acme/shop", ["ops"])
     (tmp_path / ".healcrew.yaml").write_text("delivery:\n  colour: blue\n")
     with pytest.raises(BadInputError, match="colour"):
         load_config(tmp_path)

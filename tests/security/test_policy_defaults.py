@@ -106,7 +106,7 @@ def test_a_refused_candidate_is_never_run_in_the_sandbox(tmp_path: Path, monkeyp
                                   test_command="pytest", max_attempts=3)
     assert all("secrets/" not in d for d in run_diffs)  # the refused candidate never reached the sandbox
     first = outcome.attempts[0]
-    assert first.validation is None and first.critique.verdict == "reject"
+    assert first.validation is None and first.critique is not None and first.critique.verdict == "reject"
     assert any("refused before the sandbox" in d and "secrets/token.txt" in d for d in outcome.policy_decisions)
     assert outcome.accepted is not None and "secrets/" not in outcome.accepted.proposal.diff
 
