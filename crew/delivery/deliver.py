@@ -138,12 +138,6 @@ def deliver(report: RunReport, repo: GitRepo, config: DeliveryConfig, out_dir: P
         record.notes.append(NOT_PUSHED)
         _save_outputs(report, record, out_dir, patch, pr_body(report, record, config))
         return record
-    if not config.push:  # the operator named no remote: the review bundle only, nothing leaves
-        from crew.delivery.settings import NOT_PUSHED
-
-        record.notes.append(NOT_PUSHED)
-        _save_outputs(report, record, out_dir, patch, pr_body(report, record, config))
-        return record
     try:
         remote_url = gitops.resolve_remote(repo, config)
     except DeliveryError as exc:
