@@ -234,7 +234,9 @@ def build_in_container(
                    "--wheel-dir", "/out", "-r", "/in/requirements.txt"]
         if find_links is not None:
             volumes[str(find_links)] = {"bind": "/wheels", "mode": "ro"}
-            command[5:5] = ["--find-links", "/wheels"]
+            command += ["--find-links", "/wheels"]
+        # the container ends itself at its deadline, even if healcrew is killed and cannot stop it
+        command = ["timeout", "--signal=KILL", str(int(timeout) + 5), *command]
         for host, inside in pip.mounts.items():
             volumes[host] = {"bind": inside, "mode": "ro"}
         environment = {**pip.env, "PIP_CONFIG_FILE": "/in/pip.conf", "HOME": "/tmp", "TMPDIR": "/tmp",

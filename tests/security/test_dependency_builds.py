@@ -387,3 +387,26 @@ def test_refused_dependency_lines_reach_the_run_report_as_policy_decisions(
     assert not marker.exists()
     [note] = runner.policy_decisions  # once, however many runs
     assert note.startswith("dependency refused: requirements.txt:1: evil @ file://") and "local path" in note
+
+
+@pytest.mark.docker
+def test_a_build_that_never_ends_is_killed_at_its_timeout(tmp_path: Path, base_image: str, docker_client: Any,
+                                                           run_label: str) -> None:
+    import time
+
+    folder = tmp_path / "dist"
+    folder.mkdir()
+    archive = folder / "hang-1.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        data = b"import time\ntime.sleep(3600)\n"
+        info = tarfile.TarInfo("hang-1.0/setup.py")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    started = time.monotonic()
+    with pytest.raises(ImageError, match="longer than"):
+        build_in_container(docker_client, base_image, [f"/in/{archive.name}"], tmp_path / "dest", inputs=[archive],
+                           pip=PipSetup(config_text="", env={"PIP_NO_INDEX": "1"}), timeout=5,
+                           labels={"org.healcrew.test": run_label})
+    assert time.monotonic() - started < 60
+    left = docker_client.api.containers(all=True, filters={"label": f"org.healcrew.test={run_label}"})
+    assert left == []
