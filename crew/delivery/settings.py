@@ -65,7 +65,7 @@ def delivery_settings(
     if not named and is_materialized_example(repo, cache):
         config.remote_url = demo_remote(repo, cache)
         named = True
-        notes.append(f"example repository: pushed to healcrew's own demo remote {Path(config.remote_url).name} "
-                     "in its cache")
+        notes.append("example repository: the branch goes to healcrew's own demo remote "
+                     f"{Path(config.remote_url).name} in its cache")
     config.push = named
     return DeliverySettings(forge=config.forge, config=config.model_dump(mode="json"), notes=notes)
