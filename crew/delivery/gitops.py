@@ -5,12 +5,18 @@ tree, index and current branch are never read or changed, and nothing is left be
 uses ``--force-with-lease`` with the sha healcrew expects on the remote (or empty for a new
 branch), so a second run can update its own branch but never overwrites commits a human pushed
 there in the meantime.
+
+The user's repository is untrusted (it may come with its own ``.git/config`` and hooks): every
+git command goes through ``sandbox.safegit``. Commands in the clone see only the config git wrote
+for it; only the ones that talk to the remote (ls-remote, fetch, push) also read the operator's
+own git config, for their credential helpers and ssh settings.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
 import tempfile
 import textwrap
 from dataclasses import dataclass, field
@@ -19,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from crew.errors import DeliveryError
 from crew.handoffs import RunReport
+from sandbox import safegit
 
 if TYPE_CHECKING:
     from crew.delivery.config import DeliveryConfig
@@ -127,15 +134,14 @@ def resolve_remote(repo: GitRepo, config: DeliveryConfig) -> str:
     """
     url = config.remote_url
     if not url:
-        from git import Repo
-        from git.exc import GitCommandError
-
-        try:
-            url = Repo(repo.path).git.remote("get-url", config.remote).strip()
-        except GitCommandError:
+        proc = safegit.run_git(["remote", "get-url", config.remote], repo.path, ceiling=False)
+        if proc.returncode != 0:
             raise DeliveryError(
                 f"no remote named {config.remote}; pass --remote or --deliver none"
             ) from None
+        url = proc.stdout.decode(errors="replace").strip()
+    if url.startswith("-"):
+        raise DeliveryError(f"remote URL {display_url(url)[:80]!r} starts with '-'; refusing it as a git option")
     if _is_local_path(url) and not url.startswith("file://"):
         path = Path(url).expanduser()
         url = str((path if path.is_absolute() else repo.path / path).resolve())
@@ -154,13 +160,29 @@ def _env(config: DeliveryConfig | None = None) -> dict[str, str]:
     return env
 
 
+_REMOTE_COMMANDS = {"ls-remote", "fetch", "push"}
+
+
 def _git(repo: Any, *args: str, config: DeliveryConfig | None = None) -> tuple[int, str, str]:
-    """Run ``git args`` in a GitPython ``Repo``: (status, stdout, stderr), never raising."""
-    status, stdout, stderr = repo.git.execute(
-        ["git", "-c", "commit.gpgsign=false", *args], with_extended_output=True, with_exceptions=False,
-        kill_after_timeout=GIT_TIMEOUT, env=_env(config),
-    )
-    return int(status), str(stdout), str(stderr)
+    """Run hardened ``git args`` in a GitPython ``Repo``'s folder: (status, stdout, stderr), never raising."""
+    try:
+        proc = safegit.run_git(args, Path(repo.working_dir), env=_env(config), timeout=GIT_TIMEOUT,
+                               operator_config=args[0] in _REMOTE_COMMANDS)
+    except subprocess.TimeoutExpired:
+        return 124, "", f"fatal: git {args[0]} took longer than {GIT_TIMEOUT} s"
+    except FileNotFoundError:
+        return 127, "", "fatal: git is not installed"
+    return proc.returncode, proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
+
+
+def _init(path: str) -> Any:
+    """An empty repository healcrew owns (its config is git's default), as a GitPython ``Repo``."""
+    from git import Repo
+
+    proc = safegit.run_git(["init", "-q", path], Path(path))
+    if proc.returncode != 0:
+        raise DeliveryError(f"git init failed: {safegit.first_line(proc.stderr)}")
+    return Repo(path)
 
 
 def _first_error(stderr: str, fallback: str) -> str:
@@ -206,10 +228,8 @@ class PushResult:
 
 def remote_branch_sha(remote_url: str, branch: str) -> str | None:
     """The sha of ``branch`` on the remote, None when it is not there; DeliveryError if unreachable."""
-    from git import Repo
-
     with tempfile.TemporaryDirectory(prefix="healcrew-ls-") as tmp:
-        probe = Repo.init(tmp)
+        probe = _init(tmp)
         return _ls_remote(probe, remote_url, branch)
 
 
@@ -248,18 +268,17 @@ def push_fix(
     nothing was created on the remote and the temporary clone is gone.
     """
     from git import Repo
-    from git.exc import GitCommandError
 
     where = display_url(remote_url)
     patch = fix_patch(report)
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="healcrew-deliver-") as tmp:
         work = Path(tmp) / "work"
-        try:
-            clone = Repo.clone_from(str(repo.path), str(work), no_checkout=True, shared=True, env=_env())
-        except GitCommandError as exc:
+        cloned = safegit.clone(repo.path, work, timeout=GIT_TIMEOUT)
+        if cloned.returncode != 0:
             raise DeliveryError(f"cannot clone {repo.path.name} for delivery: "
-                                f"{_first_error(str(exc.stderr), 'git clone failed')}") from None
+                                f"{_first_error(cloned.stderr.decode(errors='replace'), 'git clone failed')}")
+        clone = Repo(str(work))
         _git(clone, "remote", "set-url", "origin", remote_url)
         observed = _ls_remote(clone, "origin", branch, where)
 
@@ -339,10 +358,8 @@ def _rebase_onto_default(clone: Any, config: DeliveryConfig, deployed: str, note
 
 def delete_branch(remote_url: str, branch: str, sha: str) -> str | None:
     """Delete ``branch`` on the remote if it still points at ``sha``; None on success, else why not."""
-    from git import Repo
-
     with tempfile.TemporaryDirectory(prefix="healcrew-rm-") as tmp:
-        probe = Repo.init(tmp)
+        probe = _init(tmp)
         status, stdout, stderr = _git(
             probe, "push", "--porcelain", f"--force-with-lease=refs/heads/{branch}:{sha}",
             remote_url, f":refs/heads/{branch}",

@@ -157,3 +157,50 @@ def test_repair_apply_check_runs_no_repo_configured_command(hostile: tuple[Path,
     assert check_applies(repo, "HEAD", diff) is None
     assert check_applies(repo, "HEAD", diff.replace("a / b\n", "a // b\n", 1)) is not None
     assert _called(marker) == ""
+
+
+def _hostile_checkout(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The delivery tests' example checkout with a bare remote, then given the hostile config."""
+    from crew.history import materialize
+    from tests.delivery.conftest import ROOT, git
+
+    example = materialize(ROOT / "examples" / "pricing-service", tmp_path / "materialized")
+    remote = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(remote))
+    user = tmp_path / "user"
+    git(tmp_path, "clone", "-q", str(example), str(user))
+    git(user, "remote", "set-url", "origin", str(remote))
+    git(user, "push", "-q", "origin", "main")
+    donor, marker = hostile_repo(tmp_path / "donor")
+    (user / ".git" / "config").write_text((donor / ".git" / "config").read_text()
+                                          + f"[remote \"origin\"]\n\turl = {remote}\n")
+    (user / ".git" / "info").mkdir(exist_ok=True)
+    (user / ".git" / "info" / "attributes").write_text("* filter=evil diff=evil merge=evil\n")
+    (user / ".gitattributes").write_text("* filter=evil diff=evil merge=evil\n")
+    return user, remote, marker
+
+
+def test_delivery_from_a_hostile_checkout_runs_no_repo_configured_command(tmp_path: Path) -> None:
+    from crew.delivery.config import DeliveryConfig
+    from crew.delivery.deliver import deliver
+    from crew.handoffs import RunReport
+    from tests.delivery.conftest import DEPLOYED, FIXTURE, remote_branches
+
+    user, remote, marker = _hostile_checkout(tmp_path)
+    report = RunReport.model_validate_json(FIXTURE.read_text(encoding="utf-8"))
+    report.incident.repo = str(user)
+    record = deliver(report, GitRepo(user, DEPLOYED), DeliveryConfig(), tmp_path / "out")
+    assert record.branch in remote_branches(remote)
+    assert _called(marker) == ""
+
+
+def test_a_remote_url_that_is_a_git_option_is_refused(tmp_path: Path, hostile: tuple[Path, Path]) -> None:
+    from crew.delivery.config import DeliveryConfig
+    from crew.delivery.gitops import resolve_remote
+    from crew.errors import DeliveryError
+
+    repo, marker = hostile
+    _git(repo, "config", "remote.origin.url", f"--upload-pack={repo}/.git/evil.sh")
+    with pytest.raises(DeliveryError, match="starts with '-'"):
+        resolve_remote(GitRepo(repo), DeliveryConfig())
+    assert _called(marker) == ""
