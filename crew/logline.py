@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,3 +20,20 @@ class LogLine:
     text: str
     timestamp: datetime | None = None
     stream: str = ""
+
+
+class LogLines(list[LogLine]):
+    """The lines of a log kept for analysis, and how many were read (``scanned``).
+
+    A streamed source keeps only what the analysis reads out of a long log; ``scanned``
+    still counts every line, for the report.
+    """
+
+    def __init__(self, lines: Iterable[LogLine] = (), *, scanned: int | None = None) -> None:
+        super().__init__(lines)
+        self.scanned = len(self) if scanned is None else scanned
+
+
+def lines_read(lines: Sequence[LogLine]) -> int:
+    """How many lines the source read to produce ``lines`` (more than ``len`` when it kept a part)."""
+    return lines.scanned if isinstance(lines, LogLines) else len(lines)

@@ -12,7 +12,7 @@ from crew.errors import BadInputError, NoCrashEvidenceError
 from crew.extract import extract_tracebacks
 from crew.grouping import group_crashes
 from crew.handoffs import CrashEvidence, Incident, Termination
-from crew.logline import LogLine
+from crew.logline import LogLine, lines_read
 
 EXCERPT_LINES = 40
 CONTEXT_LINES = 200
@@ -68,7 +68,7 @@ def gather_evidence(incident: Incident, lines: list[LogLine], source: str) -> Cr
     termination = _termination(incident, lines, bool(tracebacks))
     if not tracebacks and termination is None:
         raise NoCrashEvidenceError(
-            f"no crash evidence found in {len(lines)} log lines: no Python traceback, OOM kill or start-up error"
+            f"no crash evidence found in {lines_read(lines)} log lines: no Python traceback, OOM kill or start-up error"
         )
     excerpt: list[str] = []
     if groups:
@@ -76,7 +76,7 @@ def gather_evidence(incident: Incident, lines: list[LogLine], source: str) -> Cr
     elif termination is not None:
         excerpt = [line.text for line in lines[-EXCERPT_LINES:]]
     return CrashEvidence(
-        incident_id=incident.id, source=source, lines_scanned=len(lines), tracebacks=tracebacks,
+        incident_id=incident.id, source=source, lines_scanned=lines_read(lines), tracebacks=tracebacks,
         groups=groups, termination=termination, log_excerpt=excerpt, context_lines=_data_lines(lines),
     )
 

@@ -11,17 +11,38 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Mapping
+from collections import deque
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from crew.errors import BadInputError
-from crew.logline import LogLine
+from crew.logline import LogLine, LogLines
+from crew.payloads import loads
 
 MAX_BYTES = 512 << 20
 """Beyond this only the tail is read: a crash-looping service's last crash is at the end."""
 SNIFF_BYTES = 64 << 10
+CHUNK_BYTES = 1 << 20
+MAX_LINE_CHARS = 1 << 20
+"""A longer line keeps its first MiB (the rest of it is not read into memory)."""
+MAX_DOCUMENT_BYTES = 64 << 20
+"""A file that is one JSON document is parsed whole, so it must be smaller than this."""
+WINDOW_LINES = 512
+"""Lines kept on each side of a line that may belong to a crash (above the extractor's skip bound)."""
+TAIL_LINES = 1_000
+DATA_LINES = 1_000
+CONTEXT_LINE_CHARS = 16_000
+MAX_KEPT_CHARS = 64 << 20
+LINE_OVERHEAD = 120
+"""Approximate bytes of a kept line beyond its text (the objects around it), for the budget."""
+# lowercase words of a line that may belong to a crash: tracebacks, exception lines, chain
+# separators, JSON records' exception fields, and the start-up failures crew.sources.startup knows
+_KEYWORDS = (
+    "traceback", "error", "exception", 'file "', 'file \\"', "exc_info", "stack", "exited",
+    "environment variable", "env var", "failed to", "app failed", "already in use",
+)
 BINARY_FRACTION = 0.05
 """Share of NUL bytes or undecodable characters above which a file is not a text log."""
 _TIME_KEYS = ("timestamp", "time", "ts", "@timestamp", "asctime")
@@ -44,18 +65,6 @@ def _parse_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
-
-
-def _read_bytes(path: Path, max_bytes: int) -> tuple[bytes, bool]:
-    """The file's bytes, or its last ``max_bytes`` starting at a line boundary; and truncated?"""
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        if size <= max_bytes:
-            return fh.read(), False
-        fh.seek(size - max_bytes)
-        data = fh.read(max_bytes)
-    newline = data.find(b"\n")
-    return (data[newline + 1 :] if newline >= 0 else data), True
 
 
 def _check_text(data: bytes, name: str) -> None:
@@ -110,29 +119,39 @@ def _from_record(record: Mapping[str, Any], raw: str) -> LogLine:
     return LogLine(text=raw, timestamp=stamp)
 
 
-def _from_json_lines(rows: list[str]) -> list[LogLine]:
-    lines: list[LogLine] = []
-    partial: dict[str, LogLine] = {}  # docker splits lines over 16 KiB into records without "\n"
-    for raw in rows:
+class _JsonLines:
+    """JSON-lines records to lines, one at a time; docker's split records are joined per stream."""
+
+    def __init__(self) -> None:
+        self.partial: dict[str, LogLine] = {}  # docker splits lines over 16 KiB into records without "\n"
+
+    def feed(self, raw: str) -> LogLine | None:
         try:
-            record = json.loads(raw) if raw.lstrip().startswith("{") else None
+            record = loads(raw) if raw.lstrip().startswith("{") else None
         except ValueError:
             record = None
         if not isinstance(record, Mapping):
-            lines.append(LogLine(text=raw))
-            continue
+            return LogLine(text=raw)
         line = _from_record(record, raw)
         log = record.get("log")
         if isinstance(log, str) and _is_docker(record):
-            head = partial.pop(line.stream, None)
+            head = self.partial.pop(line.stream, None)
             if head is not None:
-                line = LogLine(text=head.text + line.text, timestamp=head.timestamp, stream=line.stream)
+                text = (head.text + line.text)[:MAX_LINE_CHARS]
+                line = LogLine(text=text, timestamp=head.timestamp, stream=line.stream)
             if log and not log.endswith("\n"):
-                partial[line.stream] = line
-                continue
-        lines.append(line)
-    lines.extend(partial.values())
-    return lines
+                self.partial[line.stream] = line
+                return None
+        return line
+
+    def rest(self) -> list[LogLine]:
+        return list(self.partial.values())
+
+
+def _from_json_lines(rows: list[str]) -> list[LogLine]:
+    reader = _JsonLines()
+    lines = [line for raw in rows if (line := reader.feed(raw)) is not None]
+    return lines + reader.rest()
 
 
 def _looks_like_json_lines(rows: list[str]) -> bool:
@@ -143,7 +162,7 @@ def _looks_like_json_lines(rows: list[str]) -> bool:
     for row in sample:
         if row.lstrip().startswith("{"):
             with contextlib.suppress(ValueError):
-                objects += isinstance(json.loads(row), dict)
+                objects += isinstance(loads(row), dict)
     return objects * 2 > len(sample)
 
 
@@ -156,7 +175,7 @@ def _starts_json_document(path: Path) -> bool:
     if head.startswith("{"):
         first = head.split("\n", 1)[0]
         try:
-            json.loads(first)
+            loads(first)
         except ValueError:
             return True  # pretty-printed, or one line longer than the sniff: a document
         return False
@@ -168,7 +187,7 @@ def parse_log_text(text: str, name: str = "log") -> list[LogLine]:
     head = text.lstrip()
     if head[:1] in ("{", "["):
         try:
-            doc = json.loads(text)
+            doc = loads(text)
         except ValueError:
             doc = None
         if isinstance(doc, Mapping) and isinstance(doc.get("data"), Mapping) and "result" in doc["data"]:
@@ -183,10 +202,189 @@ def parse_log_text(text: str, name: str = "log") -> list[LogLine]:
     return [LogLine(text=row) for row in rows]
 
 
-def read_log_file(path: Path | str, *, max_bytes: int = MAX_BYTES) -> list[LogLine]:
-    """The lines of a log file; ``BadInputError`` with one line when it cannot be a log."""
+def _decoded_chunks(fh: BinaryIO, skip_first_line: bool) -> Iterator[str]:
+    """The file's text in whole lines, about ``CHUNK_BYTES`` at a time; a longer line keeps its head.
+
+    Cutting at a newline never splits a UTF-8 character, so each chunk decodes on its own.
+    """
+    carry = b""
+    discard = skip_first_line  # inside a line whose start was not read, or whose head was kept
+    first = True
+    while block := fh.read(CHUNK_BYTES):
+        if first:
+            first = False
+            if not skip_first_line:
+                # logrotate's copytruncate leaves the writer's old offset as a run of NULs at the start
+                block = block.lstrip(b"\0")
+                if block.startswith(b"\xef\xbb\xbf"):
+                    block = block[3:]
+        data = carry + block
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            carry = b"" if discard else data
+            if len(carry) >= MAX_LINE_CHARS:
+                yield carry[:MAX_LINE_CHARS].decode("utf-8", errors="replace") + "\n"
+                carry, discard = b"", True
+            continue
+        head, carry = data[: cut + 1], data[cut + 1 :]
+        if discard:
+            head = head[head.find(b"\n") + 1 :]
+            discard = False
+        if head:
+            yield head.decode("utf-8", errors="replace")
+    if carry and not discard:
+        yield carry.decode("utf-8", errors="replace")
+
+
+class _Window:
+    """Keeps, out of a stream of any length, the lines the analysis reads; memory stays bounded.
+
+    Kept: every line that may belong to a crash (a traceback marker, an exception name, a
+    start-up failure's wording) with ``WINDOW_LINES`` lines before and after it, the last
+    ``TAIL_LINES`` lines, and the last ``DATA_LINES`` lines that carry data. Lines that are
+    only context are cut at ``CONTEXT_LINE_CHARS``. Beyond ``MAX_KEPT_CHARS`` the oldest
+    kept lines go: in a crash loop the last crashes are the ones to fix.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.saw_text = False
+        self.kept: deque[tuple[int, LogLine]] = deque()
+        self.kept_chars = 0
+        self.before: deque[tuple[int, LogLine]] = deque(maxlen=WINDOW_LINES)
+        self.tail: deque[tuple[int, LogLine]] = deque(maxlen=TAIL_LINES)
+        self.data: deque[tuple[int, LogLine]] = deque(maxlen=DATA_LINES)
+        self.keep_until = -1
+
+    def feed(self, line: LogLine) -> None:
+        idx = self.count
+        self.count += 1
+        text = line.text
+        if not self.saw_text and text.strip():
+            self.saw_text = True
+        if _matters(text):
+            while self.before:
+                self._keep(*self.before.popleft())
+            self._keep(idx, line)
+            self.keep_until = idx + WINDOW_LINES
+            self.tail.append((idx, _cut(line)))
+            return
+        line = _cut(line)
+        if idx <= self.keep_until:
+            self._keep(idx, line)
+        else:
+            self.before.append((idx, line))
+            if "{" in text or "(" in text:
+                self.data.append((idx, line))
+        self.tail.append((idx, line))
+
+    def feed_plain(self, rows: list[str], low: str) -> None:
+        """Plain-text rows of one chunk; ``low`` is the chunk lowercased, to skip noise in bulk."""
+        if any(k in low for k in _KEYWORDS):
+            for row in rows:
+                self.feed(LogLine(text=row))
+            return
+        # nothing in this chunk can matter: count it, keep what the windows, the tail and the
+        # data lines need, and create no object for the rest
+        start = self.count
+        if not self.saw_text and low.strip():
+            self.saw_text = True
+        follow = max(0, min(len(rows), self.keep_until - start + 1))
+        for i in range(follow):
+            self._keep(start + i, _cut(LogLine(text=rows[i])))
+        if "{" in low or "(" in low:
+            for i in range(follow, len(rows)):
+                if "{" in rows[i] or "(" in rows[i]:
+                    self.data.append((start + i, _cut(LogLine(text=rows[i]))))
+        last = max(follow, len(rows) - max(TAIL_LINES, WINDOW_LINES))
+        for i in range(last, len(rows)):
+            line = _cut(LogLine(text=rows[i]))
+            if i >= follow:
+                self.before.append((start + i, line))
+            self.tail.append((start + i, line))
+        self.count = start + len(rows)
+
+    def _keep(self, idx: int, line: LogLine) -> None:
+        self.kept.append((idx, line))
+        self.kept_chars += len(line.text) + LINE_OVERHEAD
+        while self.kept_chars > MAX_KEPT_CHARS and len(self.kept) > 1:
+            _, old = self.kept.popleft()
+            self.kept_chars -= len(old.text) + LINE_OVERHEAD
+
+    def lines(self) -> LogLines:
+        merged = {idx: line for idx, line in self.data}
+        merged.update(self.tail)
+        merged.update(self.kept)
+        return LogLines((merged[i] for i in sorted(merged)), scanned=self.count)
+
+
+def _matters(text: str) -> bool:
+    low = text.lower()
+    return any(k in low for k in _KEYWORDS)
+
+
+def _cut(line: LogLine) -> LogLine:
+    if len(line.text) <= CONTEXT_LINE_CHARS:
+        return line
+    return LogLine(text=line.text[:CONTEXT_LINE_CHARS], timestamp=line.timestamp, stream=line.stream)
+
+
+def _sniff(path: Path, name: str, max_bytes: int) -> tuple[int, bool, list[str]]:
+    """(offset to read from, whether the head is cut, the whole rows of the head) after the format checks."""
+    size = path.stat().st_size
+    offset = max(0, size - max_bytes)
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        sample = fh.read(SNIFF_BYTES)
+    if offset:
+        newline = sample.find(b"\n")
+        sample = sample[newline + 1 :] if newline >= 0 else sample
+    sample = sample.lstrip(b"\0")
+    if not sample.strip() and size - offset <= SNIFF_BYTES:
+        raise BadInputError(f"log file {name} is empty")
+    _check_text(sample, name)
+    head = sample.decode("utf-8-sig" if sample.startswith(b"\xef\xbb\xbf") else "utf-8", errors="replace")
+    rows = head.splitlines()
+    if size - offset > SNIFF_BYTES and len(rows) > 1:
+        rows = rows[:-1]  # cut inside a line
+    return offset, offset > 0, rows
+
+
+def _one_line_document(head: str) -> bool:
+    """A JSON array, or a Loki export, written on one line (what the first line parses to)."""
+    first = head.lstrip().split("\n", 1)[0]
+    if first[:1] not in ("{", "["):
+        return False
+    try:
+        obj = loads(first)
+    except ValueError:
+        return False
+    if isinstance(obj, list):
+        return True
+    return isinstance(obj, Mapping) and isinstance(obj.get("data"), Mapping) and "result" in obj["data"]
+
+
+def _read_document(path: Path, name: str, max_bytes: int, head: str) -> list[LogLine] | None:
+    """A file that is one JSON document (an array, a Loki export) is parsed whole, if small enough."""
+    if not _starts_json_document(path) and not _one_line_document(head):
+        return None
+    limit = min(max_bytes, MAX_DOCUMENT_BYTES)
+    if path.stat().st_size > limit:
+        raise BadInputError(f"log file {name} is a JSON document larger than {limit} bytes; export less")
+    data = path.read_bytes().lstrip(b"\0")
+    return parse_log_text(data.decode("utf-8-sig", errors="replace"), name)
+
+
+def read_log_file(path: Path | str, *, max_bytes: int = MAX_BYTES) -> LogLines:
+    """The lines of a log file the analysis needs; ``BadInputError`` with one line when it cannot be a log.
+
+    The file is streamed: memory stays bounded whatever its size (see ``_Window``), and
+    ``.scanned`` says how many lines were read.
+    """
     path = Path(path)
     name = str(path)
+    window = _Window()
+    document: list[LogLine] | None = None
     try:
         if not path.exists():
             raise BadInputError(f"log file not found: {name}")
@@ -196,18 +394,31 @@ def read_log_file(path: Path | str, *, max_bytes: int = MAX_BYTES) -> list[LogLi
             raise BadInputError(f"log file {name} is not a regular file")
         if not os.access(path, os.R_OK):
             raise BadInputError(f"log file {name} is not readable")
-        data, truncated = _read_bytes(path, max_bytes)
+        offset, cut, head = _sniff(path, name, max_bytes)
+        document = _read_document(path, name, max_bytes, "\n".join(head))
+        if document is not None:
+            for line in document:
+                window.feed(line)
+        else:
+            json_lines = _looks_like_json_lines(head)
+            reader = _JsonLines()
+            with path.open("rb") as fh:
+                fh.seek(offset)
+                for chunk in _decoded_chunks(fh, skip_first_line=cut):
+                    rows = chunk.splitlines()
+                    if not json_lines:
+                        window.feed_plain(rows, chunk.lower())
+                        continue
+                    for raw in rows:
+                        record = reader.feed(raw)
+                        if record is not None:
+                            window.feed(record)
+            for line in reader.rest():
+                window.feed(line)
     except OSError as exc:
         raise BadInputError(f"cannot read log file {name}: {exc.strerror or exc}") from None
-    # logrotate's copytruncate leaves the writer's old offset as a run of NULs at the start
-    data = data.lstrip(b"\0")
-    if not data.strip():
-        raise BadInputError(f"log file {name} is empty")
-    _check_text(data, name)
-    text = data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8", errors="replace")
-    if truncated and _starts_json_document(path):
-        raise BadInputError(f"log file {name} is a JSON document larger than {max_bytes} bytes; export less")
-    lines = parse_log_text(text, name)
-    if not lines:
+    if not window.saw_text:
+        if window.count or document is None:
+            raise BadInputError(f"log file {name} is empty")
         raise BadInputError(f"log file {name} holds no log lines")
-    return lines
+    return window.lines()
