@@ -1,4 +1,4 @@
-"""Environment images: a repo's dependencies from a host-built wheelhouse, cached by their hash."""
+"""Environment images: a repo's dependencies from a wheelhouse of ready-made or container-built wheels."""
 
 from __future__ import annotations
 
