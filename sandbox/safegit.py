@@ -24,6 +24,7 @@ config (credential helpers, ssh settings): ``operator_config=True``.
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -127,7 +128,10 @@ def clone(source: Path, dest: Path, *, timeout: float | None = None) -> subproce
     ``dest`` only see the config git writes for a new clone.
     """
     src = Path(source).resolve()
-    return run_git(["clone", "-q", "--no-checkout", "--shared", "--no-hardlinks", "--", str(src), str(dest)],
+    # git clears ``-c`` settings for the upload-pack it starts on ``source``: hand them over on its command line.
+    upload = git_argv(["-c", f"safe.directory={src / '.git'}", "upload-pack"], safe_directory=src)
+    return run_git(["clone", "-q", "--no-checkout", "--shared", "--no-hardlinks",
+                    "--upload-pack", " ".join(shlex.quote(arg) for arg in upload), "--", str(src), str(dest)],
                    Path(dest).parent, safe_directory=src, timeout=timeout, ceiling=False)
 
 

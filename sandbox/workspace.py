@@ -58,7 +58,9 @@ class _Budget:
     def charge(self, size: int) -> None:
         self.used += size
         if self.used > self.limit:
-            raise WorkspaceError(f"the repository is larger than the {self.limit // (1024 * 1024)} MiB limit "
+            mib = 1024 * 1024
+            limit = f"{self.limit // mib} MiB" if self.limit % mib == 0 else f"{self.limit} byte"
+            raise WorkspaceError(f"the repository is larger than the {limit} limit "
                                  f"for a sandbox copy (set {MAX_REPO_ENV} to raise it)")
 
 

@@ -92,3 +92,35 @@ def test_bad_input_is_a_workspace_error(git_repo: tuple[Path, str], kwargs: dict
 def test_commit_on_a_plain_directory_is_refused(plain_repo: Path) -> None:
     with pytest.raises(WorkspaceError, match="needs a git repository"):
         make_workspace(plain_repo, commit="HEAD")
+
+
+def test_the_container_tar_is_a_file_holding_the_copy(git_repo: tuple[Path, str]) -> None:
+    import tarfile
+
+    repo, _ = git_repo
+    with make_workspace(repo, commit="HEAD") as ws:
+        tar = ws.tar_file()
+        assert tar.is_file() and ws.tar_file() == tar  # made once
+        with tarfile.open(tar) as archive:
+            assert sorted(archive.getnames()) == ["calc.py", "tests", "tests/test_calc.py"]
+            assert all(m.uid == 0 and not m.uname for m in archive.getmembers())
+    assert not tar.exists()
+
+
+def test_executable_bits_survive_the_blob_by_blob_copy(git_repo: tuple[Path, str]) -> None:
+    from .conftest import git
+
+    repo, _ = git_repo
+    (repo / "run.sh").write_text("#!/bin/sh\n")
+    (repo / "run.sh").chmod(0o755)
+    git(repo, "add", "run.sh")
+    git(repo, "commit", "-qm", "script")
+    with make_workspace(repo, commit="HEAD") as ws:
+        assert (ws.path / "run.sh").stat().st_mode & 0o111
+        assert not (ws.path / "calc.py").stat().st_mode & 0o111
+
+
+def test_the_size_limit_is_a_parameter_too(git_repo: tuple[Path, str]) -> None:
+    repo, _ = git_repo
+    with pytest.raises(WorkspaceError, match="larger than the 100 byte limit"):
+        make_workspace(repo, commit="HEAD", max_bytes=100)

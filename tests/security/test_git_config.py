@@ -128,6 +128,9 @@ def test_a_repo_owned_by_another_user_is_read_only_by_its_own_safe_directory(tmp
     assert GitRepo(repo, "HEAD").read("app.py") == APP + "\n# second\n"
     with make_workspace(repo, commit="HEAD") as ws:
         assert (ws.path / "app.py").is_file()
+    from sandbox.safegit import clone
+
+    assert clone(repo, tmp_path / "delivery-clone").returncode == 0  # the clone delivery works in
     assert _called(marker) == ""
 
 
