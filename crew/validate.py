@@ -7,9 +7,10 @@ results. The original side is run once per incident (``Baseline``) and reused by
 
 Every probe run gets a fresh key (a file the probe deletes before any repo code runs); only a
 results block tagged under that key is read, and its entries name healcrew's inputs by index.
-Where the same container also runs the repo's suite, the probe runs first, so no repo code has
-run while the key file exists. JUnit cases and probe messages are sandbox text: capped, used for
-comparison and the report, never written as code.
+The differential probe runs in a container of its own: sharing the suite's container, either
+the repo's tests would run while the key file exists (probe after them) or the probe's side
+effects would be left for the suite (probe before them). JUnit cases and probe messages are
+sandbox text: capped, used for comparison and the report, never written as code.
 """
 
 from __future__ import annotations
@@ -238,17 +239,16 @@ def validate(
                 **common, reproduces=False, fixed=False, no_regressions=False, passed=False,
                 sandbox_runs=0, failure=str(exc),
             )
-    files = {test.path: test.code}
-    command = _suite_command(test_command)
-    diff_inputs = baseline.reproduction.normal_inputs if baseline.reproduction else []
-    key = new_probe_key()
-    if diff_inputs and (baseline.target.function or baseline.target.route):
-        spec = probe_spec(baseline.target, diff_inputs, diagnosis)
-        files.update(_probe_files(spec, DIFF_SPEC_PATH, key))
-        # the probe first: the repo's tests must not run while the key file exists
-        command = ["sh", "-c", f"{shlex.join(_probe_command(DIFF_SPEC_PATH))}; {shlex.join(command)}"]
-    outcome = runner.run(command, diff, files, timeout)
+    outcome = runner.run(_suite_command(test_command), diff, {test.path: test.code}, timeout)
+    runs = 1
     on_test, on_suite = _summaries(outcome, test.path)
+    diff_inputs = baseline.reproduction.normal_inputs if baseline.reproduction else []
+    probe_stdout = ""
+    key = new_probe_key()
+    if diff_inputs and outcome.patch_error is None and (baseline.target.function or baseline.target.route):
+        spec = probe_spec(baseline.target, diff_inputs, diagnosis)
+        probed = runner.run(_probe_command(DIFF_SPEC_PATH), diff, _probe_files(spec, DIFF_SPEC_PATH, key), timeout)
+        probe_stdout, runs = probed.stdout, runs + 1
     if outcome.patch_error is not None:
         return ValidationReport(**common, reproduces=reproduces(baseline.test_on_original, diagnosis), fixed=False,
                                 no_regressions=False, passed=False, patch_applies=False, sandbox_runs=1,
@@ -259,7 +259,7 @@ def validate(
     mismatches: list[str] = []
     differential_ok: bool | None = None
     if diff_inputs and baseline.reproduction is not None:
-        results = parse_probe_output(outcome.stdout, key) or []
+        results = parse_probe_output(probe_stdout, key) or []
         by_index: dict[int, Any] = {}
         for entry in results:
             if entry.index is not None and entry.index < len(diff_inputs):
@@ -294,6 +294,6 @@ def validate(
         suite_on_original=baseline.suite_on_original, suite_on_patched=on_suite,
         reproduces=repro, fixed=fixed, newly_failing=newly, no_regressions=not newly,
         differential_inputs=len(diff_inputs), differential_mismatches=mismatches,
-        differential_ok=differential_ok, sandbox_runs=1,
+        differential_ok=differential_ok, sandbox_runs=runs,
         seconds=round(time.perf_counter() - start, 3), passed=failure is None, failure=failure,
     )
