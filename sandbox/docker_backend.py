@@ -1,15 +1,19 @@
 """Runs a command in a locked-down, throw-away container through the docker SDK.
 
-The container's own process only sleeps; the repo is streamed in as a tar on the stdin of a
+The container's own process only sleeps, and only until the run's deadline (so even a healcrew
+killed with ``kill -9`` leaves nothing running for long; it is labelled with its owner for the
+start-up sweep, ``sandbox.sweep``); the repo is streamed in as a tar on the stdin of a
 ``tar -x`` exec (``put_archive`` cannot write into a read-only root or a tmpfs), the command runs
 as a second exec whose output is streamed into head/tail buffers, and the JUnit report is read
 back with ``cat`` before the container is killed. Killing it is what makes docker record an OOM
-kill, and the container is removed in every case, Ctrl-C included.
+kill, and the container is removed in every case, Ctrl-C included. A stop request
+(``sandbox.signals``) removes it at once and makes the run raise ``Interrupted``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import threading
 import time
@@ -22,13 +26,26 @@ from sandbox.errors import EngineUnavailableError, SandboxError
 from sandbox.images import LABEL
 from sandbox.output import HeadTailBuffer
 from sandbox.results import RunResult
-from sandbox.signals import deferred_interrupts
+from sandbox.signals import (
+    EXIT_TIMEOUT,
+    Interrupted,
+    StopReason,
+    add_stop_callback,
+    check_stop,
+    deferred_interrupts,
+    remaining,
+    stop_reason,
+)
+from sandbox.sweep import owner_labels
 
 ISOLATION_NOTE = (
     "docker container: no network, read-only root filesystem, tmpfs scratch, non-root user, "
     "all capabilities dropped, no-new-privileges, memory/pids/CPU limits, wall-clock timeout"
 )
 JUNIT_CAP = 32 * 1024 * 1024
+LIFETIME_SLACK = 60.0
+"""Seconds a container may live beyond its command's timeout: copying the repo in, reading the report."""
+_POLL = 0.1  # seconds between looks at the stop request while a command runs
 
 
 def connect(timeout: float = 120.0, ping_timeout: float | None = None) -> Any:
@@ -74,22 +91,37 @@ class DockerBackend:
         import docker.errors
 
         cfg = self.config
+        check_stop()
+        left = remaining()  # the run's budget bounds every command in it
+        if left is not None and left <= 0:
+            raise Interrupted(stop_reason() or StopReason("the run's deadline passed", EXIT_TIMEOUT))
+        timeout = min(timeout, left) if left is not None else timeout
         name = f"healcrew-sbx-{uuid.uuid4().hex[:12]}"
         container: Any = None
         out, err = HeadTailBuffer(cfg.output_cap_bytes), HeadTailBuffer(cfg.output_cap_bytes)
+        forget = add_stop_callback(lambda: self._remove(None, name))  # wakes whatever waits on the container
         try:
-            with deferred_interrupts():  # a create cut short would leave a container we hold no handle to
-                container = self._create(name, image, env or {})
-            container.start()
-            self._load_repo(container, tar)
-            exit_code, timed_out, duration = self._exec(container, command, timeout, out, err)
-            junit = self._read_file(container, junit_path) if junit_path and not timed_out else None
-            oom = self._stop_and_check_oom(container)
+            try:
+                with deferred_interrupts():  # a create cut short would leave a container we hold no handle to
+                    container = self._create(name, image, env or {}, timeout + LIFETIME_SLACK)
+                    container.start()
+                self._load_repo(container, tar)
+                exit_code, timed_out, duration = self._exec(container, command, timeout, out, err)
+                junit = self._read_file(container, junit_path) if junit_path and not timed_out else None
+                oom = self._stop_and_check_oom(container)
+            except Interrupted:
+                raise
+            except BaseException as exc:  # the container went away because the run was told to stop
+                reason = stop_reason()
+                if reason is not None:
+                    raise Interrupted(reason) from exc
+                raise
         except docker.errors.ImageNotFound as exc:
             raise SandboxError(f"unknown image {image!r}") from exc
         except docker.errors.DockerException as exc:
             raise SandboxError(f"docker run failed: {_short(exc)}") from exc
         finally:
+            forget()
             with deferred_interrupts():
                 self._remove(container, name)
         result = RunResult(
@@ -101,8 +133,10 @@ class DockerBackend:
         )
         return result, junit
 
-    def _create(self, name: str, image: str, env: dict[str, str]) -> Any:
+    def _create(self, name: str, image: str, env: dict[str, str], lifetime: float) -> Any:
+        """The container; its main process ends after ``lifetime`` seconds, whoever forgets to kill it."""
         cfg = self.config
+        lifetime = math.ceil(lifetime)
         uid, _, gid = cfg.user.partition(":")
         scratch = f"rw,nosuid,nodev,size={cfg.scratch_mb}m"
         environment = {
@@ -111,7 +145,8 @@ class DockerBackend:
             **cfg.env, **env,
         }
         return self.client.containers.create(
-            image, ["sleep", "infinity"], name=name, labels={**cfg.labels, LABEL: "run"},
+            image, ["sleep", str(lifetime)], name=name,
+            labels={**cfg.labels, **owner_labels(time.time() + lifetime), LABEL: "run"},
             user=cfg.user, working_dir=cfg.workdir, environment=environment,
             network_mode="none", read_only=True,
             tmpfs={"/tmp": f"{scratch},mode=1777",
@@ -167,7 +202,10 @@ class DockerBackend:
         reader = threading.Thread(target=pump, name=f"sandbox-output-{container.id[:12]}", daemon=True)
         start = time.monotonic()
         reader.start()
-        reader.join(timeout)
+        end = start + timeout
+        while reader.is_alive() and (left := end - time.monotonic()) > 0:
+            reader.join(min(_POLL, left))
+            check_stop()
         duration = time.monotonic() - start
         timed_out = reader.is_alive()
         if timed_out:

@@ -322,6 +322,7 @@ def collect_requirements(root: Path, refused: list[Refusal] | None = None) -> li
     cleaned = {r for r in cleaned if _canon(_req_name(r)) not in own_names}
     if not any(_canon(_req_name(r)) == "pytest" for r in cleaned):
         cleaned.add("pytest")
+    cleaned |= set() if any(_canon(_req_name(r)) == "pytest-timeout" for r in cleaned) else {"pytest-timeout"}
     return sorted(cleaned)
 
 
