@@ -1,15 +1,18 @@
 """The ``healcrew`` command line.
 
-Exit codes: 0 ok, 1 the run finished without a fix (or found no crash), 2 bad input. Errors
-are one line on stderr; a traceback is shown only with HEALCREW_DEBUG=1.
+Exit codes: 0 ok, 1 the run finished without a fix (or found no crash), 2 bad input, 124 the
+run's ``--timeout`` passed, 130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM. Errors are one
+line on stderr; a traceback is shown only with HEALCREW_DEBUG=1.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -141,6 +144,102 @@ ConfigOpt = Annotated[
 ]
 
 
+DEFAULT_TIMEOUT = 1800.0
+TimeoutOpt = Annotated[float, typer.Option(
+    "--timeout", min=1.0, help="Stop the whole run after this many seconds: exit 124, with a report saying where.")]
+
+
+def _bounded(command: Callable[..., None]) -> Callable[..., None]:
+    """Run a repairing command bounded: its deadline, its own temp folder, a report however it stops.
+
+    Leftovers of runs that were killed (``kill -9``) are swept first.
+    """
+
+    @functools.wraps(command)
+    def bounded(**params: Any) -> None:
+        from crew.flow import stopped_state
+        from sandbox import signals
+        from sandbox.sweep import owned_tempdir
+
+        timeout, sandbox, as_json = params["timeout"], params["sandbox"], params["as_json"]
+        _sweep(sandbox)
+        expired = signals.StopReason(f"timed out after {timeout:g} s (--timeout)", signals.EXIT_TIMEOUT)
+        with signals.stop_guard(hard_exit=False), signals.deadline(timeout, expired), owned_tempdir() as tmp:
+            undo = [signals.add_emergency(lambda: _stopped_report(as_json)),
+                    signals.add_cleanup(lambda: _rmtree(tmp))]
+            if sandbox != "process":
+                undo.append(signals.add_cleanup(_remove_own_containers))
+            try:
+                command(**params)
+            except signals.Interrupted as exc:  # stopped outside a stage: before the flow or between stages
+                state = stopped_state(exc.reason)
+                if state is None or state.out_dir is None:
+                    raise
+                try:
+                    _finish(state, as_json, Path(state.out_dir))
+                except typer.Exit as done:
+                    raise typer.Exit(done.exit_code) from None
+                raise
+            finally:
+                for remove in undo:
+                    remove()
+
+    return bounded
+
+
+def _stopped_report(as_json: bool) -> None:
+    """The report of a run whose stage is stuck, written just before the process is made to exit."""
+    import contextlib
+
+    from crew.flow import stopped_state
+    from sandbox.signals import stop_reason
+
+    reason = stop_reason()
+    state = stopped_state(reason) if reason is not None else None
+    if state is not None and state.out_dir is not None:
+        with contextlib.suppress(typer.Exit):
+            _finish(state, as_json, Path(state.out_dir))
+
+
+def _sweep(sandbox: str) -> None:
+    """Remove containers and temp folders of healcrew runs whose owner is gone or whose deadline passed."""
+    from sandbox.sweep import sweep_containers, sweep_tempdirs
+
+    sweep_tempdirs()
+    if sandbox == "process":
+        return
+    from sandbox.docker_backend import connect
+    from sandbox.errors import SandboxError
+
+    try:
+        client = connect(10, ping_timeout=2)
+    except SandboxError:
+        return  # no engine: nothing of ours can be running in it
+    try:
+        sweep_containers(client)
+    except Exception:  # the sweep is housekeeping; an engine hiccup must not stop the run
+        pass
+    finally:
+        client.close()
+
+
+def _remove_own_containers() -> None:
+    from sandbox.docker_backend import connect
+    from sandbox.sweep import remove_own_containers
+
+    client = connect(5, ping_timeout=1)
+    try:
+        remove_own_containers(client)
+    finally:
+        client.close()
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def _check_sandbox(sandbox: str) -> None:
     if sandbox not in ("docker", "process", "auto"):
         raise BadInputError(f"--sandbox must be docker, process or auto, not {sandbox!r}")
@@ -160,6 +259,7 @@ def _delivery_settings(repo_path: Path, commit: str, deliver: str | None, remote
 
 
 @app.command()
+@_bounded
 def run(
     repo: Annotated[Path, typer.Option("--repo", help="The service's git repository.")],
     log: Annotated[Path, typer.Option("--log", help="Log file holding the crash.")],
@@ -171,6 +271,7 @@ def run(
     deliver: DeliverOpt = None,
     remote: RemoteOpt = None,
     config: ConfigOpt = None,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
 ) -> None:
     """Diagnose, repair, validate in the sandbox, critique and deliver: any git repo plus a log."""
@@ -202,6 +303,7 @@ def _skipped(state: object, notes: list[str], as_json: bool) -> None:
 
 
 @app.command()
+@_bounded
 def replay(
     bundle: Annotated[Path, typer.Argument(help="Incident bundle folder (holds incident.yaml).")],
     out_dir: OutOpt = None,
@@ -216,6 +318,7 @@ def replay(
         "the bundle unless it is a healcrew example tree).", show_default=False)] = None,
     log_path: Annotated[Path | None, typer.Option(
         "--log", help="The log file, instead of the bundle's logs.", show_default=False)] = None,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-run a past incident from a saved bundle, through repair, reflection and delivery."""
@@ -322,22 +425,64 @@ def _mount_subcommands() -> None:
 _mount_subcommands()
 
 
+def _interrupt_behind(exc: BaseException) -> BaseException | None:
+    """The ``KeyboardInterrupt`` typer turned into exit 130 without a word, if that is what happened."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__) if seen else None
+        if isinstance(seen, KeyboardInterrupt):
+            return seen
+    return None
+
+
 def main() -> None:
-    """Console entry point: one line per error, the documented exit codes."""
-    try:
-        app()
-    except HealcrewError as exc:
-        err.print(f"healcrew: {exc}", style="red", highlight=False)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("healcrew: interrupted", style="red")
-        sys.exit(130)
-    except Exception as exc:  # an unexpected bug: one line, traceback only on request
-        if os.environ.get("HEALCREW_DEBUG") == "1":
+    """Console entry point: one line per error, the documented exit codes.
+
+    SIGINT and SIGTERM stop a run within two seconds (``sandbox.signals``), as does ``--timeout``.
+    """
+    from sandbox.signals import stop_guard, stop_reason
+
+    with stop_guard():
+        try:
+            app()
+        except SystemExit as exc:
+            interrupt = _interrupt_behind(exc)
+            if interrupt is not None:
+                _interrupted(interrupt)
+            if stop_reason() is not None:  # stopped, reported and cleaned up: do not wait for teardown
+                _exit_now(exc.code if isinstance(exc.code, int) else 1)
             raise
-        err.print(f"healcrew: internal error: {type(exc).__name__}: {exc} (HEALCREW_DEBUG=1 shows more)",
-                  style="red", highlight=False)
-        sys.exit(3)
+        except HealcrewError as exc:
+            err.print(f"healcrew: {exc}", style="red", highlight=False)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt as exc:
+            _interrupted(exc)
+        except Exception as exc:  # an unexpected bug: one line, traceback only on request
+            if os.environ.get("HEALCREW_DEBUG") == "1":
+                raise
+            err.print(f"healcrew: internal error: {type(exc).__name__}: {exc} (HEALCREW_DEBUG=1 shows more)",
+                      style="red", highlight=False)
+            sys.exit(3)
+
+
+def _interrupted(exc: BaseException) -> None:
+    reason = getattr(exc, "reason", None)
+    err.print(f"healcrew: {reason.message if reason else 'interrupted'}", style="red", highlight=False)
+    _exit_now(reason.exit_code if reason else 130)
+
+
+def _exit_now(code: int) -> None:
+    """Exit at once: the interpreter's teardown after importing crewai alone takes seconds.
+
+    Only for a run told to stop, once its report is written and its containers and temp folders
+    are gone; the output streams and log handlers are flushed first.
+    """
+    import logging
+
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 if __name__ == "__main__":

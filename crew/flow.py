@@ -3,10 +3,15 @@
 ``Stages`` holds the work of each stage and is plain Python; ``build_flow`` wires the same
 stages into a CrewAI Flow (state = ``FlowState``) for the full runs. ``healcrew diagnose``
 calls the two first stages directly to stay fast (importing crewai costs seconds).
+
+A run told to stop (a signal, its deadline; ``sandbox.signals``) stops in the stage it is in:
+that stage is recorded as failed with the reason, the rest are skipped, and the report says
+where it stopped. ``stopped_state()`` gives the same for a report written while a stage is stuck.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +24,7 @@ from crew.errors import HealcrewError
 from crew.handoffs import Attempt, CrashEvidence, DeliveryRecord, Diagnosis, Incident, RunReport, StageTiming
 from crew.logs import configure_logging, correlation_id, get_logger
 from crew.progress import Reporter, SilentReporter
+from sandbox.signals import Interrupted, StopReason, check_stop, waiting_on_workers
 
 _log = get_logger("flow")
 
@@ -53,6 +59,31 @@ class FlowState(BaseModel):
     delivery: DeliveryRecord | None = None
 
 
+class _Live:
+    """The state and stage of the run in progress, for a report written from another thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.state: FlowState | None = None
+        self.stage: str | None = None
+
+
+_LIVE = _Live()
+
+
+def stopped_state(reason: StopReason) -> FlowState | None:
+    """A copy of the running flow's state, stopped where it is with ``reason`` (None before any stage)."""
+    with _LIVE.lock:
+        state, stage = _LIVE.state, _LIVE.stage
+    if state is None:
+        return None
+    copy = state.model_copy(deep=True)
+    if copy.stopped_at is None:
+        copy.stopped_at, copy.error, copy.exit_code = stage or "start", reason.message, reason.exit_code
+        copy.timings.append(StageTiming(stage=copy.stopped_at, seconds=0.0, status="failed", error=reason.message))
+    return copy
+
+
 class Stages:
     """The stages, each recording its timing and stopping the run on a HealcrewError."""
 
@@ -64,11 +95,23 @@ class Stages:
         if self.state.stopped_at is not None:
             self.state.timings.append(StageTiming(stage=name, seconds=0.0, status="skipped"))
             return None
+        with _LIVE.lock:
+            _LIVE.state, _LIVE.stage = self.state, name
         self.reporter.started(name)
         _log.info("stage %s started", name, extra={"stage": name})
         start = time.perf_counter()
         try:
+            check_stop()
             result = work()
+        except Interrupted as exc:  # told to stop: this stage is where the run ends
+            seconds = time.perf_counter() - start
+            message = exc.reason.message
+            self.state.timings.append(StageTiming(stage=name, seconds=seconds, status="failed", error=message))
+            self.state.stopped_at, self.state.error, self.state.exit_code = name, message, exc.reason.exit_code
+            self.reporter.finished(name, seconds, "failed", message)
+            _log.warning("stage %s stopped: %s", name, message,
+                         extra={"stage": name, "seconds": seconds, "status": "failed"})
+            return None
         except HealcrewError as exc:
             seconds = time.perf_counter() - start
             self.state.timings.append(StageTiming(stage=name, seconds=seconds, status="failed", error=str(exc)))
@@ -213,6 +256,8 @@ def run_stages(
         sandbox=sandbox, max_attempts=max_attempts, deliver=deliver, delivery_config=delivery_config,
         out_dir=str(out_dir) if out_dir is not None else None,
     )
+    with _LIVE.lock:
+        _LIVE.state, _LIVE.stage = None, None
     if not use_crewai:
         stages = Stages(state, reporter)
         stages.monitoring()
@@ -221,7 +266,8 @@ def run_stages(
         stages.delivery()
         return state
     flow = build_flow(reporter)
-    flow.kickoff(inputs=state.model_dump(mode="json"))
+    with waiting_on_workers():  # CrewAI runs the stages in worker threads; they see a stop and unwind
+        flow.kickoff(inputs=state.model_dump(mode="json"))
     result: FlowState = flow.state
     return result
 
