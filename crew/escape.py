@@ -14,7 +14,9 @@ import re
 
 from rich.markup import escape as _rich_escape
 
-__all__ = ["html_text", "markdown_code", "markdown_fence", "markdown_inline", "strip_controls", "terminal"]
+__all__ = [
+    "html_text", "markdown_code", "markdown_fence", "markdown_inline", "markdown_prose", "strip_controls", "terminal",
+]
 
 # ESC-introduced sequences as ECMA-48 defines them: CSI (ESC [ ... final), the string
 # controls OSC/DCS/SOS/PM/APC (ESC ] P X ^ _ ... up to BEL or ST), and two-character
@@ -33,10 +35,13 @@ _CONTROLS = {
     if chr(cp) not in _KEEP
 }
 _WORD_JOINER = "\u2060"
-# Markdown punctuation that can start emphasis, links, images, HTML, code, tables, headings,
-# lists, quotes or entities; CommonMark lets any of them be backslash-escaped.
-_MD_SPECIAL_RE = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~&=$])")
+# Markdown punctuation that can start emphasis, links, images, HTML, code, strikethrough,
+# tables, entities or math anywhere in a line; CommonMark lets each be backslash-escaped.
+_MD_SPECIAL_RE = re.compile(r"([\\`*_\[\]<>|~&$])")
+# What only counts at the start of a line: headings, quotes, lists, thematic breaks, setext.
+_MD_LINE_START_RE = re.compile(r"^(\s*)([#>+=-]|\d+[.)])")
 _MENTION_RE = re.compile(r"@(?=[\w-])")
+_ISSUE_REF_RE = re.compile(r"#(?=\d)")
 _AUTOLINK_RE = re.compile(r"(?i)(://|\bwww\.)")
 _BACKTICKS_RE = re.compile(r"`+")
 
@@ -55,11 +60,41 @@ def terminal(text: object, *, markup: bool = True) -> str:
 
 
 def markdown_inline(text: object) -> str:
-    """For Markdown prose: one line, every Markdown/HTML character literal, no @mention, no autolink."""
+    """For Markdown prose: one line, every Markdown/HTML character literal, no @mention, no autolink.
+
+    Mentions, issue references and bare links get a word joiner after their first character:
+    invisible to a reader, but GitHub no longer notifies, cross-references or links them.
+    """
     clean = " ".join(strip_controls(str(text)).split())
     clean = _AUTOLINK_RE.sub(lambda m: m.group(1)[0] + _WORD_JOINER + m.group(1)[1:], clean)
     clean = _MENTION_RE.sub("@" + _WORD_JOINER, clean)
-    return _MD_SPECIAL_RE.sub(r"\\\1", clean)
+    clean = _ISSUE_REF_RE.sub("#" + _WORD_JOINER, clean)
+    clean = _MD_SPECIAL_RE.sub(r"\\\1", clean)
+    return _MD_LINE_START_RE.sub(_escape_line_start, clean)
+
+
+def _escape_line_start(m: re.Match[str]) -> str:
+    mark = m.group(2)
+    return m.group(1) + (mark[:-1] + "\\" + mark[-1] if mark[0].isdigit() else "\\" + mark)
+
+
+def markdown_prose(text: object) -> str:
+    """Like :func:`markdown_inline`, but the text's own single-backtick ``code`` spans stay code spans.
+
+    healcrew's sentences quote code that way; each span is re-delimited by :func:`markdown_code`
+    and everything between spans is made literal, so either way nothing renders.
+    """
+    parts = " ".join(strip_controls(str(text)).split()).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: no spans at all
+        return markdown_inline(text)
+    return "".join(markdown_code(p) if i % 2 else _spaced(p) for i, p in enumerate(parts))
+
+
+def _spaced(text: str) -> str:
+    """``markdown_inline`` keeping the blanks that separate the text from the code spans around it."""
+    if not text.strip():
+        return text
+    return (" " if text[0] == " " else "") + markdown_inline(text) + (" " if text[-1] == " " else "")
 
 
 def markdown_code(text: object) -> str:

@@ -1,4 +1,8 @@
-"""Stage progress for people (Rich) or for nobody (``--json``); replaces CrewAI's panels."""
+"""Stage progress for people (Rich) or for nobody (``--json``); replaces CrewAI's panels.
+
+A stage's summary may quote the log (an exception message), so it is shown through
+:func:`crew.escape.terminal`.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from typing import Protocol
 
 from rich.console import Console
 from rich.status import Status
+
+from crew.escape import terminal
 
 
 class Reporter(Protocol):
@@ -35,7 +41,7 @@ class RichReporter:
 
     def started(self, stage: str) -> None:
         if self.console.is_terminal:
-            self._status = self.console.status(f"[bold]{stage}[/] …")
+            self._status = self.console.status(f"[bold]{terminal(stage)}[/] …")
             self._status.start()
 
     def finished(self, stage: str, seconds: float, status: str, summary: str) -> None:
@@ -43,4 +49,6 @@ class RichReporter:
             self._status.stop()
             self._status = None
         mark = {"ok": "[green]✓[/]", "failed": "[red]✗[/]"}.get(status, "[yellow]–[/]")
-        self.console.print(f"{mark} [bold]{stage:<11}[/] {seconds * 1000:7.0f} ms  {summary}", highlight=False)
+        self.console.print(
+            f"{mark} [bold]{terminal(stage):<11}[/] {seconds * 1000:7.0f} ms  {terminal(summary)}", highlight=False
+        )

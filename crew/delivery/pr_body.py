@@ -4,16 +4,24 @@
 This module decides *what* to say (links, verdicts, the one-sentence fix, how to roll back);
 the template decides the layout. The result always goes through :func:`crew.delivery.redact.redact`
 before it is returned: a PR body leaves the process.
+
+Nearly every value comes from the service's logs, the alert or the repository, so none reaches
+the template raw: code and names go into code spans (``code``), prose through ``md`` (Markdown
+made literal, no @mention), blocks into fences longer than any backtick run, and the text of
+HTML elements through ``html_text`` (see :mod:`crew.escape`).
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 from crew.delivery.redact import redact
+from crew.escape import html_text, markdown_code, markdown_fence, markdown_inline, markdown_prose
 from crew.handoffs import Attempt, DeliveryRecord, Diagnosis, RunReport, RunSummary, ValidationReport
 
 __all__ = ["render_pr_body", "repo_web_url_from", "TEMPLATE", "MAX_BODY_CHARS", "LOW_CONFIDENCE"]
@@ -35,16 +43,15 @@ _IMPERATIVE = re.compile(
 # --------------------------------------------------------------------------- helpers for the template
 
 
-def fence(text: str, lang: str = "") -> str:
-    """A fenced code block that survives backticks inside ``text``."""
-    longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
-    ticks = "`" * (longest + 1)
-    return f"{ticks}{lang}\n{text.rstrip()}\n{ticks}"
+fence = markdown_fence
+code = markdown_code
+md = markdown_inline
+prose = markdown_prose
 
 
 def cell(text: object) -> str:
-    """Text safe inside one Markdown table cell."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """Already escaped Markdown made safe inside one table cell (GFM splits cells at any ``|``)."""
+    return re.sub(r"(?<!\\)\|", r"\\|", " ".join(str(text).split()))
 
 
 def _cap_lines(text: str, limit: int, what: str) -> str:
@@ -126,14 +133,14 @@ def _previous_values(diff: str) -> list[dict[str, Any]]:
 
 def _frame_link(url: str | None, sha: str, path: str, line: int) -> str:
     if url and sha:
-        return f"[`{path}:{line}`]({url}/blob/{sha}/{path}#L{line})"
-    return f"`{path}:{line}`" + (f" @ `{sha[:12]}`" if sha else "")
+        return f"[{code(f'{path}:{line}')}]({url}/blob/{quote(sha)}/{quote(path)}#L{line})"
+    return code(f"{path}:{line}") + (f" @ {code(sha[:12])}" if sha else "")
 
 
 def _commit_link(url: str | None, sha: str) -> str:
     if url and sha:
-        return f"[`{sha[:12]}`]({url}/commit/{sha})"
-    return f"`{sha[:12]}`"
+        return f"[{code(sha[:12])}]({url}/commit/{quote(sha)})"
+    return code(sha[:12])
 
 
 # --------------------------------------------------------------------------- sections
@@ -145,23 +152,23 @@ def _summary(report: RunReport, d: Diagnosis | None) -> dict[str, Any]:
     where = "/".join(x for x in (inc.namespace, inc.pod) if x)
     crash: str
     if group is not None:
-        crash = f"`{group.exc_type}: {group.exc_message[:160]}`" if group.exc_message else f"`{group.exc_type}`"
+        crash = code(f"{group.exc_type}: {group.exc_message[:160]}" if group.exc_message else group.exc_type)
     elif ev is not None and ev.termination is not None:
         t = ev.termination
         crash = {"oom_killed": "an out-of-memory kill", "startup_failure": "a start-up failure"}.get(t.kind, "an exit")
         details = ", ".join(x for x in (t.reason, f"exit code {t.exit_code}" if t.exit_code is not None else "") if x)
-        crash += f" ({details})" if details else ""
+        crash += f" ({md(details)})" if details else ""
     elif d is not None:
-        crash = f"`{d.exc_type}`"
+        crash = code(d.exc_type)
     else:
         crash = "a crash"
     first = group.first_seen if group else None
     last = group.last_seen if group else None
     since = first or inc.started_at or (inc.alerts[0].starts_at if inc.alerts else None)
     return {
-        "service": inc.service or "the service",
-        "where": where,
-        "container": inc.container,
+        "service": md(inc.service or "the service"),
+        "where": code(where) if where else "",
+        "container": code(inc.container) if inc.container else "",
         "crash": crash,
         "count": group.count if group is not None else None,
         "since": _when(since) if since else None,
@@ -176,8 +183,8 @@ def _root_cause(d: Diagnosis, url: str | None) -> dict[str, Any]:
         f = d.fault_frame
         fault = {
             "link": _frame_link(url, d.commit, f.repo_path or "", f.frame.line),
-            "function": f.frame.function,
-            "code": f.frame.code,
+            "function": code(f.frame.function),
+            "code": code(f.frame.code) if f.frame.code else None,
         }
     context = None
     if d.code_context is not None:
@@ -185,28 +192,31 @@ def _root_cause(d: Diagnosis, url: str | None) -> dict[str, Any]:
         body = "\n".join(
             f"{'>' if n == c.fault_line else ' '} {n:4d}  {text}" for n, text in enumerate(c.lines, start=c.start_line)
         )
-        context = {"path": c.path, "block": fence(_cap_lines(body, 40, "code"), "python")}
+        context = {"path": code(c.path), "block": fence(_cap_lines(body, 40, "code"), "python")}
     suspects = [
         {
             "link": _commit_link(url, s.sha),
-            "summary": s.summary,
-            "author": re.sub(r"\s*<[^>]*>", "", s.author),
+            "summary": md(s.summary),
+            "author": md(re.sub(r"\s*<[^>]*>", "", s.author)),
             "date": s.date.strftime("%Y-%m-%d"),
-            "reason": s.reason,
+            "reason": md(s.reason) if s.reason else "",
         }
         for s in d.suspect_commits[:3]
     ]
     return {
-        "hypothesis": d.hypothesis,
-        "root_cause": d.root_cause.value.replace("_", " "),
-        "exc": f"{d.exc_type}: {d.exc_message}" if d.exc_message and d.exc_message != d.exc_type else d.exc_type,
+        "hypothesis": prose(d.hypothesis),
+        "root_cause": md(d.root_cause.value.replace("_", " ")),
+        "exc": code(
+            f"{d.exc_type}: {d.exc_message}" if d.exc_message and d.exc_message != d.exc_type else d.exc_type
+        ),
         "fault": fault,
         "deployed": _commit_link(url, d.commit) if d.commit else None,
         "context": context,
         "suspects": suspects,
-        "culprit": d.culprit,
+        "culprit": code(d.culprit) if d.culprit else None,
         "library": (
-            f"`{d.library_frame.frame.file}:{d.library_frame.frame.line}` in `{d.library_frame.frame.function}`"
+            f"{code(f'{d.library_frame.frame.file}:{d.library_frame.frame.line}')} in "
+            f"{code(d.library_frame.frame.function)}"
             if d.library_frame is not None
             else None
         ),
@@ -217,11 +227,11 @@ def _evidence(report: RunReport, d: Diagnosis | None) -> dict[str, Any] | None:
     inc, ev = report.incident, report.evidence
     alerts = [
         {
-            "name": a.alertname,
-            "status": a.status,
+            "name": code(a.alertname),
+            "status": md(a.status),
             "starts_at": _when(a.starts_at) if a.starts_at else None,
-            "labels": ", ".join(f"`{k}={v}`" for k, v in sorted(a.labels.items()) if k != "alertname"),
-            "summary": a.annotations.get("summary") or a.annotations.get("description") or "",
+            "labels": ", ".join(code(f"{k}={v}") for k, v in sorted(a.labels.items()) if k != "alertname"),
+            "summary": md(a.annotations.get("summary") or a.annotations.get("description") or ""),
         }
         for a in inc.alerts[:3]
     ]
@@ -235,10 +245,14 @@ def _evidence(report: RunReport, d: Diagnosis | None) -> dict[str, Any] | None:
     if ev is not None:
         groups = [
             {
-                "signature": g.signature,
-                "exc": cell(f"{g.exc_type}: {g.exc_message}"[:160]),
+                "signature": cell(code(g.signature)),
+                "exc": cell(code(f"{g.exc_type}: {g.exc_message}"[:160])),
                 "count": g.count,
-                "top": cell(f"{g.top_frame.file}:{g.top_frame.line} in {g.top_frame.function}") if g.top_frame else "-",
+                "top": (
+                    cell(code(f"{g.top_frame.file}:{g.top_frame.line} in {g.top_frame.function}"))
+                    if g.top_frame
+                    else "-"
+                ),
                 "first": _when(g.first_seen) if g.first_seen else "-",
                 "last": _when(g.last_seen) if g.last_seen else "-",
             }
@@ -260,7 +274,7 @@ def _evidence(report: RunReport, d: Diagnosis | None) -> dict[str, Any] | None:
             }
         if d is not None:
             repo_frames = [
-                f"`{m.repo_path}:{m.frame.line}` in `{m.frame.function}`"
+                f"{code(f'{m.repo_path}:{m.frame.line}')} in {code(m.frame.function)}"
                 + (" ← fault" if d.fault_frame is not None and m == d.fault_frame else "")
                 for m in d.frames
                 if m.repo_path and not m.is_library
@@ -268,10 +282,10 @@ def _evidence(report: RunReport, d: Diagnosis | None) -> dict[str, Any] | None:
         if ev.termination is not None:
             t = ev.termination
             termination = {
-                "kind": t.kind.replace("_", " "),
-                "reason": t.reason,
+                "kind": md(t.kind.replace("_", " ")),
+                "reason": code(t.reason) if t.reason else "",
                 "exit_code": t.exit_code,
-                "detail": t.detail,
+                "detail": md(t.detail) if t.detail else "",
             }
         # With a traceback, the lines worth showing are the inputs logged near the crash; without one
         # (an OOM kill, a start-up failure), the last lines before the end are the evidence.
@@ -290,7 +304,7 @@ def _evidence(report: RunReport, d: Diagnosis | None) -> dict[str, Any] | None:
         "repo_frames": repo_frames,
         "termination": termination,
         "log_excerpt": log_excerpt,
-        "source": PurePosixPath(ev.source).name if ev is not None and ev.source else None,
+        "source": html_text(PurePosixPath(ev.source).name) if ev is not None and ev.source else None,
         "lines_scanned": ev.lines_scanned if ev is not None else 0,
     }
 
@@ -312,24 +326,26 @@ def _verdicts(v: ValidationReport, d: Diagnosis | None) -> list[dict[str, str]]:
     orig: RunSummary | None = v.test_on_original
     if orig is not None:
         if v.reproduces:
-            at = f" at `{orig.raising_frame}`" if orig.raising_frame else ""
+            at = f" at {code(orig.raising_frame)}" if orig.raising_frame else ""
             same = ""
             if d is not None and d.fault_frame is not None and d.fault_frame.repo_path and orig.raising_frame:
                 fault = f"{d.fault_frame.repo_path}:{d.fault_frame.frame.line}"
-                same = " (the fault frame)" if orig.raising_frame == fault else f" (diagnosed fault frame: `{fault}`)"
-            result = f"failed with `{orig.exc_type or '?'}`{at}{same}, as in production"
+                same = (
+                    " (the fault frame)" if orig.raising_frame == fault else f" (diagnosed fault frame: {code(fault)})"
+                )
+            result = f"failed with {code(orig.exc_type or '?')}{at}{same}, as in production"
         else:
-            result = f"did not reproduce the crash ({orig.exc_type or 'no exception'})"
+            result = f"did not reproduce the crash ({md(orig.exc_type or 'no exception')})"
         rows.append({"check": "regression test on the deployed code", "ok": _yes(v.reproduces), "result": result})
     patched = v.test_on_patched
     if patched is not None:
-        result = "passed" if v.fixed else f"failed ({patched.exc_type or f'{patched.failed} failing'})"
+        result = "passed" if v.fixed else f"failed ({md(patched.exc_type or f'{patched.failed} failing')})"
         rows.append({"check": "regression test on the patched code", "ok": _yes(v.fixed), "result": result})
     suite = v.suite_on_patched
     if suite is not None:
         base = v.suite_on_original
         if v.newly_failing:
-            newly = f"{len(v.newly_failing)} newly failing: " + ", ".join(f"`{t}`" for t in v.newly_failing[:5])
+            newly = f"{len(v.newly_failing)} newly failing: " + ", ".join(code(t) for t in v.newly_failing[:5])
         else:
             newly = "none newly failing"
         before = f" (before: {base.passed} passed, {base.failed + base.errors} failing)" if base is not None else ""
@@ -358,8 +374,8 @@ def _verdicts(v: ValidationReport, d: Diagnosis | None) -> list[dict[str, str]]:
         {
             "check": "sandbox",
             "ok": _yes(v.passed),
-            "result": f"`{v.backend}`: {v.isolation_note or 'no isolation note'}; "
-            f"{v.sandbox_runs} run(s), {v.seconds:.1f} s" + (f" — {v.failure}" if v.failure else ""),
+            "result": f"{code(v.backend)}: {md(v.isolation_note or 'no isolation note')}; "
+            f"{v.sandbox_runs} run(s), {v.seconds:.1f} s" + (f" — {md(v.failure)}" if v.failure else ""),
         }
     )
     return [{k: cell(x) for k, x in r.items()} for r in rows]
@@ -372,36 +388,66 @@ def _attempts(attempts: list[Attempt]) -> list[dict[str, str]]:
         rows.append(
             {
                 "number": str(a.number),
-                "strategy": f"`{a.proposal.strategy}`",
+                "strategy": code(a.proposal.strategy),
                 "reproduces": _yes(v.reproduces) if v else "➖",
                 "fixed": _yes(v.fixed) if v else "➖",
                 "suite": _yes(v.no_regressions) if v else "➖",
-                "verdict": a.critique.verdict if a.critique else "-",
-                "why": cell((a.rejected_because or (a.critique.feedback if a.critique else "") or "")[:160]),
+                "verdict": md(a.critique.verdict) if a.critique else "-",
+                "why": cell(prose((a.rejected_because or (a.critique.feedback if a.critique else "") or "")[:160])),
             }
         )
     return rows
 
 
-def _reproduce(report: RunReport, test_path: str | None, replay_hint: str | None, commit: str) -> list[str]:
+def _reproduce_block(
+    report: RunReport, test_path: str | None, replay_hint: str | None, commit: str, delivery: DeliveryRecord | None
+) -> str:
+    """The shell commands that reproduce the run, as one fenced block (names quoted for the shell)."""
     commands: list[str] = []
     if replay_hint:
-        commands.append(replay_hint if replay_hint.startswith("healcrew ") else f"healcrew replay {replay_hint}")
+        commands.append(
+            replay_hint if replay_hint.startswith("healcrew ") else f"healcrew replay {shlex.quote(replay_hint)}"
+        )
     else:
         log = report.incident.logs.file if report.incident.logs and report.incident.logs.file else None
         name = PurePosixPath(log).name if log else "crash.log"
-        commands.append(f"healcrew run --repo . --log {name} --commit {commit or report.incident.commit}")
-    return commands
+        sha = commit or report.incident.commit or ""
+        commands.append(f"healcrew run --repo . --log {shlex.quote(name)} --commit {shlex.quote(sha)}")
+    if test_path:
+        branch = shlex.quote(delivery.branch) if delivery is not None else "<this branch>"
+        commands += [
+            "# or: the regression test alone fails on the deployed commit and passes on this branch",
+            f"git checkout {shlex.quote(commit[:12])} && git checkout {branch} -- {shlex.quote(test_path)}",
+            f"python -m pytest -q {shlex.quote(test_path)}",
+        ]
+    return fence("\n".join(commands), "sh")
+
+
+def _delivery(delivery: DeliveryRecord | None) -> dict[str, Any] | None:
+    if delivery is None:
+        return None
+    return {
+        "branch": code(delivery.branch),
+        "commit": code(delivery.commit[:12]) if delivery.commit else "",
+        "base": "deployed commit" if delivery.base_kind == "deployed" else "default branch",
+        "base_commit": code(delivery.base_commit[:12]),
+        "notes": [prose(n) for n in delivery.notes],
+    }
 
 
 def _rollback(
     report: RunReport, delivery: DeliveryRecord | None, paths: list[str], diff: str, config_change: bool
 ) -> dict[str, Any]:
     sha = delivery.commit if delivery is not None and delivery.commit else None
+    previous = [
+        {"path": f["path"], "lines": [{"where": code(f"{f['path']}:{ln['line']}"), "text": code(ln["text"])}
+                                      for ln in f["lines"]]}
+        for f in (_previous_values(diff) if config_change else [])
+    ]
     return {
-        "revert": f"git revert {sha}" if sha else "git revert <the merge commit of this PR>",
+        "revert": code(f"git revert {sha}" if sha else "git revert <the merge commit of this PR>"),
         "config_change": config_change,
-        "previous": _previous_values(diff) if config_change else [],
+        "previous": previous,
     }
 
 
@@ -447,26 +493,27 @@ def build_context(
     if proposal is not None and proposal.test is not None:
         t = proposal.test
         test = {
-            "path": t.path,
-            "call": t.call,
+            "path": code(t.path),
+            "call": code(t.call),
             "input_source": t.input_source,
-            "input_from": _INPUT_SOURCES.get(t.input_source, t.input_source),
-            "note": t.note if t.note and t.note != f"input from {t.input_source}" else "",
+            "input_from": md(_INPUT_SOURCES.get(t.input_source, t.input_source)),
+            "note": md(t.note) if t.note and t.note != f"input from {t.input_source}" else "",
             "block": fence(_cap_lines(t.code, _MAX_BLOCK_LINES, "test"), "python"),
-            "command": f"python -m pytest -q {t.path}",
+            "command": f"python -m pytest -q {shlex.quote(t.path)}",
         }
     critique = a.critique if a is not None else None
     return {
         "report": report,
-        "incident_id": report.incident.id,
-        "run_id": report.run_id,
-        "version": report.healcrew_version,
-        "brain": report.brain,
+        "marker": f"healcrew:incident={html_text(report.incident.id)} run={html_text(report.run_id)}",
+        "incident_id": code(report.incident.id),
+        "run_id": code(report.run_id),
+        "version": md(report.healcrew_version),
+        "brain": code(report.brain),
         "summary": _summary(report, d),
-        "fix_sentence": fix_in_one_sentence(proposal.rationale) if proposal is not None else "",
-        "strategy": proposal.strategy if proposal is not None else None,
-        "rationale": proposal.rationale if proposal is not None else "",
-        "paths": paths,
+        "fix_sentence": prose(fix_in_one_sentence(proposal.rationale)) if proposal is not None else "",
+        "strategy": code(proposal.strategy) if proposal is not None else None,
+        "rationale": prose(proposal.rationale) if proposal is not None else "",
+        "paths": [code(p) for p in paths],
         "diff": fence(_cap_lines(diff, _MAX_BLOCK_LINES * 3, "diff"), "diff") if diff.strip() else None,
         "diff_truncated": len(diff.splitlines()) > _MAX_BLOCK_LINES * 3,
         "root": _root_cause(d, url) if d is not None else None,
@@ -474,22 +521,22 @@ def build_context(
         "test": test,
         "config_change": config_change,
         "validation": _verdicts(a.validation, d) if a is not None and a.validation is not None else None,
-        "verdict": critique.verdict if critique is not None else None,
+        "verdict": md(critique.verdict) if critique is not None else None,
         "findings": [
-            {"severity": f.severity, "rule": f.rule, "message": f.message}
+            {"severity": md(f.severity), "rule": code(f.rule), "message": prose(f.message)}
             for f in (critique.findings if critique else [])
         ],
-        "policy": list(report.policy_decisions),
+        "policy": [prose(p) for p in report.policy_decisions],
         "confidence": confidence,
         "score": proposal.score if proposal is not None else None,
         "threshold": threshold,
         "low_confidence": confidence is not None and confidence < threshold,
-        "reproduce": _reproduce(report, test["path"] if test else None, replay_hint, commit),
-        "deployed_sha": commit,
+        "reproduce": _reproduce_block(report, proposal.test.path if proposal and proposal.test else None,
+                                      replay_hint, commit, delivery),
         "rollback": _rollback(report, delivery, paths, diff, config_change),
         "attempts": _attempts(report.attempts) if len(report.attempts) > 1 else [],
-        "delivery": delivery,
-        "declined": report.declined,
+        "delivery": _delivery(delivery),
+        "declined": prose(report.declined) if report.declined else report.declined,
     }
 
 

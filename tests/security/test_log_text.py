@@ -213,3 +213,108 @@ def test_a_huge_log_of_tiny_lines_is_read_in_bounded_memory(tmp_path: Path) -> N
     assert result["tail"][-1] == "last words"
     assert result["scanned"] == repeats * 100_000 + 2 * len(TRACEBACK) + 1
     assert result["max_rss_mb"] < 300, f"{result['max_rss_mb']:.0f} MB peak for a {size / MB:.0f} MB log"
+
+
+# --------------------------------------------------------------------------- 4. shown inert
+
+ATTACK = (
+    "\x1b]8;;http://evil.example/\x07click\x1b]8;;\x07 \x1b[2J\x1b]0;owned\x07 [/bold] [red]x[/red] "
+    "**PWNED** ![img](http://evil.example/x.png) [link](http://evil.example/) <script>alert(1)</script> "
+    "@octocat ``` </details> #1"
+)
+
+
+def _console() -> tuple[object, object]:
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    return Console(file=buf, force_terminal=True, color_system="truecolor", width=400), buf
+
+
+def _assert_inert_on_terminal(text: str) -> None:
+    assert "\x1b]" not in text and "\x07" not in text and "\x1b[2J" not in text  # Rich's own SGR colours only
+    assert "[/bold]" in text and "[red]x[/red]" in text  # markup shown, not applied or fatal
+
+
+def test_terminal_view_of_evidence_and_diagnosis_is_inert() -> None:
+    from crew.handoffs import CrashEvidence, CrashGroup, Diagnosis, Frame, RootCause
+    from crew.render import show_diagnosis, show_evidence
+
+    console, buf = _console()
+    ev = CrashEvidence(
+        incident_id="i", source="/logs/[v2]/app\x1b[31m.log", lines_scanned=3,
+        groups=[CrashGroup(signature="s", exc_type="ValueError", exc_message=ATTACK[:140], count=1, example=0,
+                           top_frame=Frame(file="/app/[x]/a.py", line=1, function="f"))],
+    )
+    d = Diagnosis(incident_id="i", exc_type="ValueError", exc_message=ATTACK, root_cause=list(RootCause)[0],
+                  confidence=0.5, hypothesis=ATTACK)
+    show_evidence(console, ev)  # type: ignore[arg-type]
+    show_diagnosis(console, d)  # type: ignore[arg-type]
+    out = buf.getvalue()  # type: ignore[attr-defined]
+    _assert_inert_on_terminal(out)
+    assert "[v2]" in out and "[x]" in out  # bracketed names are not swallowed as markup
+
+
+def test_stage_progress_shows_a_summary_from_the_log_inert() -> None:
+    from crew.progress import RichReporter
+
+    console, buf = _console()
+    RichReporter(console).finished("Monitoring", 0.1, "ok", ATTACK)  # type: ignore[arg-type]
+    _assert_inert_on_terminal(buf.getvalue())  # type: ignore[attr-defined]
+
+
+def test_cli_error_naming_a_file_with_markup_and_escapes_is_one_line(tmp_path: Path) -> None:
+    from tests.e2e_helpers import assert_one_line_error, healcrew
+
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True, timeout=30)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q",
+                    "--allow-empty", "-m", "init"], check=True, timeout=30)
+    missing = tmp_path / "[/bold][v2]\x1b]0;owned\x07nope.log"
+    proc = healcrew("diagnose", "--log", str(missing), "--repo", str(repo), cache=tmp_path / "cache")
+    assert_one_line_error(proc, 2, "not found")
+    assert "[/bold][v2]" in proc.stderr and "\x1b" not in proc.stderr and "\x07" not in proc.stderr
+
+
+def _pr_body_with_attack() -> str:
+    from crew.delivery.pr_body import render_pr_body
+    from crew.handoffs import AlertInfo, RunReport, Termination
+
+    fixture = Path(__file__).resolve().parents[1] / "delivery" / "fixtures" / "flagship_report.json"
+    report = RunReport.model_validate_json(fixture.read_text(encoding="utf-8"))
+    ev, d = report.evidence, report.diagnosis
+    assert ev is not None and d is not None
+    group = ev.groups[0].model_copy(update={"exc_message": ATTACK})
+    tb = ev.tracebacks[group.example].model_copy(update={"raw": "Traceback:\n" + ATTACK + "\n````\n</details>"})
+    tracebacks = list(ev.tracebacks)
+    tracebacks[group.example] = tb
+    ev = ev.model_copy(update={
+        "groups": [group], "tracebacks": tracebacks, "source": "/b/<img src=x onerror=alert(1)>.log",
+        "termination": Termination(kind="startup_failure", reason="x", detail=ATTACK),
+    })
+    d = d.model_copy(update={"exc_message": ATTACK, "hypothesis": "The crash says `" + ATTACK + "` and " + ATTACK})
+    incident = report.incident.model_copy(update={
+        "service": ATTACK,
+        "alerts": [AlertInfo(alertname="CrashLoop", status="firing", annotations={"summary": ATTACK})],
+    })
+    report = report.model_copy(update={"evidence": ev, "diagnosis": d, "incident": incident})
+    return render_pr_body(report, repo_web_url="https://github.com/acme/x")
+
+
+def test_pr_body_shows_markdown_and_html_from_logs_inert() -> None:
+    import re
+
+    from markdown_it import MarkdownIt
+
+    body = _pr_body_with_attack()
+    assert "\x1b" not in body and "\x07" not in body
+    html = MarkdownIt("commonmark").enable("table").render(body)
+    outside_code = re.sub(r"<pre>.*?</pre>|<code>.*?</code>", "", html, flags=re.S)
+    assert "<strong>PWNED</strong>" not in html
+    assert "<img" not in html and "<script>" not in html and re.search(r"<[^>]*onerror", html) is None
+    assert 'href="http://evil.example' not in html
+    assert "@octocat" not in outside_code  # no mention notifies anyone
+    assert html.count("<details>") == html.count("</details>")  # no block of ours was closed early
+    assert "PWNED" in html  # the text is still there, as text
