@@ -19,6 +19,7 @@ from rich.console import Console
 
 from crew import __version__
 from crew.errors import BadInputError, HealcrewError
+from crew.escape import terminal
 
 app = typer.Typer(
     name="healcrew",
@@ -57,7 +58,7 @@ def _finish(state: object, as_json: bool, out_dir: Path | None) -> None:
     if out_dir is not None:
         json_path, _ = write_report(report, out_dir)
         if not as_json:
-            err.print(f"report written to {json_path.parent}", highlight=False)
+            err.print(f"report written to {terminal(json_path.parent, markup=False)}", markup=False, highlight=False)
     if as_json:
         print_json(report)
     elif report.stopped_at is None:
@@ -66,7 +67,7 @@ def _finish(state: object, as_json: bool, out_dir: Path | None) -> None:
         if report.diagnosis:
             show_diagnosis(out, report.diagnosis)
     if report.stopped_at is not None:
-        err.print(f"healcrew: {report.error}", style="red", highlight=False)
+        err.print(f"healcrew: {terminal(report.error, markup=False)}", style="red", markup=False, highlight=False)
         raise typer.Exit(state.exit_code or 1)
     if state.repair_enabled:
         if not as_json:
@@ -453,15 +454,15 @@ def main() -> None:
                 _exit_now(exc.code if isinstance(exc.code, int) else 1)
             raise
         except HealcrewError as exc:
-            err.print(f"healcrew: {exc}", style="red", highlight=False)
+            err.print(f"healcrew: {terminal(exc, markup=False)}", style="red", markup=False, highlight=False)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt as exc:
             _interrupted(exc)
         except Exception as exc:  # an unexpected bug: one line, traceback only on request
             if os.environ.get("HEALCREW_DEBUG") == "1":
                 raise
-            err.print(f"healcrew: internal error: {type(exc).__name__}: {exc} (HEALCREW_DEBUG=1 shows more)",
-                      style="red", highlight=False)
+            err.print(f"healcrew: internal error: {type(exc).__name__}: {terminal(exc, markup=False)} "
+                      "(HEALCREW_DEBUG=1 shows more)", style="red", markup=False, highlight=False)
             sys.exit(3)
 
 
