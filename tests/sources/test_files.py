@@ -177,3 +177,22 @@ def test_example_bundle_logs_read(name: str) -> None:
     lines = read_log_file(path)
     assert len(lines) > 10
     assert any("Error" in ln.text for ln in lines)
+
+
+def test_streamed_read_keeps_crashes_far_from_the_end_and_counts_every_line(tmp_path: Path) -> None:
+    noise = "".join(f"INFO tick {i}\n" for i in range(20_000))
+    path = write(tmp_path, "long.log", "\n".join(TRACEBACK) + "\n" + noise + "INFO done\n")
+    lines = read_log_file(path)
+    assert lines.scanned == len(TRACEBACK) + 20_001
+    assert [ln.text for ln in lines][: len(TRACEBACK)] == TRACEBACK  # the crash and its window are kept
+    assert lines[-1].text == "INFO done"
+    assert len(lines) < 3_000  # the noise between is not
+
+
+def test_a_line_longer_than_the_cap_keeps_its_head(tmp_path: Path) -> None:
+    from crew.sources.files import MAX_LINE_CHARS
+
+    path = write(tmp_path, "wide.log", "x" * (3 * MAX_LINE_CHARS) + "\n" + "\n".join(TRACEBACK) + "\n")
+    lines = read_log_file(path)
+    assert len(lines[0].text) <= MAX_LINE_CHARS
+    assert [ln.text for ln in lines][1:] == TRACEBACK
