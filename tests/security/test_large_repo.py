@@ -20,9 +20,10 @@ BLOB_MB = 96
 RSS_BOUND_MB = 80  # well under the blob: the copy must never hold it in memory
 
 PROBE = """
-import json, resource, sys
+import json, sys
 from sandbox.errors import WorkspaceError
 from sandbox.workspace import make_workspace
+from tests.security.peak import peak_rss_mb
 error = None
 try:
     with make_workspace(sys.argv[1], commit=sys.argv[2] if len(sys.argv) > 2 else None) as ws:
@@ -31,7 +32,7 @@ try:
 except WorkspaceError as exc:
     error, size, tar = str(exc), 0, 0
 print(json.dumps({"error": error, "size": size, "tar": tar,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                  "rss_mb": peak_rss_mb()}))
 """
 
 

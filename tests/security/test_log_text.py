@@ -181,11 +181,8 @@ _MEASURE = textwrap.dedent(
         result = {"tracebacks": [tb.exc_type for tb in found], "tail": tail, "scanned": getattr(lines, "scanned", 0)}
     except MemoryError:
         result = {"error": "MemoryError"}
-    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over exec from the (v)forking
-    # parent, so in a child of a big pytest process it reports the parent's peak
-    with open("/proc/self/status") as fh:
-        hwm = next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:"))
-    result["max_rss_mb"] = hwm / 1024
+    from tests.security.peak import peak_rss_mb
+    result["max_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
     """
 )
