@@ -128,10 +128,20 @@ def _crashed_container(pod: Any) -> str | None:
                                         s.restart_count or 0)).name
 
 
+# A crash loop's last crashes are at the end of the log: keep the tail, and bound what the API
+# server may send at all, since the body is held in memory before it is parsed.
+DEFAULT_TAIL_LINES = 100_000
+MAX_LOG_BYTES = 64 * 1024 * 1024
+
+
 def read_previous_logs(
-    source: KubernetesSource, *, configuration: Any | None = None, tail_lines: int | None = None
+    source: KubernetesSource, *, configuration: Any | None = None, tail_lines: int | None = DEFAULT_TAIL_LINES,
+    limit_bytes: int = MAX_LOG_BYTES,
 ) -> list[LogLine]:
-    """The (previous, by default) container's log lines with their timestamps, oldest first."""
+    """The (previous, by default) container's log lines with their timestamps, oldest first.
+
+    At most the last ``tail_lines`` lines and ``limit_bytes`` bytes are read.
+    """
     from kubernetes.client.rest import ApiException
     from urllib3.exceptions import HTTPError
 
@@ -140,7 +150,7 @@ def read_previous_logs(
     api = _core(configuration)
     container = source.container or _crashed_container(_read_pod(api, source))
     what = f"logs of pod {source.namespace}/{source.pod}" + (f" container {container}" if container else "")
-    kwargs: dict[str, Any] = {"previous": source.previous, "timestamps": True}
+    kwargs: dict[str, Any] = {"previous": source.previous, "timestamps": True, "limit_bytes": limit_bytes}
     if container:
         kwargs["container"] = container
     if tail_lines is not None:

@@ -12,6 +12,8 @@ import pytest
 from crew.errors import SourceError
 from crew.handoffs import KubernetesSource
 from crew.sources.kubernetes import (
+    DEFAULT_TAIL_LINES,
+    MAX_LOG_BYTES,
     load_configuration,
     parse_timestamped,
     read_previous_logs,
@@ -124,6 +126,9 @@ def test_previous_logs_with_timestamps(replay_server: ReplayServer) -> None:
     assert req.query["previous"][0].lower() == "true"
     assert req.query["timestamps"][0].lower() == "true"
     assert req.headers["authorization"] == f"Bearer {TOKEN}"
+    # the body is held in memory before parsing: the API server is asked for a bounded tail
+    assert req.query["tailLines"] == [str(DEFAULT_TAIL_LINES)]
+    assert req.query["limitBytes"] == [str(MAX_LOG_BYTES)]
 
 
 def test_a_log_that_is_one_json_document_is_not_mangled(replay_server: ReplayServer) -> None:
