@@ -14,6 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from crew import escape as md
 from crew.errors import HealcrewError
 from crew.handoffs import RunReport
 
@@ -80,35 +81,43 @@ def print_json(report: RunReport) -> None:
 
 
 def to_markdown(report: RunReport) -> str:
-    """A Markdown summary of the run (later the body of the pull request)."""
+    """A Markdown summary of the run (``report.md``, and the PR body's fallback).
+
+    Everything in it that came from the log, the alert or the repository is untrusted text, so
+    it is shown through ``crew.escape``: literal prose, code spans and fences nothing can close.
+    """
     inc, d = report.incident, report.diagnosis
-    out = [f"# healcrew: {inc.id}", ""]
-    out.append(f"- **Service:** {inc.service or '?'} ({inc.namespace or '-'}/{inc.pod or '-'})")
-    stopped = f" — stopped at {report.stopped_at}: {report.error}" if report.stopped_at else ""
+    out = [f"# healcrew: {md.markdown_inline(inc.id)}", ""]
+    where = md.markdown_inline(f"{inc.namespace or '-'}/{inc.pod or '-'}")
+    out.append(f"- **Service:** {md.markdown_inline(inc.service or '?')} ({where})")
+    stopped = (f" — stopped at {md.markdown_inline(report.stopped_at)}: {md.markdown_prose(report.error or '')}"
+               if report.stopped_at else "")
     out.append(f"- **Outcome:** {report.outcome}{stopped}")
     out.append(f"- **Run:** `{report.run_id}`, brain `{report.brain}`, healcrew {report.healcrew_version}")
     if report.evidence and report.evidence.groups:
         g = report.evidence.groups[0]
-        out.append(f"- **Crash:** `{g.exc_type}: {g.exc_message[:200]}` seen {g.count}×"
+        out.append(f"- **Crash:** {md.markdown_code(f'{g.exc_type}: {g.exc_message[:200]}')} seen {g.count}×"
                    + (f", first {g.first_seen:%Y-%m-%d %H:%M:%S}" if g.first_seen else ""))
     if d is not None:
-        out += ["", "## Root cause", "", d.hypothesis, "",
+        out += ["", "## Root cause", "", md.markdown_prose(d.hypothesis), "",
                 f"- **Class:** {d.root_cause.value}", f"- **Confidence:** {d.confidence:.2f}"]
         if d.fault_frame and d.fault_frame.repo_path:
-            out.append(f"- **Fault line:** `{d.fault_frame.repo_path}:{d.fault_frame.frame.line}` at `{d.commit[:12]}`")
+            fault = md.markdown_code(f"{d.fault_frame.repo_path}:{d.fault_frame.frame.line}")
+            out.append(f"- **Fault line:** {fault} at `{d.commit[:12]}`")
         for s in d.suspect_commits:
-            out.append(f"- **Suspect commit:** `{s.sha[:12]}` {s.summary} — {s.author}, {s.date:%Y-%m-%d} ({s.reason})")
+            out.append(f"- **Suspect commit:** `{s.sha[:12]}` {md.markdown_inline(s.summary)} — "
+                       f"{md.markdown_inline(s.author)}, {s.date:%Y-%m-%d} ({md.markdown_inline(s.reason)})")
         if d.code_context:
             c = d.code_context
             body = "\n".join(
                 f"{'>' if n == c.fault_line else ' '} {n:4d}  {text}"
                 for n, text in enumerate(c.lines, start=c.start_line)
             )
-            out += ["", f"```python\n# {c.path}\n{body}\n```"]
+            out += ["", md.markdown_fence(f"# {c.path}\n{body}", "python")]
     if report.accepted is not None:
         out += _fix_section(report)
     elif report.declined:
-        out += ["", "## No fix proposed", "", report.declined]
+        out += ["", "## No fix proposed", "", md.markdown_prose(report.declined)]
     if report.attempts:
         out += ["", "## Attempts", "", "| # | strategy | reproduces | fixed | suite | differential | verdict | why |",
                 "|---:|---|---|---|---|---|---|---|"]
@@ -122,14 +131,14 @@ def to_markdown(report: RunReport) -> str:
                 f"{v.differential_inputs} same" if v.differential_ok else f"{len(v.differential_mismatches)} differ"
             )
             out.append(
-                f"| {a.number} | `{a.proposal.strategy}` | {yes_no(v.reproduces if v else None)} | "
+                f"| {a.number} | {md.markdown_code(a.proposal.strategy)} | {yes_no(v.reproduces if v else None)} | "
                 f"{yes_no(v.fixed if v else None)} | {suite} | {diff_ok} | "
-                f"{a.critique.verdict if a.critique else '-'} | {(a.rejected_because or '').replace('|', '/')[:120]} |"
+                f"{a.critique.verdict if a.critique else '-'} | {md.markdown_prose((a.rejected_because or '')[:120])} |"
             )
     if report.evidence and report.evidence.log_excerpt:
-        out += ["", "## Evidence", "", "```", *report.evidence.log_excerpt[-30:], "```"]
+        out += ["", "## Evidence", "", md.markdown_fence("\n".join(report.evidence.log_excerpt[-30:]))]
     out += ["", "## Stages", "", "| stage | status | ms |", "|---|---|---:|"]
-    out += [f"| {t.stage} | {t.status} | {t.seconds * 1000:.0f} |" for t in report.timings]
+    out += [f"| {md.markdown_inline(t.stage)} | {t.status} | {t.seconds * 1000:.0f} |" for t in report.timings]
     return "\n".join(out) + "\n"
 
 
@@ -142,18 +151,22 @@ def _fix_section(report: RunReport) -> list[str]:
     a = report.accepted
     assert a is not None
     p, v = a.proposal, a.validation
-    lines = ["", "## Fix", "", p.rationale, "", f"Strategy `{p.strategy}`, files: "
-             + ", ".join(f"`{f}`" for f in p.touched_files), "", "```diff", p.diff.rstrip(), "```"]
+    lines = ["", "## Fix", "", md.markdown_prose(p.rationale), "",
+             f"Strategy {md.markdown_code(p.strategy)}, files: "
+             + ", ".join(md.markdown_code(f) for f in p.touched_files),
+             "", md.markdown_fence(p.diff, "diff")]
     if p.test is not None:
-        lines += ["", f"### Regression test `{p.test.path}` (input from {p.test.input_source})", "",
-                  "```python", p.test.code.rstrip(), "```"]
+        lines += ["", f"### Regression test {md.markdown_code(p.test.path)} "
+                      f"(input from {md.markdown_inline(p.test.input_source)})", "",
+                  md.markdown_fence(p.test.code, "python")]
     if v is not None:
         orig, patched = v.test_on_original, v.test_on_patched
-        lines += ["", "### Sandbox verdicts", "", f"Backend: {v.backend}. {v.isolation_note}".rstrip(), "",
+        lines += ["", "### Sandbox verdicts", "",
+                  f"Backend: {md.markdown_inline(v.backend)}. {md.markdown_prose(v.isolation_note)}".rstrip(), "",
                   "| check | result |", "|---|---|"]
         if orig is not None:
             lines.append(f"| test on original | {'failed' if v.reproduces else 'did not fail'} with "
-                         f"`{orig.exc_type or '-'}` at `{orig.raising_frame or '-'}` |")
+                         f"{md.markdown_code(orig.exc_type or '-')} at {md.markdown_code(orig.raising_frame or '-')} |")
         if patched is not None:
             lines.append(f"| test on patched | {'passed' if v.fixed else 'failed'} |")
         if v.suite_on_patched is not None:
@@ -163,7 +176,10 @@ def _fix_section(report: RunReport) -> list[str]:
             lines.append(f"| differential check | {v.differential_inputs} inputs, "
                          f"{len(v.differential_mismatches)} differ |")
     if a.critique is not None and a.critique.findings:
-        lines += ["", "### Critique", ""] + [f"- **{f.severity}** `{f.rule}`: {f.message}" for f in a.critique.findings]
+        lines += ["", "### Critique", ""] + [
+            f"- **{f.severity}** {md.markdown_code(f.rule)}: {md.markdown_prose(f.message)}"
+            for f in a.critique.findings
+        ]
     return lines
 
 

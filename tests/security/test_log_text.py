@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from crew.extract import extract_tracebacks, parse_traceback_text
+from crew.handoffs import RunReport
 from crew.logline import LogLine
 from crew.payloads import dicts_in
 from crew.sources.files import read_log_file
@@ -275,8 +276,7 @@ def test_cli_error_naming_a_file_with_markup_and_escapes_is_one_line(tmp_path: P
     assert "[/bold][v2]" in proc.stderr and "\x1b" not in proc.stderr and "\x07" not in proc.stderr
 
 
-def _pr_body_with_attack() -> str:
-    from crew.delivery.pr_body import render_pr_body
+def _report_with_attack() -> RunReport:
     from crew.handoffs import AlertInfo, RunReport, Termination
 
     fixture = Path(__file__).resolve().parents[1] / "delivery" / "fixtures" / "flagship_report.json"
@@ -296,16 +296,28 @@ def _pr_body_with_attack() -> str:
         "service": ATTACK,
         "alerts": [AlertInfo(alertname="CrashLoop", status="firing", annotations={"summary": ATTACK})],
     })
-    report = report.model_copy(update={"evidence": ev, "diagnosis": d, "incident": incident})
+    return report.model_copy(update={"evidence": ev, "diagnosis": d, "incident": incident})
+
+
+def _pr_body(report: RunReport) -> str:
+    from crew.delivery.pr_body import render_pr_body
+
     return render_pr_body(report, repo_web_url="https://github.com/acme/x")
 
 
-def test_pr_body_shows_markdown_and_html_from_logs_inert() -> None:
+def _report_md(report: RunReport) -> str:
+    from crew.report import to_markdown
+
+    return to_markdown(report)
+
+
+@pytest.mark.parametrize("render", [_pr_body, _report_md], ids=["PR.md", "report.md"])
+def test_markdown_and_html_from_logs_render_inert(render: Callable[[RunReport], str]) -> None:
     import re
 
     from markdown_it import MarkdownIt
 
-    body = _pr_body_with_attack()
+    body = render(_report_with_attack())
     assert "\x1b" not in body and "\x07" not in body
     html = MarkdownIt("commonmark").enable("table").render(body)
     outside_code = re.sub(r"<pre>.*?</pre>|<code>.*?</code>", "", html, flags=re.S)
