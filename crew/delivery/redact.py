@@ -128,7 +128,8 @@ def _library_detectors() -> list[tuple[str, re.Pattern[str]]]:
     left_out = {"IPPublicDetector", "CloudantDetector", "IbmCosHmacDetector", "IbmCloudIamDetector",
                 "SoftlayerDetector"}
     out: list[tuple[str, re.Pattern[str]]] = []
-    for secret_type, cls in sorted(get_mapping_from_secret_type_to_class().items()):
+    mapping: dict[str, type] = get_mapping_from_secret_type_to_class()
+    for secret_type, cls in sorted(mapping.items()):
         if not issubclass(cls, RegexBasedDetector) or cls.__name__ in left_out:
             continue
         kind = re.sub(r"[^a-z0-9]+", "-", secret_type.lower()).strip("-")
