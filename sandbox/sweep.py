@@ -24,6 +24,7 @@ from typing import Any
 import psutil
 
 from sandbox.images import LABEL
+from sandbox.wheels import WORK_PREFIX as WHEEL_BUILD_PREFIX
 
 OWNER_HOST = "org.healcrew.owner.host"
 OWNER_PID = "org.healcrew.owner.pid"
@@ -36,7 +37,7 @@ STALE_AGE = 86400.0
 """Seconds without a change after which a temp folder that carries no owner is removed."""
 _OWNED = re.compile(rf"^{RUN_PREFIX}(\d+)-(\d+)-")
 _TEMP_PREFIXES = ("healcrew-ws-", RUN_PREFIX, "healcrew-scratch-", "healcrew-deliver-", "healcrew-index-",
-                  "healcrew-ls-", "healcrew-rm-")
+                  "healcrew-ls-", "healcrew-rm-", WHEEL_BUILD_PREFIX)
 _SAME_START = 0.05  # seconds: psutil's start times of one process agree far closer than this
 
 

@@ -21,6 +21,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from sandbox.errors import ImageError
 
 Log = Callable[[str], None]
 LABEL = "org.healcrew.sandbox"
+WORK_PREFIX = "healcrew-wheelbuild-"
 BUILD_USER = "65534:65534"
 BUILD_TIMEOUT = 900.0
 BUILD_MEMORY_MB = 2048
@@ -212,8 +214,12 @@ def build_in_container(
     import docker.errors
     import requests.exceptions
 
+    from sandbox.sweep import owner_labels  # imported here: sweep imports images, which imports this module
+
     pip = pip or host_pip_setup()
-    work = Path(tempfile.mkdtemp(prefix="healcrew-wheelbuild-"))
+    # owner and deadline labels: a build left by a killed healcrew is removed by the start-up sweep
+    labels = {**owner_labels(time.time() + timeout + 5), **(labels or {})}
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX))
     container = None
     try:
         inbox, outbox = work / "in", work / "out"
@@ -244,7 +250,7 @@ def build_in_container(
         log(f"building {len(requirements)} package(s) with no ready-made wheel in a container")
         container = client.containers.run(
             image, command, name=f"healcrew-wheels-{uuid.uuid4().hex[:12]}", detach=True,
-            labels={**(labels or {}), LABEL: "wheel-build"}, user=BUILD_USER, working_dir="/tmp",
+            labels={**labels, LABEL: "wheel-build"}, user=BUILD_USER, working_dir="/tmp",
             environment=environment, volumes=volumes, network_mode="host", read_only=True,
             tmpfs={"/tmp": "rw,exec,nosuid,nodev,size=4g,mode=1777"},
             cap_drop=["ALL"], security_opt=["no-new-privileges"], pids_limit=BUILD_PIDS,

@@ -410,3 +410,45 @@ def test_a_build_that_never_ends_is_killed_at_its_timeout(tmp_path: Path, base_i
     assert time.monotonic() - started < 60
     left = docker_client.api.containers(all=True, filters={"label": f"org.healcrew.test={run_label}"})
     assert left == []
+
+
+@pytest.mark.docker
+def test_a_build_container_carries_its_owner_and_deadline_for_the_sweep(tmp_path: Path, base_image: str,
+                                                                        docker_client: Any, run_label: str) -> None:
+    """A healcrew killed with -9 mid-build leaves a container the next start-up sweep recognises."""
+    import time
+
+    from sandbox.sweep import DEADLINE, OWNER_PID, _container_is_orphan
+
+    folder = tmp_path / "dist"
+    folder.mkdir()
+    archive = folder / "hang-1.0.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        data = b"import time\ntime.sleep(3600)\n"
+        info = tarfile.TarInfo("hang-1.0/setup.py")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    started = time.time()
+
+    def build() -> None:
+        with pytest.raises(ImageError):
+            build_in_container(docker_client, base_image, [f"/in/{archive.name}"], tmp_path / "dest",
+                               inputs=[archive], pip=PipSetup(config_text="", env={"PIP_NO_INDEX": "1"}), timeout=8,
+                               labels={"org.healcrew.test": run_label})
+
+    worker = threading.Thread(target=build)
+    worker.start()
+    try:
+        seen: list[dict[str, Any]] = []
+        while not seen and worker.is_alive() and time.time() - started < 30:
+            seen = docker_client.api.containers(all=True, filters={"label": f"org.healcrew.test={run_label}"})
+            time.sleep(0.2)
+        assert seen, "the build container was never seen"
+        labels = seen[0]["Labels"]
+        assert labels[OWNER_PID] == str(os.getpid())
+        deadline = float(labels[DEADLINE])
+        assert started < deadline < started + 8 + 30
+        assert not _container_is_orphan(labels, started, now=time.time())  # its owner is alive, before its deadline
+        assert _container_is_orphan(labels, started, now=deadline + 1)
+    finally:
+        worker.join(60)
