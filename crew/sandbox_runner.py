@@ -2,7 +2,8 @@
 
 ``sandbox/`` knows nothing of agents; this adapter turns its ``RunResult`` into what the
 validation protocol reads, a patch that does not apply into an outcome (not a crash), and the
-repo's dependency lines the sandbox refused to fetch into policy decisions for the run report.
+repo's dependency lines the sandbox refused to fetch (and the links it left out of its copy)
+into policy decisions for the run report.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class SandboxRunner:
         self.isolation_note = _NOTES.get(choice.name, "")
         self.config = SandboxConfig(backend=choice.name, memory_mb=memory_mb)  # type: ignore[arg-type]
         self.policy_decisions: list[str] = []
-        """Dependency lines and spec files of the repo that were refused (once each, in order)."""
+        """What the sandbox refused or left out of the repo (dependency lines, spec files, links), once each."""
 
     def run(self, command: list[str], diff: str | None, files: dict[str, str], timeout: float) -> SandboxOutcome:
         from sandbox import PatchError, prepare
@@ -49,7 +50,8 @@ class SandboxRunner:
         try:
             with prepare(self.repo.path, self.repo.commit, diff or None, files, self.config) as box:
                 junit = JUNIT_PATH if any("--junitxml" in arg for arg in command) else None
-                self._note_refusals([r.note() for r in box.refused])
+                left_out = [f"sandbox copy: {note}" for note in box.workspace.notes]
+                self._note_refusals([r.note() for r in box.refused] + left_out)
                 result = box.run(command, timeout=timeout, junit_path=junit)
         except PatchError as exc:
             return SandboxOutcome(exit_code=None, stdout="", stderr=str(exc), seconds=0.0, patch_error=str(exc))

@@ -88,6 +88,23 @@ def test_a_tracked_absolute_link_is_skipped_with_a_note_not_a_crash(tmp_path: Pa
         assert HOST_SECRET.encode() not in ws.tar_file().read_bytes()
 
 
+@pytest.mark.docker
+def test_a_skipped_link_is_told_in_the_run_report(tmp_path: Path, host_file: Path, docker_client: object) -> None:
+    """The reviewer learns that the sandbox ran without a file the repository links to."""
+    from crew.repo import GitRepo
+    from crew.sandbox_runner import open_runner
+
+    repo = tmp_path / "svc"
+    repo.mkdir()
+    os.symlink(host_file, repo / "setup.cfg")
+    commit_repo(repo, {"app.py": "x = 1\n"}, "first")
+    runner = open_runner(GitRepo(repo), "docker")
+    outcome = runner.run(["python", "-c", "import app"], None, {}, timeout=60)
+    assert outcome.exit_code == 0
+    assert any("sandbox copy" in d and "setup.cfg" in d and "outside" in d for d in runner.policy_decisions)
+    assert all(HOST_SECRET.strip() not in d for d in runner.policy_decisions)
+
+
 def test_a_link_that_escapes_through_another_link_is_dropped(tmp_path: Path, host_file: Path) -> None:
     repo = tmp_path / "svc"
     (repo / "sub").mkdir(parents=True)
