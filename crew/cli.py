@@ -87,16 +87,16 @@ def _show_delivery(report: object) -> None:
     if record is None:
         return
     for note in record.notes:
-        err.print(f"delivery: {note}", highlight=False)
+        err.print(f"delivery: {terminal(note)}", highlight=False)
     pr = record.pull_request
     if record.pushed:
-        out.print(f"Branch [bold]{record.branch}[/] at {(record.commit or '')[:12]} on {record.remote}",
-                  highlight=False)
+        out.print(f"Branch [bold]{terminal(record.branch)}[/] at {(record.commit or '')[:12]} on "
+                  f"{terminal(record.remote)}", highlight=False)
     if pr is not None:
         what = "opened" if pr.created else ("updated" if record.pushed else pr.state)
         number = f" #{pr.number}" if pr.number is not None else ""
         draft = " (draft)" if pr.draft else ""
-        out.print(f"Pull request{number}{draft} {what}: {pr.url}", highlight=False)
+        out.print(f"Pull request{number}{draft} {what}: {terminal(pr.url)}", highlight=False)
 
 
 def _reporter(as_json: bool) -> object:
@@ -300,7 +300,7 @@ def _skipped(state: object, notes: list[str], as_json: bool) -> None:
         if note not in state.policy_decisions:
             state.policy_decisions.append(note)
             if not as_json:
-                err.print(f"policy: {note}", markup=False, highlight=False)
+                err.print(f"policy: {terminal(note, markup=False)}", markup=False, highlight=False)
 
 
 @app.command()
