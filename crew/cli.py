@@ -124,7 +124,8 @@ def diagnose(
 
 
 SandboxOpt = Annotated[
-    str, typer.Option("--sandbox", help="Where repo code runs: docker, process (weaker isolation) or auto.")
+    str, typer.Option("--sandbox", help="Where repo code runs: docker, process (bubblewrap, weaker isolation) or auto "
+                                "(docker; never falls back to running repo code outside a container).")
 ]
 AttemptsOpt = Annotated[int, typer.Option("--max-attempts", min=1, max=10, help="Bound of the revise loop.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write report.json and report.md here.")]
