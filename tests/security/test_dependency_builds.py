@@ -64,18 +64,6 @@ def make_sdist(folder: Path, name: str, marker: Path) -> Path:
     return archive
 
 
-@pytest.fixture(scope="module")
-def base_image(docker_client: Any) -> str:
-    from sandbox.images import ensure_base_image
-
-    return ensure_base_image(docker_client, pull_timeout=5).tag
-
-
-@pytest.fixture(scope="module")
-def run_label() -> str:
-    return uuid.uuid4().hex
-
-
 def repo_reqs(reqs: list[str]) -> list[str]:
     """The requirements that came from the repo (healcrew adds pytest and its own plugins)."""
     return [r for r in reqs if not r.startswith(("pytest", "pytest-timeout"))]

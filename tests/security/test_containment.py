@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 
 from sandbox import SandboxConfig, prepare
-
-from .conftest import tree_digest
+from tests.sandbox.conftest import tree_digest
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("no_leftover_containers")]
 
