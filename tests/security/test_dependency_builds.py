@@ -377,11 +377,8 @@ def test_refused_dependency_lines_reach_the_run_report_as_policy_decisions(
     assert note.startswith("dependency refused: requirements.txt:1: evil @ file://") and "local path" in note
 
 
-@pytest.mark.docker
-def test_a_build_that_never_ends_is_killed_at_its_timeout(tmp_path: Path, base_image: str, docker_client: Any,
-                                                           run_label: str) -> None:
-    import time
-
+def _hanging_sdist(tmp_path: Path) -> Path:
+    """An sdist whose setup.py never returns: a build that only a timeout ends."""
     folder = tmp_path / "dist"
     folder.mkdir()
     archive = folder / "hang-1.0.tar.gz"
@@ -390,6 +387,15 @@ def test_a_build_that_never_ends_is_killed_at_its_timeout(tmp_path: Path, base_i
         info = tarfile.TarInfo("hang-1.0/setup.py")
         info.size = len(data)
         tar.addfile(info, io.BytesIO(data))
+    return archive
+
+
+@pytest.mark.docker
+def test_a_build_that_never_ends_is_killed_at_its_timeout(tmp_path: Path, base_image: str, docker_client: Any,
+                                                           run_label: str) -> None:
+    import time
+
+    archive = _hanging_sdist(tmp_path)
     started = time.monotonic()
     with pytest.raises(ImageError, match="longer than"):
         build_in_container(docker_client, base_image, [f"/in/{archive.name}"], tmp_path / "dest", inputs=[archive],
@@ -408,14 +414,7 @@ def test_a_build_container_carries_its_owner_and_deadline_for_the_sweep(tmp_path
 
     from sandbox.sweep import DEADLINE, OWNER_PID, _container_is_orphan
 
-    folder = tmp_path / "dist"
-    folder.mkdir()
-    archive = folder / "hang-1.0.tar.gz"
-    with tarfile.open(archive, "w:gz") as tar:
-        data = b"import time\ntime.sleep(3600)\n"
-        info = tarfile.TarInfo("hang-1.0/setup.py")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
+    archive = _hanging_sdist(tmp_path)
     started = time.time()
 
     def build() -> None:
