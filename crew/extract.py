@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from crew.handoffs import Frame, SyntaxErrorDetail, Traceback
+from crew.handoffs import Carets, Frame, SyntaxErrorDetail, Traceback
 from crew.logline import LogLine
 from crew.payloads import loads
 
@@ -289,6 +289,25 @@ def _is_caret(stripped: str) -> bool:
     if not stripped or _CARET_CHARS_RE.fullmatch(stripped) is None:
         return False
     return "^" in stripped or not stripped.strip().strip("~")
+
+
+def _carets(line: str, code_col: int, code: str) -> Carets | None:
+    """The PEP 657 marker under a frame's code line, as columns of the stripped code.
+
+    Python prints the code stripped after four blanks and the marker aligned under it; a marker
+    that starts before the code or runs past its end is not the code's, so it is dropped.
+    """
+    body = line.rstrip()
+    start = len(body) - len(body.lstrip()) - code_col
+    end = len(body) - code_col
+    if start < 0 or end > len(code) or start >= end:
+        return None
+    mark = body[code_col + start :]
+    first = mark.find("^")
+    if first < 0:
+        return None
+    last = mark.rfind("^") + 1
+    return Carets(start=start, end=end, primary_start=start + first, primary_end=start + last)
 
 
 def _plausible_exc(type_name: str, has_colon: bool) -> bool:
@@ -971,6 +990,8 @@ def _parse_plain(seg: list[str]) -> Traceback | None:
                     if caret < 0:
                         caret = len(line) - len(line.lstrip())
                     syn["offset"] = max(1, caret - syn["code_col"] + 1)
+                elif last is not None and last is not syn and "code_col" in last and "carets" not in last:
+                    last["carets"] = _carets(line, last["code_col"], last["code"])
                 continue
             if last is not None and last.get("code") is None and "code_col" not in last:
                 last["code"] = stripped
@@ -1003,7 +1024,10 @@ def _parse_plain(seg: list[str]) -> Traceback | None:
     return Traceback(
         exc_type=exc_type,
         exc_message=message,
-        frames=[Frame(file=f["file"], line=f["line"], function=f["function"], code=f.get("code")) for f in frames],
+        frames=[
+            Frame(file=f["file"], line=f["line"], function=f["function"], code=f.get("code"), carets=f.get("carets"))
+            for f in frames
+        ],
         truncated=truncated,
         syntax_error=(
             SyntaxErrorDetail(file=syn["file"], line=syn["line"], code=syn.get("code"), offset=syn.get("offset"))

@@ -86,6 +86,19 @@ class Incident(Record):
 # --------------------------------------------------------------------------- monitoring
 
 
+class Carets(Record):
+    """The columns of a frame's code line that a PEP 657 marker line (``~~~^^^``) underlines.
+
+    Columns count characters of ``Frame.code`` (the line as logged, stripped), end exclusive.
+    Python 3.11+ underlines the expression that failed; the ``^`` part is its operator or slice.
+    """
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+    primary_start: int = Field(ge=0)
+    primary_end: int = Field(ge=0)
+
+
 class Frame(Record):
     """One frame of a Python traceback, as the log shows it."""
 
@@ -93,6 +106,7 @@ class Frame(Record):
     line: int
     function: str
     code: str | None = None
+    carets: Carets | None = Field(default=None, description="The failing expression's columns, when logged.")
 
 
 class SyntaxErrorDetail(Record):
@@ -209,6 +223,18 @@ class SuspectCommit(Record):
     reason: str = ""
 
 
+class FaultLocation(Record):
+    """A place the bad value passed through: the raising line, a caller's argument, an assignment."""
+
+    path: str = Field(description="Repo path.")
+    line: int
+    function: str | None = None
+    expression: str = Field(default="", description="The expression at that line the bad value is.")
+    kind: Literal["raised", "caller_argument", "assignment", "init_assignment"]
+    reason: str
+    score: float = Field(ge=0.0, le=1.0)
+
+
 class Diagnosis(Record):
     """Where the crash is, why, and who changed that code last."""
 
@@ -226,6 +252,9 @@ class Diagnosis(Record):
     commit: str = Field(default="", description="Resolved deployed commit sha.")
     culprit: str | None = Field(
         default=None, description="The failing expression: divisor, subscript, attribute base."
+    )
+    fault_locations: list[FaultLocation] = Field(
+        default_factory=list, description="Where the fix may belong, best first; the fault frame's line leads."
     )
     hypothesis: str
     confidence: float = Field(ge=0.0, le=1.0)

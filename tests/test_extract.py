@@ -231,3 +231,54 @@ def test_nanosecond_timestamp_prefix_does_not_eat_into_the_frame_lines() -> None
     ]
     [tb] = extract([Line(t) for t in text])
     assert [(f.file, f.line, f.function) for f in tb.frames] == [("/app/feed.py", 14, "feed_header")]
+
+
+# --------------------------------------------------------------------------- PEP 657 carets
+
+CARETS = """\
+2026-01-05 10:00:01 ERROR worker-1 Traceback (most recent call last):
+2026-01-05 10:00:01 ERROR worker-1   File "/app/svc/main.py", line 9, in handle
+2026-01-05 10:00:01 ERROR worker-1     return price(row)
+2026-01-05 10:00:01 ERROR worker-1            ^^^^^^^^^^
+2026-01-05 10:00:01 ERROR worker-1   File "/app/svc/rows.py", line 3, in price
+2026-01-05 10:00:01 ERROR worker-1     return row["a"]["b"]["c"] * 2
+2026-01-05 10:00:01 ERROR worker-1            ~~~~~~~~^^^^^
+2026-01-05 10:00:01 ERROR worker-1 KeyError: 'b'"""
+
+
+def test_caret_columns_are_kept_per_frame_relative_to_the_code() -> None:
+    (tb,) = extract_tracebacks(lines_of(CARETS))
+    outer, inner = tb.frames
+    assert outer.code == "return price(row)" and outer.carets is not None
+    assert outer.code[outer.carets.start : outer.carets.end] == "price(row)"
+    assert inner.carets is not None
+    assert inner.code is not None
+    assert inner.code[inner.carets.start : inner.carets.end] == 'row["a"]["b"]'
+    assert inner.code[inner.carets.primary_start : inner.carets.primary_end] == '["b"]'
+
+
+def test_caret_columns_count_characters_not_bytes() -> None:
+    text = (
+        'Traceback (most recent call last):\n  File "/app/u.py", line 2, in f\n'
+        '    x = {"ü": None}; y = é["ü"]["z"]\n'
+        "                         ~~~~~~^^^^^\n"
+        "TypeError: 'NoneType' object is not subscriptable"
+    )
+    tb = parse_traceback_text(text)
+    assert tb is not None
+    frame = tb.frames[0]
+    assert frame.carets is not None and frame.code is not None
+    assert frame.code[frame.carets.start : frame.carets.end] == 'é["ü"]["z"]'
+
+
+def test_frames_without_carets_or_with_a_misaligned_marker_have_none() -> None:
+    old = 'Traceback (most recent call last):\n  File "/app/a.py", line 3, in f\n    return a / b\nZeroDivisionError: x'
+    tb = parse_traceback_text(old)
+    assert tb is not None and tb.frames[0].carets is None
+    # a marker running past the end of the code line is not trusted
+    bad = (
+        'Traceback (most recent call last):\n  File "/app/a.py", line 3, in f\n'
+        "    a / b\n    ~~~~~~~~~^^^^^^^\nZeroDivisionError: x"
+    )
+    tb = parse_traceback_text(bad)
+    assert tb is not None and tb.frames[0].carets is None
