@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crew.classify import classify, failing_expression
 from crew.code_context import code_context
+from crew.diagnosis.classify import classify, failing_expression
 from crew.handoffs import RootCause as R
 
 

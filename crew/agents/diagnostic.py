@@ -8,8 +8,9 @@ changed the fault line, and states a hypothesis with a confidence.
 
 from __future__ import annotations
 
-from crew.classify import classify, failing_expression
 from crew.code_context import code_context
+from crew.diagnosis.classify import classify, failing_expression
+from crew.diagnosis.locations import rank_locations
 from crew.errors import BadInputError, NoCrashEvidenceError
 from crew.handoffs import (
     CrashEvidence,
@@ -120,8 +121,11 @@ def diagnose(evidence: CrashEvidence, repo: GitRepo) -> Diagnosis:
     repo_code = context.lines[context.fault_line - context.start_line].strip() if context.lines else ""
     log_code = (fault.frame.code or "").strip()
     root = classify(chosen.exc_type, chosen.exc_message, repo_code or log_code)
-    culprit = failing_expression(repo_code or log_code, root, chosen.exc_message)
+    # The carets were printed under the logged line: they hold for the deployed line only when it is the same.
+    carets = fault.frame.carets if not repo_code or repo_code == log_code else None
+    culprit = failing_expression(repo_code or log_code, root, chosen.exc_message, carets)
     suspects = _suspects(repo, fault.repo_path, context.fault_line, context.start_line, context.end_line)
+    locations = rank_locations(mapped, fault, culprit, root, chosen.exc_message, repo.read, repo.tracked_files)
 
     confidence = 0.9
     doubts: list[str] = []
@@ -160,12 +164,16 @@ def diagnose(evidence: CrashEvidence, repo: GitRepo) -> Diagnosis:
             f"The line was last changed by {s.sha[:10]} ({s.author.split(' <')[0]}, "
             f"{s.date.date().isoformat()}, \"{s.summary}\"), the likely regression."
         )
+    upstream = [loc for loc in locations[1:] if loc.score >= 0.5][:2]
+    if upstream:
+        parts.append("The bad value may come from " + "; ".join(
+            f"{loc.path}:{loc.line} ({loc.reason})" for loc in upstream) + ".")
     parts.append(f"Seen {count} time{'s' if count != 1 else ''} in the logs.")
     if doubts:
         parts.append("Doubts: " + "; ".join(doubts) + ".")
     return Diagnosis(
         incident_id=evidence.incident_id, exc_type=chosen.exc_type, exc_message=chosen.exc_message,
         root_cause=root, frames=mapped, fault_frame=fault, library_frame=library,
-        code_context=context, suspect_commits=suspects, commit=repo.commit, culprit=culprit,
+        code_context=context, suspect_commits=suspects, commit=repo.commit, culprit=culprit, fault_locations=locations,
         hypothesis=" ".join(parts), confidence=round(max(0.1, confidence), 2),
     )

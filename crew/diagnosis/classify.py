@@ -11,7 +11,7 @@ from __future__ import annotations
 import ast
 import re
 
-from crew.handoffs import RootCause
+from crew.handoffs import Carets, RootCause
 
 _BY_TYPE: dict[str, RootCause] = {
     "ZeroDivisionError": RootCause.DIVISION_BY_ZERO,
@@ -65,14 +65,46 @@ def classify(exc_type: str, message: str, fault_code: str | None) -> RootCause:
     return _BY_TYPE.get(short, RootCause.UNKNOWN)
 
 
-def failing_expression(code: str | None, root_cause: RootCause, message: str) -> str | None:
-    """The sub-expression of the fault line that failed: the divisor, the subscript, the base."""
-    if not code:
+def _char_col(line: str, byte_col: int) -> int:
+    """A character column from an AST column (which counts UTF-8 bytes)."""
+    return len(line.encode("utf-8")[:byte_col].decode("utf-8", errors="ignore"))
+
+
+def _statement_tree(code: str) -> ast.Module | None:
+    """The fault line as a statement; a compound header (``if x:``) gets a body to parse."""
+    for text in (code, code + " pass"):
+        try:
+            return ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+    return None
+
+
+def caret_node(code: str | None, carets: Carets | None) -> ast.expr | None:
+    """The expression of ``code`` that the PEP 657 carets underline, or None.
+
+    When the line parses, the carets must cover exactly one of its nodes (so ``b / c`` in
+    ``a / b / c``, which is no node, is refused); a line that is only part of a statement (one
+    line of a multi-line call) is trusted to the underlined text parsing as one expression.
+    """
+    if not code or carets is None or not 0 <= carets.start < carets.end <= len(code):
+        return None
+    tree = _statement_tree(code)
+    if tree is not None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.expr) and node.end_col_offset is not None and node.lineno == node.end_lineno == 1:
+                span = (_char_col(code, node.col_offset), _char_col(code, node.end_col_offset))
+                if span == (carets.start, carets.end):
+                    return node
         return None
     try:
-        tree = ast.parse(code.strip().rstrip(":") if code.strip().endswith(":") else code.strip())
-    except SyntaxError:
+        return ast.parse(code[carets.start : carets.end], mode="eval").body
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return None
+
+
+def _culprit_in(tree: ast.AST, root_cause: RootCause, message: str) -> str | None:
+    """The first node under ``tree`` (itself included) that the class says failed."""
     for node in ast.walk(tree):
         if root_cause is RootCause.DIVISION_BY_ZERO and isinstance(node, ast.BinOp) and isinstance(
             node.op, ast.Div | ast.FloorDiv | ast.Mod
@@ -88,3 +120,24 @@ def failing_expression(code: str | None, root_cause: RootCause, message: str) ->
             if attr is None or node.attr == attr.group(1):
                 return ast.unparse(node)
     return None
+
+
+def failing_expression(
+    code: str | None, root_cause: RootCause, message: str, carets: Carets | None = None
+) -> str | None:
+    """The sub-expression of the fault line that failed: the divisor, the subscript, the base.
+
+    With carets (Python 3.11+ logs) the search stays inside the underlined expression, and that
+    expression itself answers when the class names no part of it; without, the first candidate
+    on the line is a guess.
+    """
+    if not code:
+        return None
+    marked = caret_node(code.strip(), carets) if code == code.strip() else None
+    if marked is not None:
+        return _culprit_in(marked, root_cause, message) or ast.unparse(marked)
+    try:
+        tree = ast.parse(code.strip().rstrip(":") if code.strip().endswith(":") else code.strip())
+    except SyntaxError:
+        return None
+    return _culprit_in(tree, root_cause, message)
