@@ -39,6 +39,42 @@ class RepairOutcome:
     policy_decisions: list[str] = field(default_factory=list)
 
 
+#: fault locations the repair makes candidates at: the raising line and the two best upstream.
+MAX_LOCATIONS = 3
+
+
+def _located_candidates(ctx: TemplateContext, limit: int = 6) -> list[Candidate]:
+    """Candidates at the raising line and at the next best fault locations, ranked together.
+
+    An upstream candidate scores its own score times its location's, and its strategy names the
+    place, so a critique of the fix at one place does not rule out the same fix at another.
+    """
+    from dataclasses import replace
+
+    from crew.diagnosis.locations import diagnosis_at
+
+    found = generate_candidates(ctx, limit)
+    for loc in ctx.diagnosis.fault_locations[1:MAX_LOCATIONS]:
+        moved = diagnosis_at(ctx.diagnosis, loc, ctx.repo.read)
+        if moved is None:
+            continue
+        place = f"@{loc.path}:{loc.line}"
+        tried = {s.removesuffix(place) for s in ctx.tried if s.endswith(place)}
+        sub = TemplateContext(diagnosis=moved, repo=ctx.repo, evidence=ctx.evidence, feedback=ctx.feedback,
+                              tried=tried)
+        for cand in generate_candidates(sub, limit):
+            found.append(replace(cand, strategy=cand.strategy + place, score=cand.score * loc.score,
+                                 rationale=f"{cand.rationale} At {loc.path}:{loc.line}: {loc.reason}."))
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    ranked: list[Candidate] = []
+    for cand in sorted(found, key=lambda c: -c.score):
+        key = tuple((e.path, e.updated) for e in cand.edits)
+        if key not in seen:
+            seen.add(key)
+            ranked.append(cand)
+    return ranked[:limit]
+
+
 def _proposal(cand: Candidate, diagnosis: Diagnosis, number: int, baseline: Baseline | None) -> RepairProposal:
     from crew.repair.diffs import unified_diff
 
@@ -76,7 +112,7 @@ def repair(
         candidates = raise_memory_limit(repo, evidence)
         outcome.policy_decisions.append("out of memory: configuration repair (memory limit), bounded by policy")
     else:
-        candidates = generate_candidates(ctx)
+        candidates = _located_candidates(ctx)
         if candidates:
             started = time.perf_counter()
             baseline = prepare_baseline(diagnosis, evidence, repo, runner, diagnosis.incident_id, test_command)
@@ -110,7 +146,7 @@ def repair(
                 on_attempt(attempt)
             ctx.feedback = refused
             if not is_config:
-                candidates = generate_candidates(ctx)
+                candidates = _located_candidates(ctx)
             continue
         if is_config:
             report = None  # an OOM kill cannot be reproduced by a unit test; reflection reviews the manifest
@@ -138,5 +174,5 @@ def repair(
             break
         ctx.feedback = verdict
         if not is_config:
-            candidates = generate_candidates(ctx)
+            candidates = _located_candidates(ctx)
     return outcome
