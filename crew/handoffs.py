@@ -107,6 +107,10 @@ class Frame(Record):
     function: str
     code: str | None = None
     carets: Carets | None = Field(default=None, description="The failing expression's columns, when logged.")
+    locals: dict[str, str] = Field(
+        default_factory=dict,
+        description="Frame-local variables as repr strings (a Sentry event's vars), capped by the source.",
+    )
 
 
 class SyntaxErrorDetail(Record):
@@ -269,7 +273,7 @@ class RegressionTest(Record):
     path: str = Field(description="Where the test goes in the repo, e.g. tests/test_regression_x.py.")
     code: str
     call: str = Field(description="The crashing call the test makes, e.g. calc(12.5, 0.0).")
-    input_source: Literal["log", "message", "search", "template"] = Field(
+    input_source: Literal["sentry locals", "log", "message", "search", "template"] = Field(
         description="Where the crashing input came from."
     )
     note: str = ""

@@ -62,13 +62,23 @@ def _termination(incident: Incident, lines: list[LogLine], has_traceback: bool) 
 
 
 def gather_evidence(incident: Incident, lines: list[LogLine], source: str) -> CrashEvidence:
-    """Extract, group and summarise the crashes found in ``lines``."""
-    tracebacks = extract_tracebacks(lines)
+    """Extract, group and summarise the crashes found in ``lines``.
+
+    Sentry events among the lines are read as events (their frames carry locals), the rest by the
+    text extractor; the events' tracebacks follow the text ones.
+    """
+    from crew.sources.sentry import read_events
+
+    sentry = read_events(lines)
+    text_lines = lines if len(sentry.others) == len(lines) else sentry.others
+    tracebacks = extract_tracebacks(text_lines) + sentry.tracebacks
     groups = group_crashes(tracebacks)
-    termination = _termination(incident, lines, bool(tracebacks))
+    termination = _termination(incident, text_lines, bool(tracebacks))
     if not tracebacks and termination is None:
+        refused = f"; {sentry.refused[0]}" if sentry.refused else ""
         raise NoCrashEvidenceError(
             f"no crash evidence found in {lines_read(lines)} log lines: no Python traceback, OOM kill or start-up error"
+            f"{refused}"
         )
     excerpt: list[str] = []
     if groups:
@@ -77,7 +87,8 @@ def gather_evidence(incident: Incident, lines: list[LogLine], source: str) -> Cr
         excerpt = [line.text for line in lines[-EXCERPT_LINES:]]
     return CrashEvidence(
         incident_id=incident.id, source=source, lines_scanned=lines_read(lines), tracebacks=tracebacks,
-        groups=groups, termination=termination, log_excerpt=excerpt, context_lines=_data_lines(lines),
+        groups=groups, termination=termination, log_excerpt=excerpt,
+        context_lines=(_data_lines(text_lines) + sentry.context)[-CONTEXT_LINES:],
     )
 
 

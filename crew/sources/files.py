@@ -1,4 +1,4 @@
-"""Log files a user hands us: plain text, JSON lines, docker json-file, a JSON array, Loki JSON.
+"""Log files a user hands us: plain text, JSON lines, docker json-file, a JSON array, Loki JSON, Sentry events.
 
 The format is detected from the content, not the name: people save ``kubectl logs`` output
 as ``.json`` and Loki exports as ``.log``. JSON-lines records stay whole (the extractor reads
@@ -19,7 +19,7 @@ from typing import Any, BinaryIO
 
 from crew.errors import BadInputError
 from crew.logline import LogLine, LogLines
-from crew.payloads import loads
+from crew.payloads import MAX_DEPTH, TooDeepError, loads
 
 MAX_BYTES = 512 << 20
 """Beyond this only the tail is read: a crash-looping service's last crash is at the end."""
@@ -186,14 +186,25 @@ def parse_log_text(text: str, name: str = "log") -> list[LogLine]:
     """Lines out of a log's text, whatever of the supported formats it is in."""
     head = text.lstrip()
     if head[:1] in ("{", "["):
+        from crew.sources import sentry
+
         try:
             doc = loads(text)
+        except TooDeepError:
+            rows = text.split("\n", 50)[:50]  # one deep line of a JSON-lines file is not the whole file
+            if sentry.looks_like_event_document(head[:SNIFF_BYTES]) and not _looks_like_json_lines(rows):
+                raise BadInputError(
+                    f"log file {name} is a Sentry event nested deeper than {MAX_DEPTH} levels") from None
+            doc = None
         except ValueError:
             doc = None
         if isinstance(doc, Mapping) and isinstance(doc.get("data"), Mapping) and "result" in doc["data"]:
             from crew.sources.loki import parse_query_range
 
             return parse_query_range(doc)
+        event = sentry.document_line(doc)
+        if event is not None:
+            return [event]
         if isinstance(doc, list):
             return _from_array(doc, name)
     rows = text.splitlines()
