@@ -149,6 +149,9 @@ ConfigOpt = Annotated[
 DEFAULT_TIMEOUT = 1800.0
 TimeoutOpt = Annotated[float, typer.Option(
     "--timeout", min=1.0, help="Stop the whole run after this many seconds: exit 124, with a report saying where.")]
+BudgetOpt = Annotated[float | None, typer.Option(
+    "--budget", min=1.0, help="Seconds the whole repair may take; no sandbox run starts that it cannot pay for.",
+    show_default=False)]
 
 
 def _bounded(command: Callable[..., None]) -> Callable[..., None]:
@@ -274,6 +277,7 @@ def run(
     remote: RemoteOpt = None,
     config: ConfigOpt = None,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    budget: BudgetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Diagnose, repair, validate in the sandbox, critique and deliver: any git repo plus a log."""
@@ -284,7 +288,7 @@ def run(
     _check_sandbox(sandbox)
     GitRepo(repo, commit)
     forge, delivery_config, note = _delivery_settings(repo, commit, deliver, remote, config)
-    incident = incident_from_log(repo, log, commit, test_cmd)
+    incident = incident_from_log(repo, log, commit, test_cmd).model_copy(update={"repair_budget": budget})
     out_dir = out_dir or Path("out") / incident.id
     state = run_stages(incident, _reporter(as_json), repair=True, sandbox=sandbox,  # type: ignore[arg-type]
                        max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config, out_dir=out_dir)
@@ -321,6 +325,7 @@ def replay(
     log_path: Annotated[Path | None, typer.Option(
         "--log", help="The log file, instead of the bundle's logs.", show_default=False)] = None,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    budget: BudgetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-run a past incident from a saved bundle, through repair, reflection and delivery."""
@@ -328,7 +333,8 @@ def replay(
     from crew.flow import run_stages
 
     _check_sandbox(sandbox)
-    incident = load_bundle(bundle, cache_dir(), repo=repo_path, log=log_path)
+    incident = load_bundle(bundle, cache_dir(), repo=repo_path, log=log_path).model_copy(
+        update={"repair_budget": budget})
     forge, delivery_config, note = (None, None, []) if diagnose_only else _delivery_settings(
         Path(incident.repo), incident.commit, deliver, remote, config)
     out_dir = out_dir or Path("out") / incident.id

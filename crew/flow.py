@@ -162,7 +162,8 @@ class Stages:
             repo = GitRepo(incident.repo, incident.commit)
             runner = open_runner(repo, state.sandbox)
             try:
-                done = repair(diagnosis, state.evidence, repo, runner, incident.test_command, state.max_attempts)
+                done = repair(diagnosis, state.evidence, repo, runner, incident.test_command, state.max_attempts,
+                              budget=incident.repair_budget)
                 done.policy_decisions.extend(runner.policy_decisions)
                 return done
             finally:
@@ -178,7 +179,8 @@ class Stages:
         state.sandbox_runs, state.candidates_considered = outcome.sandbox_runs, outcome.candidates_considered
         state.policy_decisions.extend(outcome.policy_decisions)
         # Sandbox and Reflection run inside the repair loop; their shares are reported on their own.
-        for name, seconds in (("sandbox", outcome.sandbox_seconds), ("reflection", outcome.reflection_seconds)):
+        steps = [(f"sandbox: {step.replace('_', ' ')}", s) for step, s in outcome.step_seconds.items()]
+        for name, seconds in (("sandbox", outcome.sandbox_seconds), *steps, ("reflection", outcome.reflection_seconds)):
             state.timings.append(StageTiming(stage=name, seconds=round(seconds, 3), status="ok"))
 
 

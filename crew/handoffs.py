@@ -81,6 +81,8 @@ class Incident(Record):
     )
     exit_code: int | None = Field(default=None, description="Last exit code of the container.")
     correlation_id: str = Field(default="", description="Id put on every log line of this run.")
+    repair_budget: float | None = Field(
+        default=None, gt=0, description="Seconds the whole repair may take (--budget); None: only --timeout bounds it.")
 
 
 # --------------------------------------------------------------------------- monitoring
@@ -310,6 +312,30 @@ class RunSummary(Record):
     seconds: float = 0.0
 
 
+class Mismatch(Record):
+    """Which part of a would-be reproduction differs from the production crash, with both values."""
+
+    part: Literal["type", "frame", "line", "message"]
+    production: str
+    reproduction: str = Field(description="What the reproduction raised (sandbox text, capped).")
+
+
+class TimeSpent(Record):
+    """Where one attempt's sandbox time went, in seconds.
+
+    The original side (reproduction, test and suite on the original) runs once per incident and
+    is counted on the attempt that paid for it; later attempts reuse it and show 0 there.
+    """
+
+    reproduction: float = Field(default=0.0, description="Probe runs that searched for the crashing input.")
+    test_on_original: float = 0.0
+    suite_on_original: float = 0.0
+    patched_suite: float = 0.0
+    test_on_patched: float = 0.0
+    differential: float = 0.0
+    total: float = 0.0
+
+
 class ValidationReport(Record):
     """The sandbox verdicts for one proposal (DESIGN §1, the validation protocol)."""
 
@@ -319,7 +345,12 @@ class ValidationReport(Record):
     test_on_patched: RunSummary | None = None
     suite_on_original: RunSummary | None = None
     suite_on_patched: RunSummary | None = None
-    reproduces: bool = Field(description="The test fails on the original with the diagnosed exception.")
+    reproduces: bool = Field(description="The test fails on the original with the production crash: same "
+                             "exception type, fault frame and line, and a matching message.")
+    reproduction_mismatch: Mismatch | None = Field(
+        default=None, description="Why the test on the original is not the production crash, when it is not.")
+    test_run_alone: bool = Field(
+        default=False, description="The regression test ran in its own pytest invocation, not the suite's.")
     fixed: bool = Field(description="The test passes on the patched code.")
     newly_failing: list[str] = Field(default_factory=list)
     no_regressions: bool
@@ -331,6 +362,7 @@ class ValidationReport(Record):
     seconds: float = 0.0
     passed: bool
     failure: str | None = Field(default=None, description="Why validation failed, in one line.")
+    time: TimeSpent | None = Field(default=None, description="Where this attempt's sandbox time went.")
 
 
 class Finding(Record):

@@ -1,7 +1,8 @@
 """The validation protocol, all in the sandbox (docs/REPAIR.md).
 
-(a) the regression test FAILS on the original code with the diagnosed exception in the fault
-frame; (b) it PASSES on the patched code; (c) the existing suite has no newly failing test;
+(a) the regression test FAILS on the original code with the production crash (same exception
+type, fault frame and line, matching message: :mod:`crew.repair.fidelity`, the one matcher every
+"reproduces" claim goes through); (b) it PASSES on the patched code; (c) the existing suite has no newly failing test;
 (d) on generated inputs where the original does not crash, the patched code returns the same
 results. The original side is run once per incident (``Baseline``) and reused by every attempt.
 
@@ -11,6 +12,11 @@ The differential probe runs in a container of its own: sharing the suite's conta
 the repo's tests would run while the key file exists (probe after them) or the probe's side
 effects would be left for the suite (probe before them). JUnit cases and probe messages are
 sandbox text: capped, used for comparison and the report, never written as code.
+
+The regression test runs in a pytest invocation of its own, never inside the repo's test
+command: that command may scope collection (one file, a directory, ``-k``/``-m``, ``testpaths``,
+``-x`` stopping early) so that the new test is never collected, and every candidate would then be
+rejected with "got a pass". Each run's seconds are kept, so the report says where the time went.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from crew.errors import HealcrewError
-from crew.handoffs import CrashEvidence, Diagnosis, RegressionTest, RunSummary, ValidationReport
+from crew.handoffs import CrashEvidence, Diagnosis, Mismatch, RegressionTest, RunSummary, TimeSpent, ValidationReport
+from crew.repair.fidelity import Observed, Verdict, describe, judge, raising_frame
 from crew.repair.reproduce import (
     PROBE_SCRIPT,
     Reproduction,
@@ -42,9 +49,13 @@ SPEC_PATH = ".healcrew/probe.json"
 DIFF_SPEC_PATH = ".healcrew/differential.json"
 KEY_PATH = ".healcrew/probe.key"
 JUNIT_PATH = "/tmp/healcrew-junit.xml"
-TEST_TIMEOUT = 60.0
-"""Seconds one test may take before pytest-timeout fails it; a hanging test then costs this, not the
-sandbox's whole command timeout (which the run's ``--timeout`` bounds in turn)."""
+TEST_TIMEOUT = 30.0
+"""Seconds one test of the repo's suite may take before pytest-timeout fails it; a hanging test then
+costs this, not the sandbox's whole command timeout (which the run's ``--timeout`` bounds in turn).
+Generous on purpose: a slow test that times out on both sides is not newly failing, but one near
+the limit could flip between them."""
+REGRESSION_TIMEOUT = 10.0
+"""Seconds the regression test may take: one call the probe already saw raise within its 2 s."""
 
 
 @dataclass
@@ -92,6 +103,10 @@ class Baseline:
     suite_on_original: RunSummary | None
     runs: int
     failure: str | None = None
+    reproduction_seconds: float = 0.0
+    test_seconds: float = 0.0
+    suite_seconds: float = 0.0
+    closest: Mismatch | None = None  # no input reproduced: the near miss that matched the most parts
 
 
 def _suite_command(test_command: str) -> list[str]:
@@ -108,6 +123,26 @@ def _suite_command(test_command: str) -> list[str]:
         cmd = ["python", "-m", "pytest", "-q"]
     per_test = ["-p", "timeout", f"--timeout={TEST_TIMEOUT:g}"]  # pytest-timeout is in every env image
     return [*cmd, "-p", "no:cacheprovider", *per_test, f"--junitxml={JUNIT_PATH}"]
+
+
+def _test_command(path: str) -> list[str]:
+    """The regression test alone, by its path, whatever the repo's command would collect."""
+    return ["python", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "timeout",
+            f"--timeout={REGRESSION_TIMEOUT:g}", f"--junitxml={JUNIT_PATH}", path]
+
+
+def _run_test_and_suite(
+    runner: Runner, test: RegressionTest, test_command: str, diff: str | None, timeout: float,
+) -> tuple[RunSummary, RunSummary, SandboxOutcome, SandboxOutcome]:
+    """The regression test in its own run, then the repo's suite as its command scopes it."""
+    test_run = runner.run(_test_command(test.path), diff, {test.path: test.code}, min(timeout, 120.0))
+    on_test, _ = _summaries(test_run, test.path)
+    assert on_test is not None
+    if test_run.patch_error is not None:
+        return on_test, _summaries(test_run, None)[1], test_run, test_run
+    suite_run = runner.run(_suite_command(test_command), diff, {}, timeout)
+    _, on_suite = _summaries(suite_run, test.path)
+    return on_test, on_suite, test_run, suite_run
 
 
 def _summaries(outcome: SandboxOutcome, test_file: str | None) -> tuple[RunSummary | None, RunSummary]:
@@ -168,8 +203,10 @@ def prepare_baseline(
     if not targets:
         return Baseline(None, None, None, None, None, 0, "no function reachable from a test leads to the fault line")
     runs = 0
+    started = time.perf_counter()
     reproduction: Reproduction | None = None
     failures: list[str] = []
+    closest: Mismatch | None = None
     for target in targets:
         if target.function is None and target.route is None:
             break  # an import-time crash: the test imports the module
@@ -187,34 +224,49 @@ def prepare_baseline(
         if reproduction.args is not None:
             break
         what = f"request to {target.route.method} {target.route.path}" if target.route else "input"
-        failure = f"no {what} among {len(inputs)} tried raised {diagnosis.exc_type} in the fault frame"
+        failure = (f"no {what} among {len(inputs)} tried raised the production crash ({diagnosis.exc_type} "
+                   "in the fault frame and line, with its message)")
+        if reproduction.closest is not None:
+            closest = closest or reproduction.closest
+            failure += f"; closest: {describe(reproduction.closest)}"
         if any(cand.synthetic for cand in inputs):
             failure += " (secrets in the logged inputs were replaced by synthetic values of the same shape)"
         failures.append(failure)
     else:
-        return Baseline(targets[-1], reproduction, None, None, None, runs, "; ".join(failures))
+        return Baseline(targets[-1], reproduction, None, None, None, runs, "; ".join(failures),
+                        reproduction_seconds=round(time.perf_counter() - started, 3), closest=closest)
+    probing = round(time.perf_counter() - started, 3)
     try:
         test = render_test(target, reproduction, diagnosis, incident_id, test_path(repo, incident_id))
     except HealcrewError as exc:
-        return Baseline(target, reproduction, None, None, None, runs, str(exc))
-    outcome = runner.run(_suite_command(test_command), None, {test.path: test.code}, timeout)
-    runs += 1
-    on_test, on_suite = _summaries(outcome, test.path)
-    return Baseline(target, reproduction, test, on_test, on_suite, runs)
+        return Baseline(target, reproduction, None, None, None, runs, str(exc), reproduction_seconds=probing)
+    on_test, on_suite, test_run, suite_run = _run_test_and_suite(runner, test, test_command, None, timeout)
+    runs += 2
+    return Baseline(target, reproduction, test, on_test, on_suite, runs, reproduction_seconds=probing,
+                    test_seconds=round(test_run.seconds, 3), suite_seconds=round(suite_run.seconds, 3))
+
+
+def reproduction_verdict(summary: RunSummary | None, diagnosis: Diagnosis) -> Verdict:
+    """Is the test's failure on the original the production crash? The same matcher as the probe's.
+
+    A JUnit report names the deepest frame, so it is compared with production's deepest frame;
+    when that is a library's (its lines depend on the installed version), the probe has already
+    checked the repo frame and line on the way, and only type and message are compared here.
+    """
+    if summary is None or (summary.failed + summary.errors) == 0 or summary.exc_type is None:
+        got = "not run" if summary is None else ("a pass" if summary.passed else "no test collected")
+        if summary is not None and summary.failed + summary.errors:
+            got = "a failure without an exception"
+        return Verdict(Mismatch(part="type", production=diagnosis.exc_type.rsplit(".", 1)[-1], reproduction=got))
+    file, _, line = (summary.raising_frame or "").rpartition(":")
+    observed = Observed(exc_type=summary.exc_type, message=summary.exc_message, file=file or None,
+                        line=int(line) if line.isdigit() else None)
+    return judge(observed, diagnosis, raising_frame(diagnosis))
 
 
 def reproduces(summary: RunSummary | None, diagnosis: Diagnosis) -> bool:
-    """The test failed with the diagnosed exception, raised in the fault file."""
-    if summary is None or (summary.failed + summary.errors) == 0 or summary.exc_type is None:
-        return False
-    if summary.exc_type.rsplit(".", 1)[-1] != diagnosis.exc_type.rsplit(".", 1)[-1]:
-        return False
-    fault = diagnosis.fault_frame
-    if fault is None or fault.repo_path is None or not summary.raising_frame:
-        return True
-    if diagnosis.library_frame is not None:
-        return True  # raised inside a library; the probe already checked the repo frame on the way
-    return fault.repo_path.rsplit("/", 1)[-1] in summary.raising_frame
+    """The test failed on the original with the production crash (see :func:`reproduction_verdict`)."""
+    return reproduction_verdict(summary, diagnosis).matched
 
 
 def validate(
@@ -239,9 +291,23 @@ def validate(
                 **common, reproduces=False, fixed=False, no_regressions=False, passed=False,
                 sandbox_runs=0, failure=str(exc),
             )
-    outcome = runner.run(_suite_command(test_command), diff, {test.path: test.code}, timeout)
-    runs = 1
-    on_test, on_suite = _summaries(outcome, test.path)
+    original = reproduction_verdict(baseline.test_on_original, diagnosis)
+    spent = TimeSpent(reproduction=baseline.reproduction_seconds, test_on_original=baseline.test_seconds,
+                      suite_on_original=baseline.suite_seconds)
+    if not original.matched:  # the patched side cannot pass: do not spend the sandbox on it
+        assert original.mismatch is not None
+        got = baseline.test_on_original
+        return ValidationReport(
+            **common, test_on_original=got, suite_on_original=baseline.suite_on_original, reproduces=False,
+            reproduction_mismatch=original.mismatch, test_run_alone=True, fixed=False, no_regressions=False,
+            passed=False, sandbox_runs=0, seconds=round(time.perf_counter() - start, 3),
+            failure="the regression test did not reproduce the crash on the original code: "
+                    + describe(original.mismatch),
+            time=spent.model_copy(update={"total": _total(spent)}),
+        )
+    on_test, on_suite, test_run, outcome = _run_test_and_suite(runner, test, test_command, diff, timeout)
+    runs = 1 if test_run is outcome else 2
+    spent.test_on_patched, spent.patched_suite = round(test_run.seconds, 3), round(outcome.seconds, 3)
     diff_inputs = baseline.reproduction.normal_inputs if baseline.reproduction else []
     probe_stdout = ""
     key = new_probe_key()
@@ -249,10 +315,12 @@ def validate(
         spec = probe_spec(baseline.target, diff_inputs, diagnosis)
         probed = runner.run(_probe_command(DIFF_SPEC_PATH), diff, _probe_files(spec, DIFF_SPEC_PATH, key), timeout)
         probe_stdout, runs = probed.stdout, runs + 1
+        spent.differential = round(probed.seconds, 3)
+    spent.total = _total(spent)
     if outcome.patch_error is not None:
-        return ValidationReport(**common, reproduces=reproduces(baseline.test_on_original, diagnosis), fixed=False,
+        return ValidationReport(**common, reproduces=True, test_run_alone=True, fixed=False,
                                 no_regressions=False, passed=False, patch_applies=False, sandbox_runs=1,
-                                failure=outcome.patch_error[:300])
+                                failure=outcome.patch_error[:300], time=spent)
     was_failing = set(baseline.suite_on_original.failing if baseline.suite_on_original else [])
     newly = [t for t in on_suite.failing if t not in was_failing]
     fixed = on_test is not None and on_test.failed + on_test.errors == 0 and on_test.passed > 0
@@ -272,13 +340,8 @@ def validate(
             elif after.result != before:
                 mismatches.append(f"{shown}: {before} before, {after.result or after.error} after")
         differential_ok = not mismatches
-    repro = reproduces(baseline.test_on_original, diagnosis)
     failure = None
-    if not repro:
-        got = baseline.test_on_original
-        failure = ("the regression test did not reproduce the crash on the original code"
-                   + (f" (got {got.exc_type or 'a pass'})" if got else ""))
-    elif not fixed:
+    if not fixed:
         failure = f"the regression test still fails on the patched code: {on_test.exc_type if on_test else '?'}"
         if on_test and on_test.exc_message:
             failure += f": {on_test.exc_message[:120]}"
@@ -292,8 +355,13 @@ def validate(
         **common,
         test_on_original=baseline.test_on_original, test_on_patched=on_test,
         suite_on_original=baseline.suite_on_original, suite_on_patched=on_suite,
-        reproduces=repro, fixed=fixed, newly_failing=newly, no_regressions=not newly,
+        reproduces=True, test_run_alone=True, fixed=fixed, newly_failing=newly, no_regressions=not newly,
         differential_inputs=len(diff_inputs), differential_mismatches=mismatches,
         differential_ok=differential_ok, sandbox_runs=runs,
-        seconds=round(time.perf_counter() - start, 3), passed=failure is None, failure=failure,
+        seconds=round(time.perf_counter() - start, 3), passed=failure is None, failure=failure, time=spent,
     )
+
+
+def _total(spent: TimeSpent) -> float:
+    return round(spent.reproduction + spent.test_on_original + spent.suite_on_original + spent.patched_suite
+                 + spent.test_on_patched + spent.differential, 3)

@@ -212,8 +212,10 @@ def test_pythons_did_you_mean_suggestion_does_not_count_against_the_message(tmp_
                           frame=r.ProbeFrame(file="/w/shop/cart.py", line=5, function="diagonal"))
     assert r.message_fitness(entry, d) == 2
     assert r.pick_reproduction([entry], [r.CandidateInput(["1.0"], "search")], d).args == ["1.0"]
+    # another attribute is another crash (issue 9): it is not a reproduction at all
     other = entry.model_copy(update={"index": 1, "message": "module 'math' has no attribute 'floor2'"})
-    assert r.message_fitness(other, d) == 1
+    assert r.message_fitness(other, d) == 0
+    assert r.pick_reproduction([other], [r.CandidateInput(["1.0"], "search")] * 2, d).args is None
 
 
 def test_a_crash_inside_a_comprehension_matches_its_own_frame(tmp_path: Path) -> None:

@@ -2,7 +2,9 @@
 
 Candidates come ranked from the templates; each attempt is validated in the sandbox and
 critiqued; a revise verdict feeds the critique back so the next candidate avoids what failed.
-The loop stops at the first accepted attempt or after ``max_attempts``; every attempt is kept.
+The loop stops at the first accepted attempt, after ``max_attempts``, or when the repair's time
+``budget`` is spent (no sandbox run is started that the budget cannot pay for, and each run's
+timeout is cut to what is left); every attempt is kept, with where its sandbox time went.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from crew.handoffs import (
     Diagnosis,
     RepairProposal,
     RootCause,
+    TimeSpent,
     ValidationReport,
 )
 from crew.repair.candidates import Candidate, TemplateContext, explain_decline, generate_candidates
@@ -37,6 +40,38 @@ class RepairOutcome:
     reflection_seconds: float = 0.0
     candidates_considered: int = 0
     policy_decisions: list[str] = field(default_factory=list)
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    """Sandbox seconds by validation step over all attempts (reproduction, suite on original, ...)."""
+    budget_spent: bool = False
+
+
+SANDBOX_TIMEOUT = 300.0  # seconds one sandbox run may take when no budget is tighter
+MIN_RUN_SECONDS = 5.0  # a sandbox run is not started with less budget left than this
+
+
+class _Budget:
+    """What is left of ``--budget``; unbounded when None."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self.seconds = seconds
+        self.deadline = None if seconds is None else time.monotonic() + seconds
+
+    def left(self) -> float:
+        return SANDBOX_TIMEOUT if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+
+    def timeout(self) -> float:
+        return min(SANDBOX_TIMEOUT, self.left())
+
+    def spent(self) -> bool:
+        return self.left() < MIN_RUN_SECONDS
+
+
+def _add_time(outcome: RepairOutcome, spent: TimeSpent | None) -> None:
+    if spent is None:
+        return
+    for step, seconds in spent.model_dump(exclude={"total"}).items():
+        if seconds:
+            outcome.step_seconds[step] = round(outcome.step_seconds.get(step, 0.0) + seconds, 3)
 
 
 #: fault locations the repair makes candidates at: the raising line and the two best upstream.
@@ -87,12 +122,16 @@ def _proposal(cand: Candidate, diagnosis: Diagnosis, number: int, baseline: Base
 
 def repair(
     diagnosis: Diagnosis, evidence: CrashEvidence | None, repo: GitRepo, runner: Runner, test_command: str,
-    max_attempts: int = 3, on_attempt: Callable[[Attempt], None] | None = None,
+    max_attempts: int = 3, on_attempt: Callable[[Attempt], None] | None = None, budget: float | None = None,
 ) -> RepairOutcome:
-    """Run the bounded loop; returns the attempts and the accepted one, if any."""
+    """Run the bounded loop; returns the attempts and the accepted one, if any.
+
+    ``budget`` bounds the whole repair in seconds (the operator's ``--budget``).
+    """
     from crew.agents.reflection import ReflectionPolicy, critique, decline
 
     outcome = RepairOutcome()
+    clock = _Budget(budget)
     reason = decline(diagnosis)
     if reason:
         outcome.declined = reason
@@ -114,11 +153,17 @@ def repair(
     else:
         candidates = _located_candidates(ctx)
         if candidates:
+            if clock.spent():
+                outcome.budget_spent = True
+                outcome.declined = f"the repair budget of {budget:g} s was spent before the crash was reproduced"
+                return outcome
             started = time.perf_counter()
-            baseline = prepare_baseline(diagnosis, evidence, repo, runner, diagnosis.incident_id, test_command)
+            baseline = prepare_baseline(diagnosis, evidence, repo, runner, diagnosis.incident_id, test_command,
+                                        timeout=clock.timeout())
             outcome.sandbox_seconds += time.perf_counter() - started
             outcome.sandbox_runs += baseline.runs
             if baseline.test is None:
+                _add_time(outcome, TimeSpent(reproduction=baseline.reproduction_seconds))
                 outcome.declined = f"could not reproduce the crash: {baseline.failure}"
                 return outcome
     outcome.candidates_considered = len(candidates)
@@ -129,6 +174,13 @@ def repair(
         return outcome
     for number in range(1, max_attempts + 1):
         if not candidates:
+            break
+        if not is_config and clock.spent():
+            outcome.budget_spent = True
+            outcome.policy_decisions.append(
+                f"repair budget of {budget:g} s spent after {len(outcome.attempts)} attempt(s): no further attempt")
+            if not outcome.attempts:
+                outcome.declined = f"the repair budget of {budget:g} s was spent before any candidate was validated"
             break
         cand = candidates.pop(0)
         ctx.tried.add(cand.strategy)
@@ -153,9 +205,16 @@ def repair(
         else:
             assert baseline is not None
             started = time.perf_counter()
-            report = validate(proposal.diff, baseline, diagnosis, runner, test_command, cand.expected_result)
+            report = validate(proposal.diff, baseline, diagnosis, runner, test_command, cand.expected_result,
+                              timeout=clock.timeout())
             outcome.sandbox_seconds += time.perf_counter() - started
             outcome.sandbox_runs += report.sandbox_runs
+            if outcome.step_seconds and report.time is not None:  # the original side was paid once, already
+                report.time = report.time.model_copy(update={
+                    "reproduction": 0.0, "test_on_original": 0.0, "suite_on_original": 0.0})
+                report.time.total = round(report.time.patched_suite + report.time.test_on_patched
+                                          + report.time.differential, 3)
+            _add_time(outcome, report.time)
         started = time.perf_counter()
         verdict: Critique = critique(proposal, report, diagnosis, policy, number, max_attempts)
         outcome.reflection_seconds += time.perf_counter() - started

@@ -37,8 +37,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from crew.errors import HealcrewError
-from crew.handoffs import CrashEvidence, Diagnosis, RegressionTest
+from crew.handoffs import CrashEvidence, Diagnosis, Mismatch, RegressionTest
 from crew.payloads import dicts_in
+from crew.repair.fidelity import Observed, Verdict, fault_file_frame, judge, message_score
 from crew.repair.http_repro import Route, render_route_test, route_inputs
 from crew.repair.synthetic import scrub
 from crew.repo import GitRepo
@@ -121,6 +122,8 @@ class Reproduction:
     probe_results: list[ProbeResult]
     imports: dict[str, str] = field(default_factory=dict)
     synthetic: bool = False
+    closest: Mismatch | None = None  # no input reproduced: the near miss that matched the most parts
+    refused: int = 0  # inputs with the right type, frame and line whose message is another crash's
 
 
 # ----------------------------------------------------------------------------- the probe's answer
@@ -657,42 +660,26 @@ def probe_spec(target: Target, inputs: list[list[str]], diagnosis: Diagnosis) ->
     }
 
 
-def matches_fault(entry: ProbeResult, diagnosis: Diagnosis) -> bool:
-    """Same exception type raised in the fault frame."""
-    if entry.error is None or entry.error != diagnosis.exc_type.rsplit(".", 1)[-1]:
-        return False
+def observed(entry: ProbeResult) -> Observed:
+    """A probe entry as the matcher reads it."""
     frame = entry.frame or ProbeFrame()
-    fault = diagnosis.fault_frame
-    if fault is None or fault.repo_path is None:
-        return True
-    # a comprehension or lambda is its own frame (``<listcomp>`` before 3.12): the traceback names it
-    functions = (fault.frame.function, "<module>")
-    return frame.file.replace("\\", "/").endswith(fault.repo_path) and (
-        diagnosis.code_context is None or frame.function in (diagnosis.code_context.function, *functions)
-    )
+    return Observed(exc_type=entry.error, message=entry.message, file=frame.file or None,
+                    line=frame.line or None, function=frame.function or None)
 
 
-_SUGGESTION = re.compile(r"\.? (?:Did you mean: [^?]*|Or did you forget to import [^?]*)\?$")
+def judge_entry(entry: ProbeResult, diagnosis: Diagnosis) -> Verdict:
+    """The probe's answer for one input against production: type, fault frame and line, message."""
+    return judge(observed(entry), diagnosis, fault_file_frame(diagnosis))
 
 
-def _skeleton(message: str) -> str:
-    """A message with its values blanked: ``'x' object has no attribute 'y'`` → ``Q object has no attribute Q``."""
-    text = re.sub(r"'[^']*'|\"[^\"]*\"", "Q", message)
-    return re.sub(r"\d+(?:\.\d+)?", "N", text).strip()
+def matches_fault(entry: ProbeResult, diagnosis: Diagnosis) -> bool:
+    """The production crash: same type, fault frame and line, and a matching message."""
+    return judge_entry(entry, diagnosis).matched
 
 
 def message_fitness(entry: ProbeResult, diagnosis: Diagnosis) -> int:
-    """2: the same message; 1: the same message with other values; 0: only the type matches."""
-    # "Did you mean: 'sqrt'?" is added by the traceback printer (3.10+), never by str(exc)
-    got = _SUGGESTION.sub("", (entry.message or "").strip())
-    want = _SUGGESTION.sub("", diagnosis.exc_message.strip())
-    if got == want:
-        return 2
-    return 1 if _skeleton(got) == _skeleton(want) else 0
-
-
-# Exceptions whose message names the culprit; a different message is a different crash.
-_MESSAGE_MUST_MATCH = {"AttributeError", "TypeError", "KeyError", "NameError", "UnboundLocalError"}
+    """2: the same message; 1: the same modulo per-request values; 0: another message."""
+    return message_score(diagnosis.exc_message, entry.message)
 
 
 def pick_reproduction(
@@ -700,13 +687,15 @@ def pick_reproduction(
 ) -> Reproduction:
     """The best input that reproduces the crash, plus the ordinary inputs for the differential check.
 
-    Fitness: same exception type, raised in the fault frame; then the closest message. An entry
-    counts only through its index into ``inputs`` (healcrew's own list, in the order sent); an
-    index out of range, or one already answered, is ignored.
+    Only an input the matcher accepts (:mod:`crew.repair.fidelity`) counts; among those, the exact
+    message wins. Otherwise ``closest`` keeps the near miss that matched the most parts, for the
+    report. An entry counts only through its index into ``inputs`` (healcrew's own list, in the
+    order sent); an index out of range, or one already answered, is ignored.
     """
     crash: CandidateInput | None = None
     best = -1
-    strict = diagnosis.exc_type.rsplit(".", 1)[-1] in _MESSAGE_MUST_MATCH and bool(diagnosis.exc_message)
+    closest: Verdict | None = None
+    refused = 0
     normal_inputs: list[list[str]] = []
     normal_results: list[str] = []
     types: list[str] = []
@@ -716,10 +705,17 @@ def pick_reproduction(
             continue
         answered.add(entry.index)
         sent = inputs[entry.index]
-        if matches_fault(entry, diagnosis):
-            fitness = message_fitness(entry, diagnosis)
-            if fitness > best and (fitness > 0 or not strict):
-                crash, best = sent, fitness
+        if entry.error is not None:
+            verdict = judge_entry(entry, diagnosis)
+            if verdict.matched:
+                fitness = 2 if verdict.exact_message else 1
+                if fitness > best:
+                    crash, best = sent, fitness
+                continue
+            if verdict.parts_matched >= 3:
+                refused += 1  # type, frame and line were right: only the message tells it apart
+            if closest is None or verdict.parts_matched > closest.parts_matched:
+                closest = verdict
         elif entry.result is not None and entry.type is not None and len(normal_inputs) < 25:
             normal_inputs.append(list(sent.args))
             normal_results.append(entry.result)
@@ -729,7 +725,9 @@ def pick_reproduction(
             v in crash.args for v in message_values(diagnosis.exc_message)):
         source = "message"
     return Reproduction(list(crash.args) if crash else None, source, sorted(set(types)), normal_inputs,
-                        normal_results, results, synthetic=crash.synthetic if crash else False)
+                        normal_results, results, synthetic=crash.synthetic if crash else False,
+                        closest=closest.mismatch if closest is not None and crash is None else None,
+                        refused=refused)
 
 
 def _used_imports(args: list[str], imports: dict[str, str]) -> list[str]:
