@@ -21,8 +21,16 @@ from pydantic import BaseModel, ConfigDict
 
 from sandbox.config import BackendName, SandboxConfig
 from sandbox.errors import EngineUnavailableError, SandboxError
-from sandbox.images import ImageInfo, ensure_base_image, ensure_env_image, find_base_image
+from sandbox.images import (
+    DEFAULT_PYTHON,
+    ImageInfo,
+    base_pythons,
+    ensure_base_image,
+    ensure_env_image,
+    find_base_image,
+)
 from sandbox.junit import parse_junit
+from sandbox.pythons import PythonChoice, choose_python
 from sandbox.requirements import Refusal
 from sandbox.results import RunResult
 from sandbox.workspace import Workspace, make_workspace
@@ -93,8 +101,10 @@ class Sandbox:
     """A prepared repo copy and the backend (and image) its commands run in. Close it when done."""
 
     def __init__(self, workspace: Workspace, config: SandboxConfig, choice: BackendChoice, client: Any,
-                 image: str | None, images: list[ImageInfo]) -> None:
+                 image: str | None, images: list[ImageInfo], python: PythonChoice | None = None) -> None:
         self.workspace = workspace
+        self.python = python
+        """The Python the repo runs on and why (docker backend; None for the process backend)."""
         self.config = config
         self.choice = choice
         self.client = client
@@ -197,21 +207,35 @@ def prepare(
     client = None
     try:
         choice, client = choose_backend(cfg.backend)
-        image, images = None, []
+        image, images, python = None, [], None
         if client is not None:
-            base = ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log)
+            python = pick_python(client, workspace.path, cfg)
+            log(f"python {python.version}: {python.reason}")
+            base = ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log,
+                                     python=None if cfg.image else python.version)
             images.append(base)
             image = base.tag
             if cfg.install_deps:
                 env = ensure_env_image(client, base.tag, workspace.path, cfg.cache_dir, log)
                 images.append(env)
                 image = env.tag
-        return Sandbox(workspace, cfg, choice, client, image, images)
+        return Sandbox(workspace, cfg, choice, client, image, images, python)
     except BaseException:
         workspace.close()
         if client is not None:
             client.close()
         raise
+
+
+def pick_python(client: Any, root: Path, cfg: SandboxConfig) -> PythonChoice:
+    """The Python for the repo copy at ``root``: from ``--image``, ``--python`` or the repo's own declarations."""
+    if cfg.image:
+        from sandbox.images import image_python
+
+        ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir)  # present or pulled, else an error
+        version = image_python(client, cfg.image)
+        return PythonChoice(version=version, reason=f"the image {cfg.image} was given; it holds Python {version}")
+    return choose_python(root, base_pythons(client), DEFAULT_PYTHON, cfg.python)
 
 
 def run(
@@ -230,7 +254,8 @@ def build_base_image(config: SandboxConfig | None = None, log: Log | None = None
     cfg = config or SandboxConfig()
     client = connect(cfg.docker_timeout, ping_timeout=3.0)
     try:
-        return ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log or _quiet)
+        return ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log or _quiet,
+                                 python=None if cfg.image else cfg.python)
     finally:
         client.close()
 
@@ -244,7 +269,10 @@ def build_env_image(repo: str | Path, config: SandboxConfig | None = None, log: 
     log = log or _quiet
     try:
         with make_workspace(repo) as ws:
-            base = ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log)
+            python = pick_python(client, ws.path, cfg)
+            log(f"python {python.version}: {python.reason}")
+            base = ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log,
+                                     python=None if cfg.image else python.version)
             return ensure_env_image(client, base.tag, ws.path, cfg.cache_dir, log)
     finally:
         client.close()

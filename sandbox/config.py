@@ -30,6 +30,10 @@ class SandboxConfig(BaseModel):
     """Base image to build the environment image on. ``None`` means healcrew's own base image
     (``python:3.X-slim`` pulled when a registry answers, else built locally with debootstrap)."""
 
+    python: str | None = Field(default=None, pattern=r"^3\.\d{1,2}$")
+    """``X.Y`` to run the repo on, overriding the choice read from the repository (``sandbox.pythons``).
+    Ignored when ``image`` is given."""
+
     install_deps: bool = True
     """Build (or reuse) an environment image holding the repo's dependencies and pytest. When
     false, commands run directly in the base image."""

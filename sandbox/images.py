@@ -15,6 +15,7 @@ on the host), then installed in the image with ``--no-index`` by a build that ha
 from __future__ import annotations
 
 import configparser
+import email.parser
 import hashlib
 import os
 import re
@@ -26,31 +27,43 @@ import tempfile
 import threading
 import time
 import tomllib
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
 from sandbox.errors import ImageError
+from sandbox.pythons import marker_environment
 from sandbox.requirements import (
+    MAX_SPEC_BYTES,
     Refusal,
     read_requirements_file,
+    read_setup_py,
     read_spec_text,
     requirement_files,
     spec_parse_error,
+    tox_deps,
     vet_requirement,
 )
-from sandbox.wheels import build_wheelhouse, image_target
+from sandbox.wheels import Target, build_in_container, build_wheelhouse, download_wheels, image_target
 
 BASE_REPO = "healcrew/python-base"
-BUILT_BASE_TAG = f"{BASE_REPO}:bookworm"
+SUITES: dict[str, str] = {"3.9": "bullseye", "3.11": "bookworm", "3.13": "trixie"}
+"""The Debian release whose python3 is each Python a base image can be built for (debootstrap)."""
+DEFAULT_PYTHON = "3.11"
+SUITE = SUITES[DEFAULT_PYTHON]
+BUILT_BASE_TAG = f"{BASE_REPO}:{SUITE}"
 ENV_REPO = "healcrew/env"
-SUITE = "bookworm"
 DEBIAN_PACKAGES = ["python3", "python3-venv", "python3-pip", "python-is-python3", "ca-certificates"]
 LABEL = "org.healcrew.sandbox"
 ENV_RECIPE_VERSION = "1"  # bump when the environment Dockerfile changes meaningfully
 _EXTRAS = ("test", "tests", "testing", "dev")
 _ENV_BUILDS = threading.Lock()
+_BASE_BUILDS = threading.Lock()
 _PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 Log = Callable[[str], None]
@@ -81,6 +94,14 @@ def pulled_base_tag(python: str | None = None) -> str:
     return f"{BASE_REPO}:{python or host_python()}-slim"
 
 
+def built_base_tag(python: str) -> str:
+    """The tag of the debootstrap-built base image whose python3 is ``python`` (``X.Y``)."""
+    suite = SUITES.get(python)
+    if suite is None:
+        raise ImageError(f"no Debian release here ships Python {python}; choose one of {', '.join(SUITES)}")
+    return f"{BASE_REPO}:{suite}"
+
+
 def _image_exists(client: Any, ref: str) -> Any | None:
     import docker.errors
 
@@ -92,12 +113,30 @@ def _image_exists(client: Any, ref: str) -> Any | None:
         raise ImageError(f"cannot inspect image {ref}: {exc.explanation or exc}") from exc
 
 
-def find_base_image(client: Any) -> str | None:
-    """A healcrew base image already on this engine, if any (no network, no build)."""
-    for ref in (pulled_base_tag(), BUILT_BASE_TAG):
+def find_base_image(client: Any, python: str | None = None) -> str | None:
+    """A healcrew base image already on this engine (for ``python`` when given), if any; no network, no build."""
+    refs = [pulled_base_tag(python)] if python else [pulled_base_tag(), BUILT_BASE_TAG]
+    if python in SUITES:
+        refs.append(built_base_tag(python))
+    for ref in refs:
         if _image_exists(client, ref) is not None:
             return ref
     return None
+
+
+def base_pythons(client: Any) -> list[str]:
+    """Every Python a base image can be had for: those built from a Debian release, and pulled ones already here."""
+    found = set(SUITES)
+    try:
+        images = client.images.list(name=BASE_REPO)
+    except Exception:  # listing is a convenience; the Debian releases are always buildable
+        images = []
+    for image in images:
+        for tag in image.tags or []:
+            match = re.fullmatch(re.escape(BASE_REPO) + r":(3\.\d+)-slim", tag)
+            if match:
+                found.add(match.group(1))
+    return sorted(found, key=lambda v: tuple(int(x) for x in v.split(".")))
 
 
 def try_pull(client: Any, repository: str, tag: str, timeout: float) -> Any | None:
@@ -124,11 +163,13 @@ def try_pull(client: Any, repository: str, tag: str, timeout: float) -> Any | No
 
 def ensure_base_image(
     client: Any, image: str | None = None, pull_timeout: float = 10.0, cache_dir: Path | None = None,
-    log: Log = _quiet,
+    log: Log = _quiet, python: str | None = None,
 ) -> ImageInfo:
-    """The base image to build environments on; pulled or built once, then reused.
+    """The base image to build environments on; pulled or built once (only when first needed), then reused.
 
-    With ``image`` given it must exist locally or be pullable, else ``ImageError``.
+    With ``image`` given it must exist locally or be pullable, else ``ImageError``. With ``python``
+    (``X.Y``) the image holds that Python: ``python:X.Y-slim`` when a registry answers, else the
+    Debian release that ships it (``SUITES``), built with debootstrap.
     """
     start = time.monotonic()
     if image:
@@ -139,18 +180,23 @@ def ensure_base_image(
         if try_pull(client, repo, tag, pull_timeout) is not None:
             return ImageInfo(image, False, "pulled", time.monotonic() - start)
         raise ImageError(f"unknown image {image!r}: not on this engine and no registry could supply it")
-    found = find_base_image(client)
-    if found:
-        return ImageInfo(found, True, "cached", 0.0)
-    py = host_python()
-    log(f"trying to pull python:{py}-slim (timeout {pull_timeout:.0f}s)")
-    pulled = try_pull(client, "python", f"{py}-slim", pull_timeout)
-    if pulled is not None:
-        pulled.tag(BASE_REPO, f"{py}-slim")
-        return ImageInfo(pulled_base_tag(py), False, "pulled", time.monotonic() - start, py)
-    log("no registry answered; building the base image from Debian packages (debootstrap)")
-    build_base_with_debootstrap(client, cache_dir, log)
-    return ImageInfo(BUILT_BASE_TAG, False, "debootstrap", time.monotonic() - start)
+    if python is not None and not re.fullmatch(r"3\.\d{1,2}", python):
+        raise ImageError(f"python must be a version such as 3.11, not {python!r}")
+    with _BASE_BUILDS:  # threads needing the same base image build it once
+        found = find_base_image(client, python)
+        if found:
+            return ImageInfo(found, True, "cached", 0.0, python or "")
+        py = python or host_python()
+        log(f"trying to pull python:{py}-slim (timeout {pull_timeout:.0f}s)")
+        pulled = try_pull(client, "python", f"{py}-slim", pull_timeout)
+        if pulled is not None:
+            pulled.tag(BASE_REPO, f"{py}-slim")
+            return ImageInfo(pulled_base_tag(py), False, "pulled", time.monotonic() - start, py)
+        wanted = python or DEFAULT_PYTHON
+        tag = built_base_tag(wanted)
+        log(f"no registry answered; building {tag} from Debian packages (debootstrap of {SUITES[wanted]})")
+        build_base_with_debootstrap(client, cache_dir, log, tag=tag, suite=SUITES[wanted])
+        return ImageInfo(tag, False, "debootstrap", time.monotonic() - start, wanted)
 
 
 # --- Debian mirror and debootstrap -------------------------------------------------------------
@@ -210,9 +256,9 @@ def _deb822_entries(text: str) -> list[tuple[str, list[str]]]:
 
 
 def build_base_with_debootstrap(
-    client: Any, cache_dir: Path | None = None, log: Log = _quiet, tag: str = BUILT_BASE_TAG
+    client: Any, cache_dir: Path | None = None, log: Log = _quiet, tag: str = BUILT_BASE_TAG, suite: str = SUITE
 ) -> str:
-    """debootstrap a minimal bookworm with python3 into a temp dir and ``docker import`` it as ``tag``."""
+    """debootstrap a minimal Debian ``suite`` with python3 into a temp dir and ``docker import`` it as ``tag``."""
     if shutil.which("debootstrap") is None:
         raise ImageError("no registry answered and debootstrap is not installed (apt-get install debootstrap)")
     if os.geteuid() != 0:
@@ -223,7 +269,7 @@ def build_base_with_debootstrap(
     work = Path(tempfile.mkdtemp(prefix="healcrew-base-", dir=_tmp_parent(cache_dir)))
     rootfs = work / "rootfs"
     try:
-        cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(DEBIAN_PACKAGES)}", SUITE, str(rootfs), mirror]
+        cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(DEBIAN_PACKAGES)}", suite, str(rootfs), mirror]
         log(" ".join(cmd))
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if proc.returncode != 0:
@@ -248,7 +294,7 @@ def build_base_with_debootstrap(
                 tar.add(rootfs, arcname=".")
         log(f"docker import as {tag}")
         changes = [f"ENV PATH={_PATH}", "ENV LANG=C.UTF-8", 'CMD ["python3"]',
-                   f"LABEL {LABEL}=base org.healcrew.python={py}"]
+                   f"LABEL {LABEL}=base org.healcrew.python={py} org.healcrew.debian={suite}"]
         with archive.open("rb") as fh:
             repository, _, version = tag.rpartition(":")
             client.api.import_image_from_data(fh, repository=repository, tag=version, changes=changes)
@@ -271,7 +317,8 @@ def _tmp_parent(cache_dir: Path | None) -> str | None:
 
 
 def collect_requirements(root: Path, refused: list[Refusal] | None = None) -> list[str]:
-    """The repo's dependencies (requirements*.txt, pyproject.toml, setup.cfg) plus pytest.
+    """The repo's dependencies (requirement and test requirement files, pyproject.toml, setup.cfg,
+    setup.py read as a syntax tree, tox.ini deps) plus pytest.
 
     Every file is read without following links (``sandbox.requirements``) and every line is
     vetted: pip options, URLs, VCS specs and local paths are left out and recorded in
@@ -318,6 +365,23 @@ def collect_requirements(root: Path, refused: list[Refusal] | None = None) -> li
                 lines += [(extra, ln) for ln in parser.get("options.extras_require", extra).splitlines()]
         reqs += [r for key, line in lines
                  if (r := vet_requirement(re.sub(r"(^|\s)#.*$", "", line), f"setup.cfg:{key}", refused))]
+    setup_py = read_setup_py(root, refused)
+    if setup_py is not None:
+        if setup_py.name:
+            own_names.add(_canon(setup_py.name))
+        listed = [("install_requires", r) for r in setup_py.install_requires]
+        listed += [("tests_require", r) for r in setup_py.tests_require]
+        for extra in _EXTRAS:
+            listed += [(f"extras_require[{extra}]", r) for r in setup_py.extras_require.get(extra, [])]
+        reqs += [r for key, line in listed if (r := vet_requirement(line, f"setup.py:{key}", refused))]
+    tox = read_spec_text(root, "tox.ini", refused)
+    if tox is not None:
+        for source, line in tox_deps(tox, refused):
+            include = re.match(r"^(-r|--requirement)(?:\s*=\s*|\s*)(\S+)$", line)
+            if include:
+                reqs += read_requirements_file(root, include.group(2), refused, seen)
+            else:
+                reqs += [r for r in [vet_requirement(line, source, refused, pip_file=True)] if r]
     cleaned = {r.strip() for r in reqs if r.strip() and not r.strip().startswith("#")}
     cleaned = {r for r in cleaned if _canon(_req_name(r)) not in own_names}
     if not any(_canon(_req_name(r)) == "pytest" for r in cleaned):
@@ -399,6 +463,7 @@ def _ensure_env_image(client: Any, base: str, repo_root: Path, cache_dir: Path, 
         return ImageInfo(tag, True, "cached", 0.0, python, tuple(refused))
     target = image_target(client, base)
     wheelhouse = build_wheelhouse(client, base, requirements, cache_dir / "wheelhouse" / key, target, log)
+    complete_wheelhouse(client, base, requirements, wheelhouse, target, log)
     context = Path(tempfile.mkdtemp(prefix="healcrew-env-", dir=_tmp_parent(cache_dir)))
     try:
         shutil.copytree(wheelhouse, context / "wheels", ignore=shutil.ignore_patterns(".complete"), symlinks=True)
@@ -410,6 +475,87 @@ def _ensure_env_image(client: Any, base: str, repo_root: Path, cache_dir: Path, 
     finally:
         shutil.rmtree(context, ignore_errors=True)
     return ImageInfo(tag, False, "built", time.monotonic() - start, python, tuple(refused))
+
+
+def complete_wheelhouse(client: Any, base: str, requirements: list[str], wheelhouse: Path, target: Target,
+                        log: Log = _quiet, rounds: int = 10) -> list[str]:
+    """Fetch the dependencies the image's Python needs that the host's pip skipped; returns those added.
+
+    The host's pip evaluates environment markers for its own interpreter, so for another Python
+    (``tomli; python_version < "3.11"`` on a 3.9 image) some wheels are missing. The wheels'
+    own metadata is read (as zip files, nothing run), each ``Requires-Dist`` is evaluated for
+    the target and what is absent is fetched the same way: ready-made wheels on the host, the
+    rest built in a container.
+    """
+    env = marker_environment(target.python, target.machine)
+    added: list[str] = []
+    for _ in range(rounds):
+        missing = _missing_for_target(requirements, wheelhouse, env)
+        missing = [r for r in missing if r not in added]
+        if not missing:
+            break
+        log(f"fetching {len(missing)} dependency(ies) Python {target.python} needs: {', '.join(missing)}")
+        unbuilt = download_wheels(missing, wheelhouse, target, log)
+        if unbuilt:
+            build_in_container(client, base, unbuilt, wheelhouse, find_links=wheelhouse, log=log)
+        added += missing
+    return added
+
+
+def _missing_for_target(requirements: list[str], wheelhouse: Path, env: dict[str, str]) -> list[str]:
+    """Requirements (with their markers true for ``env``) that no wheel in ``wheelhouse`` provides."""
+    have: dict[str, list[str]] = {}
+    for wheel in sorted(wheelhouse.glob("*.whl")):
+        try:
+            have[canonicalize_name(parse_wheel_filename(wheel.name)[0])] = _requires_dist(wheel)
+        except InvalidWheelFilename:
+            continue
+    wanted: list[Requirement] = []
+    for line in requirements:
+        try:
+            wanted.append(Requirement(line))
+        except InvalidRequirement:
+            continue
+    extras: dict[str, set[str]] = {}
+    for req in wanted:
+        extras.setdefault(canonicalize_name(req.name), set()).update(req.extras)
+    for provider, lines in have.items():
+        for line in lines:
+            try:
+                req = Requirement(line)
+            except InvalidRequirement:
+                continue
+            if _marker_true(req, env, extras.get(provider, set())):
+                wanted.append(req)
+                extras.setdefault(canonicalize_name(req.name), set()).update(req.extras)
+    out: list[str] = []
+    for req in wanted:
+        if canonicalize_name(req.name) in have or (req.marker is not None and not _marker_true(req, env, set())):
+            continue
+        text = f"{req.name}{req.specifier}"
+        if text not in out:
+            out.append(text)
+    return out
+
+
+def _marker_true(req: Requirement, env: dict[str, str], extras: set[str]) -> bool:
+    if req.marker is None:
+        return True
+    return any(req.marker.evaluate({**env, "extra": extra}) for extra in (extras or {""}) | {""})
+
+
+def _requires_dist(wheel: Path) -> list[str]:
+    """``Requires-Dist`` lines of a wheel's METADATA, read from the zip (no code of it runs)."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            name = next((n for n in archive.namelist()
+                         if n.count("/") == 1 and n.endswith(".dist-info/METADATA")), None)
+            if name is None or archive.getinfo(name).file_size > MAX_SPEC_BYTES:
+                return []
+            text = archive.read(name).decode("utf-8", errors="replace")
+    except (OSError, zipfile.BadZipFile):
+        return []
+    return [str(v) for v in email.parser.Parser().parsestr(text, headersonly=True).get_all("Requires-Dist") or []]
 
 
 def _docker_build(client: Any, context: Path, tag: str, timeout: float) -> None:

@@ -10,6 +10,8 @@ index can satisfy. Everything else is refused with a reason that travels to the 
 
 from __future__ import annotations
 
+import ast
+import configparser
 import errno
 import os
 import posixpath
@@ -141,15 +143,53 @@ def read_spec_text(root: Path, relative: str, refused: list[Refusal]) -> str | N
     return None if data is None else data.decode("utf-8", errors="replace")
 
 
+TEST_REQUIREMENT_PATTERNS = ("requirements*.txt", "test-requirements*.txt", "test_requirements*.txt",
+                             "dev-requirements*.txt", "dev_requirements*.txt", "tests-requirements*.txt")
+"""pip requirement files at the top of a repo; ``requirements/*.txt`` and ``tests/requirements*.txt`` too."""
+
+
 def requirement_files(root: Path, refused: list[Refusal]) -> list[str]:
-    """Repo-relative ``requirements*.txt`` at the top and ``requirements/*.txt``."""
-    found = [name for name in list_repo_dir(root) or [] if fnmatch(name, "requirements*.txt")]
+    """Repo-relative pip requirement files: ``requirements*.txt`` and the usual test/dev ones, at the
+    top, every ``requirements/*.txt`` and ``tests/requirements*.txt``."""
+    found = [name for name in list_repo_dir(root) or [] if any(fnmatch(name, p) for p in TEST_REQUIREMENT_PATTERNS)]
+    for folder, pattern in (("requirements", "*.txt"), ("tests", "requirements*.txt")):
+        try:
+            below = list_repo_dir(root, folder) or []
+        except SpecFileRefused as exc:
+            refused.append(Refusal(source=f"{folder}/", line=f"{folder}/", reason=str(exc)))
+            below = []
+        found += [f"{folder}/{name}" for name in below if fnmatch(name, pattern)]
+    return found
+
+
+def tox_deps(text: str, refused: list[Refusal]) -> list[tuple[str, str]]:
+    """``[testenv] deps`` of a tox.ini as (source, line) pairs still to vet, ``-r`` includes as ``-r path``.
+
+    ``{toxinidir}/`` is the repo root; any other substitution, and factor-conditional lines
+    (``py39: x``), cannot be resolved statically and are recorded as refused.
+    """
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
-        below = list_repo_dir(root, "requirements") or []
-    except SpecFileRefused as exc:
-        refused.append(Refusal(source="requirements/", line="requirements/", reason=str(exc)))
-        below = []
-    return found + [f"requirements/{name}" for name in below if name.endswith(".txt")]
+        parser.read_string(text, source="tox.ini")
+    except configparser.Error as exc:
+        raise spec_parse_error("tox.ini", exc) from None
+    if not parser.has_option("testenv", "deps"):
+        return []
+    out: list[tuple[str, str]] = []
+    for line in parser.get("testenv", "deps").splitlines():
+        line = re.sub(r"(^|\s)#.*$", "", line).strip()
+        if not line:
+            continue
+        line = re.sub(r"\{toxinidir\}[/\\]?", "", line)
+        if re.match(r"^[A-Za-z0-9_.,!{}-]+:\s", line):
+            refused.append(Refusal(source="tox.ini:deps", line=_short(line),
+                                   reason="factor-conditional tox deps are not evaluated"))
+        elif "{" in line:
+            refused.append(Refusal(source="tox.ini:deps", line=_short(line),
+                                   reason="tox substitutions are not expanded"))
+        else:
+            out.append(("tox.ini:deps", line))
+    return out
 
 
 def read_requirements_file(root: Path, relative: str, refused: list[Refusal], seen: set[str]) -> list[str]:
@@ -278,3 +318,145 @@ def spec_parse_error(name: str, exc: Exception) -> ImageError:
         where = exc.errors[0][0]  # type: ignore[attr-defined]  # configparser.ParsingError
     at = f" (line {where})" if isinstance(where, int) else ""
     return ImageError(f"{name} cannot be parsed{at}: {type(exc).__name__}")
+
+
+# --- setup.py, read as a syntax tree and never run ------------------------------------------------
+
+
+class SetupPy(BaseModel):
+    """The literal arguments of a ``setup.py``'s ``setup(...)`` call; anything computed is left out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    python_requires: str | None = None
+    install_requires: list[str] = []
+    tests_require: list[str] = []
+    extras_require: dict[str, list[str]] = {}
+    classifiers: list[str] = []
+
+
+_SETUP_STRINGS = ("name", "python_requires")
+_SETUP_LISTS = ("install_requires", "tests_require", "classifiers")
+
+
+def read_setup_py(root: Path, refused: list[Refusal], relative: str = "setup.py") -> SetupPy | None:
+    """What ``setup.py`` states literally, from its syntax tree; None when there is none.
+
+    The file is parsed with ``ast`` and never executed. An argument counts only when it is a
+    literal, or a name bound once at module level to a literal; list items and ``+`` operands are
+    taken one by one. Anything computed (a call, a comprehension, a file read, ``**kwargs``) is
+    recorded in ``refused`` instead, since only running the code could tell its value.
+    """
+    text = read_spec_text(root, relative, refused)
+    if text is None:
+        return None
+    try:
+        tree = ast.parse(text, filename=relative)
+    except (SyntaxError, ValueError) as exc:
+        refused.append(Refusal(source=relative, line=relative, reason=f"cannot be parsed ({type(exc).__name__})"))
+        return None
+    names = _module_literals(tree)
+    call = next((node for node in ast.walk(tree) if isinstance(node, ast.Call) and _is_setup(node.func)), None)
+    if call is None:
+        refused.append(Refusal(source=relative, line=relative, reason="no setup(...) call found"))
+        return SetupPy()
+    info = SetupPy()
+    for keyword in call.keywords:
+        where = f"{relative}:{keyword.arg or '**'}"
+        if keyword.arg is None:
+            refused.append(Refusal(source=where, line=_short(ast.unparse(keyword.value)), reason=_COMPUTED))
+        elif keyword.arg in _SETUP_STRINGS:
+            value = _literal(keyword.value, names)
+            if isinstance(value, str):
+                setattr(info, keyword.arg, value)
+            else:
+                refused.append(Refusal(source=where, line=_short(ast.unparse(keyword.value)), reason=_COMPUTED))
+        elif keyword.arg in _SETUP_LISTS:
+            setattr(info, keyword.arg, _literal_strings(keyword.value, names, where, refused))
+        elif keyword.arg == "extras_require":
+            info.extras_require = _literal_extras(keyword.value, names, where, refused)
+    return info
+
+
+_MUTATORS = frozenset({"append", "extend", "insert", "update", "pop", "remove", "clear", "setdefault", "add"})
+_COMPUTED = "computed by code, not a literal (setup.py is never run)"
+
+
+def _is_setup(func: ast.expr) -> bool:
+    return (isinstance(func, ast.Name) and func.id == "setup") or (
+        isinstance(func, ast.Attribute) and func.attr == "setup")
+
+
+def _module_literals(tree: ast.Module) -> dict[str, ast.expr]:
+    """Module-level names bound exactly once in the whole file (``X = ...``), to resolve when literal."""
+    stores: dict[str, int] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            stores[node.id] = stores.get(node.id, 0) + 1
+        elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+              and node.attr in _MUTATORS):  # REQS.append(...): the literal is not the whole value
+            stores[node.value.id] = stores.get(node.value.id, 0) + 2
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                stores[bound] = stores.get(bound, 0) + 1
+    return {node.targets[0].id: node.value for node in tree.body
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+            and stores.get(node.targets[0].id) == 1}
+
+
+def _literal(node: ast.expr, names: dict[str, ast.expr], depth: int = 0) -> object:
+    """The value of a literal expression (names bound to literals resolved), or ``_NOT_LITERAL``."""
+    if depth > 20:
+        return _NOT_LITERAL
+    if isinstance(node, ast.Name) and node.id in names:
+        return _literal(names[node.id], names, depth + 1)
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return _NOT_LITERAL
+
+
+_NOT_LITERAL = object()
+
+
+def _literal_strings(node: ast.expr, names: dict[str, ast.expr], where: str, refused: list[Refusal],
+                     depth: int = 0) -> list[str]:
+    """Strings of a list-valued argument: literal items kept, computed ones recorded as refused."""
+    if isinstance(node, ast.Name) and node.id in names and depth < 20:
+        return _literal_strings(names[node.id], names, where, refused, depth + 1)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        return (_literal_strings(node.left, names, where, refused, depth + 1)
+                + _literal_strings(node.right, names, where, refused, depth + 1))
+    if isinstance(node, (ast.List, ast.Tuple)):
+        out: list[str] = []
+        for item in node.elts:
+            value = _literal(item, names)
+            if isinstance(value, str):
+                out.append(value)
+            else:
+                refused.append(Refusal(source=where, line=_short(ast.unparse(item)), reason=_COMPUTED))
+        return out
+    value = _literal(node, names)
+    if isinstance(value, str):
+        return value.splitlines()  # setuptools accepts one requirement per line
+    refused.append(Refusal(source=where, line=_short(ast.unparse(node)), reason=_COMPUTED))
+    return []
+
+
+def _literal_extras(node: ast.expr, names: dict[str, ast.expr], where: str,
+                    refused: list[Refusal]) -> dict[str, list[str]]:
+    if isinstance(node, ast.Name) and node.id in names:
+        node = names[node.id]
+    if not isinstance(node, ast.Dict):
+        refused.append(Refusal(source=where, line=_short(ast.unparse(node)), reason=_COMPUTED))
+        return {}
+    out: dict[str, list[str]] = {}
+    for key, value in zip(node.keys, node.values, strict=True):
+        extra = _literal(key, names) if key is not None else _NOT_LITERAL
+        if not isinstance(extra, str):
+            refused.append(Refusal(source=where, line=_short(ast.unparse(value)), reason=_COMPUTED))
+            continue
+        out[extra] = _literal_strings(value, names, f"{where}[{extra}]", refused)
+    return out

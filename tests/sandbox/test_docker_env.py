@@ -81,3 +81,49 @@ def test_environment_image_is_reused_until_dependencies_change(
     (fastapi_repo / "requirements.txt").write_text("fastapi\nhttpx\npytest\nanyio\n")
     changed = env_key(base_id, first.python, collect_requirements(fastapi_repo))
     assert f"healcrew/env:{changed}" != first.tag
+
+
+def test_repo_needing_an_old_python_runs_its_suite_on_that_python(
+    tmp_path: Path, run_label: str, docker_client: Any
+) -> None:
+    repo = tmp_path / "legacy"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "pyproject.toml").write_text('[project]\nname = "legacy"\nversion = "1"\nrequires-python = ">=3.8,<3.10"\n')
+    (repo / "tests" / "test_version.py").write_text(
+        "import sys\n\n\ndef test_runs_on_39():\n    assert sys.version_info[:2] == (3, 9)\n")
+    cfg = SandboxConfig(backend="docker", memory_mb=256, pids=128, timeout=120, labels={"org.healcrew.test": run_label})
+    with prepare(repo, config=cfg) as box:
+        assert box.python is not None and box.python.version == "3.9"
+        assert "requires-python '>=3.8,<3.10'" in box.python.reason
+        result = box.run(["python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "--junitxml=/tmp/healcrew-junit.xml"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert [(t.test_id, t.outcome) for t in result.tests] == [("tests/test_version.py::test_runs_on_39", "passed")]
+    assert docker_client.images.get(box.image).labels.get("org.healcrew.python") == "3.9"
+
+
+def test_dependencies_only_in_setup_py_are_installed_and_setup_py_never_runs(
+    tmp_path: Path, run_label: str
+) -> None:
+    ran = tmp_path / "setup-py-ran"
+    repo = tmp_path / "svc"
+    (repo / "tests").mkdir(parents=True)
+    (repo / "setup.py").write_text(
+        "from setuptools import setup\n"
+        f"open({str(ran)!r}, 'w').write('executed')\n"
+        "setup(name='svc', install_requires=['six'], extras_require={'test': ['iniconfig']},\n"
+        "      tests_require=[line for line in open('extra.txt')])\n")
+    (repo / "extra.txt").write_text("requests\n")
+    (repo / "tests" / "test_imports.py").write_text(
+        "import importlib.util\n\nimport iniconfig\nimport six\n\n\n"
+        "def test_literal_deps_are_there():\n    assert six.PY3 and iniconfig.IniConfig\n\n\n"
+        "def test_computed_deps_were_not_read():\n    assert importlib.util.find_spec('requests') is None\n")
+    cfg = SandboxConfig(backend="docker", memory_mb=256, pids=128, timeout=120, labels={"org.healcrew.test": run_label})
+    with prepare(repo, config=cfg) as box:
+        notes = [r.note() for r in box.refused]
+        result = box.run(["python", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          "--junitxml=/tmp/healcrew-junit.xml"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert {t.outcome for t in result.tests} == {"passed"} and len(result.tests) == 2
+    assert any("setup.py:tests_require" in n and "never run" in n for n in notes), notes
+    assert not ran.exists(), "setup.py was executed"
