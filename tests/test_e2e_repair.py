@@ -174,3 +174,36 @@ def test_a_patch_that_does_not_apply_is_an_outcome_not_a_crash(cache: Path, dock
     outcome = SandboxRunner(repo, "docker").run(["true"], stale, {}, 60)
     assert outcome.patch_error and "app/pricing.py" in outcome.patch_error
     assert outcome.exit_code is None and not outcome.cases
+
+
+def test_a_file_scoped_test_command_still_runs_the_regression_test(
+    tmp_path: Path, cache: Path, docker_client: Any,
+) -> None:
+    """``--test-cmd`` naming one file used to leave the new test uncollected: every fix got "a pass"."""
+    repo = commit_repo(tmp_path / "shipping-svc", {
+        "shipping/__init__.py": "", "shipping/rates.py": BUGGY, "tests/test_one.py": SUITE,
+        "tests/test_other.py": "def test_other():\n    assert True\n", "requirements.txt": "pytest\n",
+    }, "Add shipping rates")
+    crash = subprocess.run(
+        [sys.executable, "-c", "from shipping.rates import quote; quote({'cost': 4.0, 'items': []})"],
+        cwd=repo, capture_output=True, text=True,
+    )
+    log = tmp_path / "crash.log"
+    log.write_text(crash.stderr.replace(str(repo), "/srv/app"))
+    out = tmp_path / "out"
+    proc, report = healcrew_run(repo, log, out, cache, "--test-cmd", "python -m pytest -q tests/test_one.py",
+                                "--budget", "400", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert report["outcome"] == "fixed", [a["rejected_because"] for a in report["attempts"]]
+    v = report["accepted"]["validation"]
+    assert v["reproduces"] is True and v["test_run_alone"] is True and v["reproduction_mismatch"] is None
+    assert v["test_on_original"]["failed"] == 1 and v["test_on_original"]["exc_type"] == "ZeroDivisionError"
+    assert v["test_on_patched"]["passed"] == 1
+    # the suite is the one the command scopes: test_one's two tests, not test_other
+    assert v["suite_on_patched"]["passed"] == 2
+    spent = v["time"]
+    assert spent["reproduction"] > 0 and spent["patched_suite"] > 0 and spent["test_on_patched"] > 0
+    assert spent["total"] >= spent["patched_suite"] + spent["test_on_patched"]
+    stages = {t["stage"] for t in report["timings"]}
+    assert {"sandbox: reproduction", "sandbox: patched suite"} <= stages
+
