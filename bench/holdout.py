@@ -18,42 +18,27 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
-import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from holdout_cases import Case  # noqa: E402
+from holdout_cases import dedent as _d  # noqa: E402
+from holdout_cases.issue9 import CASES as ISSUE9_CASES  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-RUNTIME = "/usr/local/lib/python3.11/site-packages/svc_runtime/worker.py"
-STDLIB = "/usr/local/lib/python3.11"
-
-
-def _d(text: str) -> str:
-    return textwrap.dedent(text).lstrip("\n")
-
-
-@dataclass
-class Case:
-    """One holdout incident."""
-
-    name: str
-    expected: str  # the root-cause class a careful human would name
-    good: dict[str, str]  # files of the first commit
-    bug: dict[str, str]  # files the second (buggy) commit changes
-    trigger: str  # code the service's worker runs; it must crash
-    prefix: str = "/app"  # where the repo lives in the container
-    style: str = "plain"  # plain | k8s | json | bracket
-    context: list[str] = field(default_factory=list)  # log lines just before the crash
-    fixable: bool = True  # False: declining with a clear reason is the right outcome
-    binary: dict[str, bytes] = field(default_factory=dict)  # non-UTF-8 files of the buggy commit
-    pythonpath: str = "."  # relative to the repo
+RUNTIME = "/usr/local/lib/python{v}/site-packages/svc_runtime/worker.py"
+STDLIB = "/usr/local/lib/python{v}"
+TRIGGER = "_holdout_trigger.py"  # the worker's code, added to a copy of the repo to check an accepted fix
 
 
 CONFTEST_SRC = _d('''
@@ -931,6 +916,11 @@ CASES: list[Case] = [
 ]
 
 
+ORIGINAL_CASES = CASES
+CASES = ORIGINAL_CASES + ISSUE9_CASES
+SETS = {"all": CASES, "original": ORIGINAL_CASES, "issue9": ISSUE9_CASES}
+
+
 # ----------------------------------------------------------------------------- building
 
 
@@ -948,24 +938,50 @@ def _write(repo: Path, files: dict[str, str]) -> None:
 
 
 def build_repo(case: Case, repo: Path) -> None:
-    """A git repo with two commits: the good version, then the bug."""
+    """A git repo with two commits: the good version, then the bug; the suite must pass on both."""
     repo.mkdir(parents=True)
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, check=True)
     _write(repo, case.good)
     _git(repo, "add", "-A", date="2026-10-01T09:00:00+00:00")
     _git(repo, "commit", "-q", "-m", "Initial service", date="2026-10-01T09:00:00+00:00")
+    if not suite_passes(case, repo):
+        raise RuntimeError("the suite fails on the good commit")
     _write(repo, case.bug)
     for rel, data in case.binary.items():
         (repo / rel).parent.mkdir(parents=True, exist_ok=True)
         (repo / rel).write_bytes(data)
     _git(repo, "add", "-A", date="2026-11-04T16:30:00+00:00")
     _git(repo, "commit", "-q", "-m", "Tidy up " + case.name.split("-")[0], date="2026-11-04T16:30:00+00:00")
+    if not suite_passes(case, repo):
+        raise RuntimeError("the suite fails on the buggy commit")
 
 
-def suite_passes(repo: Path) -> bool:
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=repo,
-                          capture_output=True, text=True, check=False)
+def test_argv(case: Case) -> list[str]:
+    """The repo's test command as argv, run by this interpreter."""
+    argv = shlex.split(case.test_command or "python -m pytest -q")
+    if argv and argv[0] in ("python", "python3"):
+        argv[0] = sys.executable
+    return [*argv, "-p", "no:cacheprovider"]
+
+
+def suite_passes(case: Case, repo: Path) -> bool:
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    try:
+        proc = subprocess.run(test_argv(case), cwd=repo, env=env, capture_output=True, text=True, check=False,
+                              timeout=180)
+    except subprocess.TimeoutExpired:
+        return False
     return proc.returncode == 0
+
+
+def _as_version(text: str, version: str) -> str:
+    """The traceback as that Python prints it: before 3.11 there are no PEP 657 caret lines."""
+    if version == f"{sys.version_info.major}.{sys.version_info.minor}":
+        return text
+    major, minor = (int(x) for x in version.split("."))
+    if (major, minor) < (3, 11):
+        text = "".join(line for line in text.splitlines(keepends=True) if not re.fullmatch(r"\s*[~^]+\s*", line))
+    return text
 
 
 def crash(case: Case, repo: Path, work: Path) -> str:
@@ -974,14 +990,23 @@ def crash(case: Case, repo: Path, work: Path) -> str:
     runner.write_text(case.trigger + "\n")
     env = {**os.environ, "PYTHONPATH": str((repo / case.pythonpath).resolve()), "PYTHONDONTWRITEBYTECODE": "1"}
     proc = subprocess.run([sys.executable, str(runner)], cwd=repo, env=env, capture_output=True, text=True,
-                          check=False)
+                          check=False, timeout=60)
     if proc.returncode == 0 or "Traceback" not in proc.stderr:
         raise RuntimeError(f"{case.name}: the trigger did not crash: {proc.stderr[-300:]}")
     text = proc.stderr[proc.stderr.index("Traceback"):]
-    text = text.replace(str(runner), RUNTIME).replace(str(repo.resolve()) + "/", case.prefix + "/")
+    text = text.replace(str(runner), RUNTIME.format(v=case.python))
+    text = text.replace(str(repo.resolve()) + "/", case.prefix + "/")
     text = text.replace(str(repo) + "/", case.prefix + "/")
-    stdlib = sysconfig.get_paths()["stdlib"]
-    return text.replace(stdlib, STDLIB)
+    text = text.replace(sysconfig.get_paths()["purelib"], STDLIB.format(v=case.python) + "/site-packages")
+    text = text.replace(sysconfig.get_paths()["stdlib"], STDLIB.format(v=case.python))
+    return _as_version(text, case.python)
+
+
+def production_error(traceback_text: str) -> tuple[str, str]:
+    """The exception type (last dotted part) and message production logged."""
+    last = traceback_text.rstrip("\n").splitlines()[-1]
+    kind, _, message = last.partition(": ")
+    return kind.rsplit(".", 1)[-1], message.strip()
 
 
 def expected_fault(traceback_text: str, case: Case) -> tuple[str, int] | None:
@@ -991,6 +1016,23 @@ def expected_fault(traceback_text: str, case: Case) -> tuple[str, int] | None:
         if m.group(1).startswith(case.prefix + "/"):
             found = (m.group(1)[len(case.prefix) + 1:], int(m.group(2)))
     return found
+
+
+def changed_regions(repo: Path) -> dict[str, list[tuple[int, int]]]:
+    """Lines of the buggy commit that the bug changed (new side), by file: where the cause is."""
+    diff = subprocess.run(["git", "diff", "-U0", "HEAD~1", "HEAD"], cwd=repo, capture_output=True, check=True,
+                          ).stdout.decode("utf-8", "replace")
+    regions: dict[str, list[tuple[int, int]]] = {}
+    path = ""
+    for line in diff.splitlines():
+        if line.startswith("+++ "):
+            path = line[6:] if line.startswith("+++ b/") else ""
+        elif line.startswith("@@") and path:
+            m = re.match(r"@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", line)
+            if m:
+                start, count = int(m.group(1)), int(m.group(2) or "1")
+                regions.setdefault(path, []).append((start, start + max(count, 1) - 1))
+    return regions
 
 
 def render_log(case: Case, tb: str) -> str:
@@ -1031,28 +1073,172 @@ def render_log(case: Case, tb: str) -> str:
     return "\n".join(out) + "\n"
 
 
+def prepare_case(case: Case, base: Path) -> dict[str, Any]:
+    """Build the repo and its crash log; the facts a run is judged against."""
+    work = base / case.name
+    repo = work / "repo"
+    build_repo(case, repo)
+    tb = crash(case, repo, work)
+    log = work / "crash.log"
+    log.write_text(render_log(case, tb))
+    kind, message = production_error(tb)
+    return {"work": work, "repo": repo, "log": log, "fault": expected_fault(tb, case), "exc_type": kind,
+            "exc_message": message, "regions": changed_regions(repo)}
+
+
+# ----------------------------------------------------------------------------- judging
+
+
+def _same_message(theirs: str | None, production: str) -> bool:
+    """Messages match when equal apart from whitespace and object addresses."""
+    def norm(text: str) -> str:
+        return " ".join(re.sub(r"0x[0-9a-fA-F]+", "0x?", text).split())
+    return theirs is not None and norm(theirs) == norm(production)
+
+
+def _locations(diag: dict[str, Any]) -> list[tuple[str, int]]:
+    """Fault locations the diagnosis names, best first: the fault frame, then any ranked list it carries."""
+    found: list[tuple[str, int]] = []
+
+    def take(node: Any) -> None:
+        if isinstance(node, dict):
+            path = node.get("repo_path") or node.get("path")
+            line = node.get("line") or (node.get("frame") or {}).get("line")
+            if isinstance(path, str) and isinstance(line, int):
+                if (path, line) not in found:
+                    found.append((path, line))
+                return
+            for value in node.values():
+                take(value)
+        elif isinstance(node, list):
+            for item in node:
+                take(item)
+
+    take(diag.get("fault_frame"))
+    for key, value in diag.items():
+        if key not in ("fault_frame", "frames", "library_frame", "code_context", "suspect_commits"):
+            take(value)
+    return found
+
+
+def _hits(loc: tuple[str, int], regions: dict[str, list[tuple[int, int]]], slack: int = 2) -> bool:
+    return any(a - slack <= loc[1] <= b + slack for a, b in regions.get(loc[0], []))
+
+
+def localised(diag: dict[str, Any], regions: dict[str, list[tuple[int, int]]]) -> str:
+    """"top" when the first named location is where the bug commit changed code, "#k" when the k-th is."""
+    for k, loc in enumerate(_locations(diag), start=1):
+        if _hits(loc, regions):
+            return "top" if k == 1 else f"#{k}"
+    return "no"
+
+
+def _patch_files(diff: str) -> set[str]:
+    return {line[6:] for line in diff.splitlines() if line.startswith("+++ b/")}
+
+
+def crash_remains(case: Case, facts: dict[str, Any], patch: Path) -> bool | None:
+    """Run the worker's code on the patched repo in the sandbox: does production's exception still happen?"""
+    check = facts["work"] / "check"
+    subprocess.run(["git", "clone", "-q", str(facts["repo"]), str(check)], check=True, capture_output=True)
+    (check / TRIGGER).write_text(case.trigger + "\n")
+    _git(check, "add", TRIGGER, date="2026-11-05T12:00:00+00:00")
+    _git(check, "commit", "-q", "-m", "worker entry", date="2026-11-05T12:00:00+00:00")
+    code = (f"import runpy, sys; sys.path.insert(0, {case.pythonpath!r}); "
+            f"runpy.run_path({TRIGGER!r}, run_name='__main__')")
+    cmd = [sys.executable, "-m", "crew.cli", "sandbox", "run", "--repo", str(check), "--patch", str(patch),
+           "--sandbox", "docker", "--timeout", "120", "--json", "--", "python", "-c", code]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900, cwd=ROOT)
+        result = json.loads(proc.stdout)
+    except (subprocess.TimeoutExpired, json.JSONDecodeError):
+        return None
+    stderr = result.get("stderr") or ""
+    return result.get("exit_code") not in (0, None) and "Traceback" in stderr and \
+        re.search(rf"\b{re.escape(facts['exc_type'])}\b", stderr.splitlines()[-1] if stderr.strip() else "") \
+        is not None
+
+
+def judge(case: Case, facts: dict[str, Any], report: dict[str, Any], row: dict[str, Any]) -> None:
+    """Fill the per-case columns from the run report and the case's own facts."""
+    diag = report.get("diagnosis") or {}
+    frame = diag.get("fault_frame") or {}
+    row["diagnosed"] = diag.get("root_cause")
+    row["fault_ok"] = facts["fault"] == (frame.get("repo_path"), (frame.get("frame") or {}).get("line"))
+    row["localised"] = localised(diag, facts["regions"])
+    row["fixed"] = report.get("outcome") == "fixed"
+    attempts = report.get("attempts") or []
+    row["attempts"] = len(attempts)
+    sources: list[str] = []
+    false_claims: list[str] = []
+    refused = 0
+    for a in attempts:
+        val = a.get("validation") or {}
+        orig = val.get("test_on_original") or {}
+        got_type = (orig.get("exc_type") or "").rsplit(".", 1)[-1]
+        same = got_type == facts["exc_type"] and _same_message(orig.get("exc_message"), facts["exc_message"])
+        if val.get("reproduces"):
+            source = ((a.get("proposal") or {}).get("test") or {}).get("input_source") or "?"
+            if source not in sources:
+                sources.append(source)
+            if not same:
+                false_claims.append(f"{got_type}: {orig.get('exc_message')}"[:120])
+        elif got_type == facts["exc_type"] and not same:
+            refused += 1
+    repro = report.get("reproduction")
+    if isinstance(repro, dict) and repro.get("source") and repro["source"] not in sources:
+        sources.insert(0, str(repro["source"]))
+    row["reproduced"] = ", ".join(sources)
+    row["false_claim"] = " / ".join(false_claims)
+    row["refused"] = refused
+    row["declined"] = report.get("declined") or ""
+    accepted = report.get("accepted") or {}
+    row["strategy"] = (accepted.get("proposal") or {}).get("strategy") or (
+        attempts[-1]["proposal"]["strategy"] if attempts else "")
+    wrong: list[str] = []
+    if row["fixed"]:
+        if not case.fixable:
+            wrong.append("fixed a crash where declining is right")
+        diff = (accepted.get("proposal") or {}).get("diff") or ""
+        if not _patch_files(diff) & set(facts["regions"]):
+            wrong.append("the patch touches no file the bug commit changed")
+        patch = facts["work"] / "out" / "fix.patch"
+        if not patch.is_file():
+            patch = facts["work"] / "accepted.patch"
+            patch.write_text(diff)
+        remains = crash_remains(case, facts, patch)
+        if remains:
+            wrong.append("the worker's call still crashes with the patch")
+        elif remains is None:
+            wrong.append("(could not re-run the worker's call)")
+    row["wrong"] = "; ".join(wrong)
+    why = [f"{a['proposal']['strategy']}: {a.get('rejected_because')}" for a in attempts
+           if (a.get("critique") or {}).get("verdict") != "accept"]
+    if report.get("error"):
+        why.append(f"error: {report['error']}")
+    row["why"] = " | ".join(why)
+
+
 # ----------------------------------------------------------------------------- running
 
 
 def run_case(case: Case, base: Path, cache: str) -> dict[str, Any]:
-    work = base / case.name
-    repo = work / "repo"
     start = time.perf_counter()
-    row: dict[str, Any] = {"case": case.name, "expected": case.expected, "fixable": case.fixable}
+    row: dict[str, Any] = {"case": case.name, "shape": case.shape, "expected": case.expected,
+                           "fixable": case.fixable}
     try:
-        build_repo(case, repo)
-        if not suite_passes(repo):
-            raise RuntimeError("the suite fails on the buggy commit")
-        tb = crash(case, repo, work)
-        row["fault"] = expected_fault(tb, case)
-        log = work / "crash.log"
-        log.write_text(render_log(case, tb))
-    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        facts = prepare_case(case, base)
+    except (RuntimeError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
         row.update(error=f"setup: {exc}", seconds=time.perf_counter() - start)
         return row
+    work = facts["work"]
+    row["fault"] = facts["fault"]
+    row["production"] = f"{facts['exc_type']}: {facts['exc_message']}"
     env = {**os.environ, "HEALCREW_CACHE": cache}
-    cmd = [sys.executable, "-m", "crew.cli", "run", "--repo", str(repo), "--log", str(log), "--out",
-           str(work / "out"), "--sandbox", "docker", "--deliver", "none", "--json"]
+    cmd = [sys.executable, "-m", "crew.cli", "run", "--repo", str(facts["repo"]), "--log", str(facts["log"]),
+           "--out", str(work / "out"), "--sandbox", "docker", "--deliver", "none", "--json"]
+    if case.test_command:
+        cmd += ["--test-cmd", case.test_command]
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False, timeout=900, cwd=ROOT)
         stdout, stderr = proc.stdout, proc.stderr
@@ -1065,33 +1251,65 @@ def run_case(case: Case, base: Path, cache: str) -> dict[str, Any]:
         row["error"] = (stderr.strip().splitlines() or ["no output"])[-1][:200]
         return row
     (work / "report.json").write_text(json.dumps(report, indent=1))
-    diag = report.get("diagnosis") or {}
-    frame = diag.get("fault_frame") or {}
-    row["diagnosed"] = diag.get("root_cause")
-    row["fault_ok"] = row.get("fault") == (frame.get("repo_path"), (frame.get("frame") or {}).get("line"))
-    row["fixed"] = report.get("outcome") == "fixed"
-    attempts = report.get("attempts") or []
-    row["attempts"] = len(attempts)
-    accepted = report.get("accepted") or {}
-    row["strategy"] = (accepted.get("proposal") or {}).get("strategy") or (
-        attempts[-1]["proposal"]["strategy"] if attempts else "")
-    why = [f"{a['proposal']['strategy']}: {a.get('rejected_because')}" for a in attempts
-           if (a.get("critique") or {}).get("verdict") != "accept"]
-    if report.get("declined"):
-        why.append(f"declined: {report['declined']}")
-    if report.get("error"):
-        why.append(f"error: {report['error']}")
-    row["why"] = " | ".join(why)
+    judge(case, facts, report, row)
     return row
+
+
+def check_case(case: Case, base: Path) -> dict[str, Any]:
+    """Only build the case and prove it: suite green on both commits, the trigger crashes."""
+    row: dict[str, Any] = {"case": case.name, "shape": case.shape}
+    try:
+        facts = prepare_case(case, base)
+    except (RuntimeError, subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+        row["error"] = f"setup: {exc}"
+        return row
+    row["production"] = f"{facts['exc_type']}: {facts['exc_message']}"
+    row["fault"] = facts["fault"]
+    return row
+
+
+def _yes(value: Any) -> str:
+    return "yes" if value else "no"
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    head = ("case", "expected", "diagnosis", "reproduced (source)", "localised", "fixed", "declined", "wrong",
+            "false claim", "attempts", "strategy", "why not", "s")
+    print("| " + " | ".join(head) + " |")
+    print("|" + "|".join("---" for _ in head) + "|")
+    for r in rows:
+        cells = [r["case"], r["expected"] + ("" if r["fixable"] else " (decline ok)"), str(r.get("diagnosed")),
+                 r.get("reproduced") or "no", r.get("localised", "no"), _yes(r.get("fixed")),
+                 (r.get("declined") or "")[:120], r.get("wrong") or "", r.get("false_claim") or "",
+                 str(r.get("attempts", 0)), r.get("strategy") or "", (r.get("why") or r.get("error") or "")[:300],
+                 f"{r.get('seconds', 0):.0f}"]
+        print("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
+    n = len(rows)
+    fixed = sum(bool(r.get("fixed")) for r in rows)
+    right_decline = sum(1 for r in rows if not r["fixable"] and not r.get("fixed") and r.get("declined"))
+    print()
+    print(f"reproduced {sum(bool(r.get('reproduced')) for r in rows)} of {n}; "
+          f"localised {sum(r.get('localised') == 'top' for r in rows)} at the top, "
+          f"{sum(str(r.get('localised', '')).startswith('#') for r in rows)} further down; "
+          f"declined where right {right_decline} of {sum(not r['fixable'] for r in rows)}; "
+          f"wrong {sum(bool(r.get('wrong')) for r in rows)}; "
+          f"false claims {sum(bool(r.get('false_claim')) for r in rows)}; "
+          f"reproductions refused for a different message {sum(r.get('refused', 0) for r in rows)}; "
+          f"setup errors {sum('setup' in str(r.get('error', '')) for r in rows)}")
+    print(f"\nfixed {fixed} of {n}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="*", help="run only these cases")
+    parser.add_argument("--set", choices=sorted(SETS), default="all", help="which cases (default all)")
     parser.add_argument("--jobs", type=int, default=1, help="cases run at once")
     parser.add_argument("--keep", type=Path, help="keep repos, logs and reports in this folder")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON to this file")
+    parser.add_argument("--check", action="store_true",
+                        help="only prove the cases (suite green on both commits, the trigger crashes); exit 1 if not")
     args = parser.parse_args()
-    cases = [c for c in CASES if not args.cases or c.name in args.cases]
+    cases = [c for c in SETS[args.set] if not args.cases or c.name in args.cases]
     tmp = tempfile.mkdtemp(prefix="holdout-")
     base = args.keep or Path(tmp)
     if args.keep and args.keep.exists():
@@ -1100,22 +1318,21 @@ def main() -> int:
     cache = os.environ.get("HEALCREW_CACHE") or str(Path(tmp) / "cache")
     try:
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            rows = list(pool.map(lambda c: run_case(c, base, cache), cases))
+            if args.check:
+                rows = list(pool.map(lambda c: check_case(c, base), cases))
+            else:
+                rows = list(pool.map(lambda c: run_case(c, base, cache), cases))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    head = ("case", "expected", "diagnosis", "fault ok", "fixed", "attempts", "strategy", "why not", "s")
-    print("| " + " | ".join(head) + " |")
-    print("|" + "|".join("---" for _ in head) + "|")
-    fixed = 0
-    for r in rows:
-        fixed += bool(r.get("fixed"))
-        why = r.get("why") or r.get("error") or ""
-        cells = [r["case"], r["expected"] + ("" if r["fixable"] else " (decline ok)"), str(r.get("diagnosed")),
-                 "yes" if r.get("fault_ok") else "no", "yes" if r.get("fixed") else "no",
-                 str(r.get("attempts", 0)), r.get("strategy") or "", why.replace("|", "/")[:300],
-                 f"{r.get('seconds', 0):.0f}"]
-        print("| " + " | ".join(cells) + " |")
-    print(f"\nfixed {fixed} of {len(rows)}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1, default=str))
+    if args.check:
+        for r in rows:
+            print(f"{r['case']:36} {r.get('error') or r['production']}  at {r.get('fault')}")
+        bad = [r["case"] for r in rows if r.get("error")]
+        print(f"\n{len(rows) - len(bad)} of {len(rows)} cases proven" + (f"; failing: {', '.join(bad)}" if bad else ""))
+        return 1 if bad else 0
+    print_table(rows)
     return 0
 
 
