@@ -598,7 +598,7 @@ class InputBuilder:
 def candidate_inputs(
     target: Target, diagnosis: Diagnosis, evidence: CrashEvidence | None, repo: GitRepo
 ) -> list[CandidateInput]:
-    """Inputs to probe, each with where it came from; log first, then message, then search.
+    """Inputs to probe, each with where it came from; frame locals, log, message, then search.
 
     Every input is a safe expression (see :func:`safe_expression`); secrets from the log are
     already synthetic here, so the real ones never reach the sandbox either.
@@ -608,7 +608,9 @@ def candidate_inputs(
                 route_inputs(target.route, evidence)]
     if target.function is None:
         return []
-    out = log_inputs(target, diagnosis, evidence)
+    from crew.repair.inputs_from_locals import locals_inputs  # it builds on this module's helpers
+
+    out = [*locals_inputs(target, diagnosis), *log_inputs(target, diagnosis, evidence)]
     msg_lits = message_literals(diagnosis.exc_message)
     msg_vals = [lit for lit, _ in msg_lits]
     synthetic_vals = {lit for lit, changed in msg_lits if changed}
