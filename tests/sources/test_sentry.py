@@ -275,3 +275,73 @@ def test_events_among_text_lines_do_not_hide_the_text_crash(tmp_path: Path) -> N
     assert [t.exc_type for t in tracebacks] == ["ValueError", "ValueError"]
     assert not tracebacks[0].frames[0].locals and tracebacks[1].cause is not None
     assert tracebacks[1].cause.frames[-1].locals
+
+
+RATIOS = '''"""Aspect ratios sent by clients."""
+
+
+def parse_ratio(text):
+    left, right = text.split(":")
+    return int(left) / int(right)
+
+
+def handle(message):
+    return {"ratio": parse_ratio(message["ratio"])}
+'''
+RATIO_SUITE = '''from ratios.parse import handle, parse_ratio
+
+
+def test_parse_ratio():
+    assert parse_ratio("16:9") == 16 / 9
+
+
+def test_handle():
+    assert handle({"ratio": "4:2"}) == {"ratio": 2.0}
+'''
+
+
+def _ratio_event() -> dict[str, Any]:
+    """The crash as the SDK reports it: the input ('3:0') is only in the frames' vars."""
+    def frame(line: int, function: str, code: str, vars_: dict[str, Any]) -> dict[str, Any]:
+        return {"filename": "ratios/parse.py", "abs_path": "/srv/app/ratios/parse.py", "lineno": line,
+                "function": function, "module": "ratios.parse", "context_line": f"    {code}",
+                "in_app": True, "vars": vars_}
+    return {
+        "event_id": "0b6f3a6bd2f84bd3a55b0e3b1f1e2c11", "timestamp": 1795658400.0, "platform": "python",
+        "exception": {"values": [{
+            "type": "ZeroDivisionError", "value": "division by zero",
+            "mechanism": {"type": "excepthook", "handled": False},
+            "stacktrace": {"frames": [
+                frame(10, "handle", 'return {"ratio": parse_ratio(message["ratio"])}',
+                      {"message": {"ratio": "'3:0'", "client": "'[Filtered]'"}}),
+                frame(6, "parse_ratio", "return int(left) / int(right)",
+                      {"text": "'3:0'", "left": "'3'", "right": "'0'"}),
+            ]},
+        }]},
+    }
+
+
+@pytest.mark.docker
+@pytest.mark.e2e
+def test_run_on_a_sentry_event_reproduces_from_the_locals_and_fixes(
+    tmp_path: Path, docker_client: Any,
+) -> None:
+    from tests.e2e_helpers import healcrew_run
+
+    root = commit_repo(tmp_path / "ratios-svc", {
+        "ratios/__init__.py": "", "ratios/parse.py": RATIOS, "tests/test_parse.py": RATIO_SUITE,
+        "requirements.txt": "pytest\n",
+    }, "Add ratio parsing")
+    log = tmp_path / "event.json"
+    log.write_text(json.dumps(_ratio_event(), indent=2))
+    out = tmp_path / "out"
+    proc, report = healcrew_run(root, log, out, tmp_path / "cache", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert report["outcome"] == "fixed", report.get("outcome")
+    assert report["diagnosis"]["fault_frame"]["repo_path"] == "ratios/parse.py"
+    accepted = report["accepted"]
+    assert accepted["validation"]["reproduces"] is True
+    test = accepted["proposal"]["test"]
+    assert test["input_source"] == "sentry locals"
+    assert "parse_ratio('3:0')" in test["call"]
+    assert "input from sentry locals" in (out / "report.md").read_text()
