@@ -345,3 +345,16 @@ def test_run_on_a_sentry_event_reproduces_from_the_locals_and_fixes(
     assert test["input_source"] == "sentry locals"
     assert "parse_ratio('3:0')" in test["call"]
     assert "input from sentry locals" in (out / "report.md").read_text()
+
+
+def test_a_secret_in_the_vars_is_redacted_in_diagnose_output(tmp_path: Path, repo: GitRepo) -> None:
+    from tests.e2e_helpers import healcrew
+
+    secret = "AKIAIOSFODNN7EXAMPLE"
+    leaky = event()
+    leaky["exception"]["values"][0]["stacktrace"]["frames"][1]["vars"]["aws_key"] = f"'{secret}'"
+    log = tmp_path / "event.json"
+    log.write_text(json.dumps(leaky))
+    proc = healcrew("diagnose", "--log", str(log), "--repo", str(repo.path), "--json", cache=tmp_path / "c")
+    assert proc.returncode == 0, proc.stderr
+    assert '"aws_key"' in proc.stdout and secret not in proc.stdout + proc.stderr
