@@ -127,6 +127,9 @@ SandboxOpt = Annotated[
     str, typer.Option("--sandbox", help="Where repo code runs: docker, process (bubblewrap, weaker isolation) or auto "
                                 "(docker; never falls back to running repo code outside a container).")
 ]
+PythonOpt = Annotated[str | None, typer.Option(
+    "--python", help="Run the repo on Python X.Y in the sandbox instead of the one read from the repository "
+    "(requires-python, classifiers, .python-version, tox.ini, CI).", show_default=False)]
 AttemptsOpt = Annotated[int, typer.Option("--max-attempts", min=1, max=10, help="Bound of the revise loop.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", help="Write report.json and report.md here.")]
 
@@ -245,9 +248,13 @@ def _rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _check_sandbox(sandbox: str) -> None:
+def _check_sandbox(sandbox: str, python: str | None = None) -> None:
     if sandbox not in ("docker", "process", "auto"):
         raise BadInputError(f"--sandbox must be docker, process or auto, not {sandbox!r}")
+    import re
+
+    if python is not None and not re.fullmatch(r"3\.\d{1,2}", python):
+        raise BadInputError(f"--python must be a version such as 3.11, not {python!r}")
 
 
 def _delivery_settings(repo_path: Path, commit: str, deliver: str | None, remote: str | None,
@@ -272,6 +279,7 @@ def run(
     test_cmd: Annotated[str | None, typer.Option("--test-cmd", help="The repo's test command.")] = None,
     out_dir: OutOpt = None,
     sandbox: SandboxOpt = "auto",
+    python: PythonOpt = None,
     max_attempts: AttemptsOpt = 3,
     deliver: DeliverOpt = None,
     remote: RemoteOpt = None,
@@ -285,10 +293,11 @@ def run(
     from crew.flow import run_stages
     from crew.repo import GitRepo
 
-    _check_sandbox(sandbox)
+    _check_sandbox(sandbox, python)
     GitRepo(repo, commit)
     forge, delivery_config, note = _delivery_settings(repo, commit, deliver, remote, config)
-    incident = incident_from_log(repo, log, commit, test_cmd).model_copy(update={"repair_budget": budget})
+    incident = incident_from_log(repo, log, commit, test_cmd).model_copy(
+        update={"repair_budget": budget, "sandbox_python": python})
     out_dir = out_dir or Path("out") / incident.id
     state = run_stages(incident, _reporter(as_json), repair=True, sandbox=sandbox,  # type: ignore[arg-type]
                        max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config, out_dir=out_dir)
@@ -314,6 +323,7 @@ def replay(
     bundle: Annotated[Path, typer.Argument(help="Incident bundle folder (holds incident.yaml).")],
     out_dir: OutOpt = None,
     sandbox: SandboxOpt = "auto",
+    python: PythonOpt = None,
     max_attempts: AttemptsOpt = 3,
     diagnose_only: Annotated[bool, typer.Option("--diagnose-only", help="Stop after the diagnosis.")] = False,
     deliver: DeliverOpt = None,
@@ -332,9 +342,9 @@ def replay(
     from crew.bundle import load_bundle
     from crew.flow import run_stages
 
-    _check_sandbox(sandbox)
+    _check_sandbox(sandbox, python)
     incident = load_bundle(bundle, cache_dir(), repo=repo_path, log=log_path).model_copy(
-        update={"repair_budget": budget})
+        update={"repair_budget": budget, **({"sandbox_python": python} if python else {})})
     forge, delivery_config, note = (None, None, []) if diagnose_only else _delivery_settings(
         Path(incident.repo), incident.commit, deliver, remote, config)
     out_dir = out_dir or Path("out") / incident.id

@@ -72,6 +72,9 @@ def _log(as_json: bool) -> Callable[[str], None]:
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 ImageOpt = Annotated[str | None, typer.Option("--image", help="Base image to use instead of healcrew's own.")]
+PythonOpt = Annotated[str | None, typer.Option(
+    "--python", help="Python X.Y for the sandbox (3.9 bullseye, 3.11 bookworm, 3.13 trixie, or any python:X.Y-slim a "
+    "registry offers) instead of the one read from the repository.", show_default=False)]
 
 
 @sandbox_app.command()
@@ -99,14 +102,17 @@ def doctor(as_json: JsonOpt = False, image: ImageOpt = None) -> None:
 def build_image(
     repo: Annotated[Path | None, typer.Option("--repo", help="Also build the environment image for this repo.")] = None,
     image: ImageOpt = None,
+    python: PythonOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Pull or build the base image (and a repo's environment image); cached images are reused."""
+    """Pull or build the base image (and a repo's environment image); cached images are reused.
+
+    Without --python the default base image is built; with --repo the repo's own Python is chosen."""
     from sandbox.api import build_base_image, build_env_image
 
     with _boundary():
-        cfg = _config("docker", image=image)
-        infos = [build_base_image(cfg, _log(as_json))]
+        cfg = _config("docker", image=image, python=python)
+        infos = [] if repo is not None and python is None else [build_base_image(cfg, _log(as_json))]
         if repo is not None:
             infos.append(build_env_image(repo, cfg, _log(as_json)))
     if as_json:
@@ -131,6 +137,7 @@ def run(
     )] = "auto",
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds before the command is killed.")] = 300.0,
     image: ImageOpt = None,
+    python: PythonOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run CMD on a copy of the repo in a sandbox; exit with its exit code (124 on timeout)."""
@@ -138,12 +145,14 @@ def run(
     from sandbox.errors import SandboxError
 
     with _boundary():
-        cfg = _config(sandbox, image=image, timeout=timeout)
+        cfg = _config(sandbox, image=image, timeout=timeout, python=python)
         if patch is not None and not patch.is_file():
             raise SandboxError(f"patch file not found: {patch}")
         with prepare(repo, commit=commit, patch=patch, config=cfg, log=_log(as_json)) as box:
             result = box.run(command, timeout=timeout)
             reason = box.choice.reason
+            if box.python is not None:
+                reason += f"; python {box.python.version}: {box.python.reason}"
     if as_json:
         print(result.model_dump_json(indent=2))
     else:

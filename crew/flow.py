@@ -21,7 +21,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from crew import __version__
 from crew.errors import HealcrewError
-from crew.handoffs import Attempt, CrashEvidence, DeliveryRecord, Diagnosis, Incident, RunReport, StageTiming
+from crew.handoffs import (
+    Attempt,
+    CrashEvidence,
+    DeliveryRecord,
+    Diagnosis,
+    Incident,
+    RunReport,
+    SandboxPython,
+    StageTiming,
+)
 from crew.logs import configure_logging, correlation_id, get_logger
 from crew.progress import Reporter, SilentReporter
 from sandbox.signals import Interrupted, StopReason, check_stop, waiting_on_workers
@@ -51,6 +60,7 @@ class FlowState(BaseModel):
     accepted: Attempt | None = None
     declined: str | None = None
     sandbox_runs: int = 0
+    sandbox_python: SandboxPython | None = None
     candidates_considered: int = 0
     policy_decisions: list[str] = Field(default_factory=list)
     deliver: str | None = Field(default=None, description="Forge to deliver an accepted fix to; None: no delivery.")
@@ -160,13 +170,14 @@ class Stages:
 
         def work() -> object:
             repo = GitRepo(incident.repo, incident.commit)
-            runner = open_runner(repo, state.sandbox)
+            runner = open_runner(repo, state.sandbox, incident.sandbox_python)
             try:
                 done = repair(diagnosis, state.evidence, repo, runner, incident.test_command, state.max_attempts,
                               budget=incident.repair_budget)
                 done.policy_decisions.extend(runner.policy_decisions)
                 return done
             finally:
+                state.sandbox_python = runner.python
                 runner.close()
 
         outcome = self._stage("repair", work, _repair_summary)
@@ -322,7 +333,8 @@ def to_report(state: FlowState, brain: str = "offline") -> RunReport:
         healcrew_version=__version__, run_id=state.incident.correlation_id or state.id,
         incident=state.incident, brain=brain, evidence=state.evidence, diagnosis=state.diagnosis,
         timings=state.timings, attempts=state.attempts, accepted=state.accepted, declined=state.declined,
-        sandbox_runs=state.sandbox_runs, candidates_considered=state.candidates_considered,
+        sandbox_runs=state.sandbox_runs, sandbox_python=state.sandbox_python,
+        candidates_considered=state.candidates_considered,
         policy_decisions=state.policy_decisions, stopped_at=state.stopped_at, delivery=state.delivery,
         outcome=outcome,  # type: ignore[arg-type]
         error=state.error,

@@ -83,6 +83,9 @@ class Incident(Record):
     correlation_id: str = Field(default="", description="Id put on every log line of this run.")
     repair_budget: float | None = Field(
         default=None, gt=0, description="Seconds the whole repair may take (--budget); None: only --timeout bounds it.")
+    sandbox_python: str | None = Field(
+        default=None, pattern=r"^3\.\d{1,2}$",
+        description="Python X.Y the sandbox must use (--python); None: chosen from the repository.")
 
 
 # --------------------------------------------------------------------------- monitoring
@@ -436,6 +439,13 @@ class StageTiming(Record):
     error: str | None = None
 
 
+class SandboxPython(Record):
+    """The Python the repo's code ran on in the sandbox, and what decided it."""
+
+    version: str
+    reason: str
+
+
 class RunReport(Record):
     """Everything one run produced; written as JSON and rendered for people."""
 
@@ -450,6 +460,8 @@ class RunReport(Record):
     accepted: Attempt | None = Field(default=None, description="The attempt whose fix was accepted.")
     declined: str | None = Field(default=None, description="Why the offline brain declined to fix.")
     sandbox_runs: int = Field(default=0, description="Sandbox runs the repair loop made.")
+    sandbox_python: SandboxPython | None = Field(
+        default=None, description="The Python the sandbox ran the repo on and why (None: no container ran).")
     candidates_considered: int = 0
     delivery: DeliveryRecord | None = None
     policy_decisions: list[str] = Field(default_factory=list)

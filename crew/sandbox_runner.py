@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from crew.errors import SandboxError
+from crew.handoffs import SandboxPython
 from crew.repo import GitRepo
 from crew.validate import JUNIT_PATH, CaseOutcome, SandboxOutcome
 
@@ -25,7 +26,7 @@ _NOTES = {
 class SandboxRunner:
     """Runs commands on one repo at one commit, each in a fresh sandbox."""
 
-    def __init__(self, repo: GitRepo, backend: str = "auto", memory_mb: int = 1024) -> None:
+    def __init__(self, repo: GitRepo, backend: str = "auto", memory_mb: int = 1024, python: str | None = None) -> None:
         from sandbox import SandboxConfig, choose_backend
         from sandbox import SandboxError as RawSandboxError
 
@@ -39,7 +40,12 @@ class SandboxRunner:
         self.backend = choice.name
         self.reason = choice.reason
         self.isolation_note = _NOTES.get(choice.name, "")
-        self.config = SandboxConfig(backend=choice.name, memory_mb=memory_mb)  # type: ignore[arg-type]
+        try:
+            self.config = SandboxConfig(backend=choice.name, memory_mb=memory_mb, python=python)  # type: ignore[arg-type]
+        except ValueError as exc:  # pydantic's ValidationError: a malformed --python
+            raise SandboxError(f"invalid sandbox python {python!r}: expected X.Y such as 3.11") from exc
+        self.python: SandboxPython | None = None
+        """The Python the repo ran on and why, once a container has been prepared."""
         self.policy_decisions: list[str] = []
         """What the sandbox refused or left out of the repo (dependency lines, spec files, links), once each."""
 
@@ -52,6 +58,8 @@ class SandboxRunner:
                 junit = JUNIT_PATH if any("--junitxml" in arg for arg in command) else None
                 left_out = [f"sandbox copy: {note}" for note in box.workspace.notes]
                 self._note_refusals([r.note() for r in box.refused] + left_out)
+                if box.python is not None and self.python is None:
+                    self.python = SandboxPython(version=box.python.version, reason=box.python.reason)
                 result = box.run(command, timeout=timeout, junit_path=junit)
         except PatchError as exc:
             return SandboxOutcome(exit_code=None, stdout="", stderr=str(exc), seconds=0.0, patch_error=str(exc))
@@ -75,6 +83,7 @@ class SandboxRunner:
         """Nothing is kept between runs; present so callers can always close."""
 
 
-def open_runner(repo: GitRepo | Path, backend: str = "auto") -> SandboxRunner:
-    """A runner for ``repo`` on the requested backend (``docker``, ``process`` or ``auto``)."""
-    return SandboxRunner(repo if isinstance(repo, GitRepo) else GitRepo(repo), backend)
+def open_runner(repo: GitRepo | Path, backend: str = "auto", python: str | None = None) -> SandboxRunner:
+    """A runner for ``repo`` on the requested backend (``docker``, ``process`` or ``auto``); ``python``
+    (``X.Y``) overrides the Python chosen from the repository."""
+    return SandboxRunner(repo if isinstance(repo, GitRepo) else GitRepo(repo), backend, python=python)

@@ -30,4 +30,9 @@ if ! docker info >/dev/null 2>&1; then
 fi
 
 make install
+# The default base image (bookworm, Python 3.11). Others (3.9 bullseye, 3.13 trixie) are built the first
+# time a repository needs them; list them in HEALCREW_PYTHONS (e.g. "3.9 3.13") to build them now.
 .venv/bin/healcrew sandbox build-image
+for py in ${HEALCREW_PYTHONS:-}; do
+  .venv/bin/healcrew sandbox build-image --python "$py"
+done

@@ -127,3 +127,44 @@ def test_dependencies_only_in_setup_py_are_installed_and_setup_py_never_runs(
     assert {t.outcome for t in result.tests} == {"passed"} and len(result.tests) == 2
     assert any("setup.py:tests_require" in n and "never run" in n for n in notes), notes
     assert not ran.exists(), "setup.py was executed"
+
+
+def test_cli_builds_a_base_image_per_python_and_runs_on_the_requested_one(
+    plain_repo: Path, docker_client: Any, run_label: str
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from crew.cli_sandbox import sandbox_app
+
+    cli = CliRunner()
+    built = cli.invoke(sandbox_app, ["build-image", "--python", "3.9", "--json"])
+    assert built.exit_code == 0, built.output
+    [info] = json.loads(built.stdout)
+    assert (info["tag"], info["python"]) == ("healcrew/python-base:bullseye", "3.9")
+    assert docker_client.images.get(info["tag"]).labels["org.healcrew.python"] == "3.9"
+    ran = cli.invoke(sandbox_app, ["run", "--repo", str(plain_repo), "--sandbox", "docker", "--python", "3.13",
+                                   "--", "python", "-c", "import sys; print(sys.version_info[:2])"])
+    assert ran.exit_code == 0, ran.output
+    assert ran.stdout.strip() == "(3, 13)"
+    assert "python 3.13: --python 3.13 requested" in ran.stderr
+    bad = cli.invoke(sandbox_app, ["run", "--repo", str(plain_repo), "--python", "3.x", "--", "true"])
+    assert bad.exit_code == 2 and "invalid python" in bad.stderr and "Traceback" not in bad.output
+
+
+def test_repair_runner_records_the_python_and_why(tmp_path: Path) -> None:
+    from crew.errors import SandboxError
+    from crew.sandbox_runner import open_runner
+    from tests.sandbox.conftest import make_git_repo
+
+    repo, _ = make_git_repo(tmp_path)
+    runner = open_runner(repo, "docker")
+    outcome = runner.run(["python", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], None,
+                         {"setup.cfg": "[options]\npython_requires = <3.10\n"}, 60)
+    assert outcome.stdout.strip() == "3.9"
+    assert runner.python is not None and runner.python.version == "3.9"
+    assert "setup.cfg python_requires '<3.10'" in runner.python.reason
+    assert runner.policy_decisions == []  # the choice is the report's sandbox_python, not a refusal
+    with pytest.raises(SandboxError, match="X.Y"):
+        open_runner(repo, "docker", python="three")

@@ -211,3 +211,37 @@ def test_config_refuses_malformed_python(bad: str) -> None:
 
     with pytest.raises(ValidationError):
         SandboxConfig(python=bad)
+
+
+def test_run_report_carries_the_sandbox_python(tmp_path: Path) -> None:
+    from crew.flow import FlowState, to_report
+    from crew.handoffs import Incident, RunReport, SandboxPython
+
+    choice = SandboxPython(version="3.9", reason="pyproject.toml requires-python '<3.10' allows 3.9")
+    state = FlowState(id="i", incident=Incident(id="i", repo=str(tmp_path)), sandbox_python=choice)
+    report = to_report(state)
+    assert report.sandbox_python == choice
+    assert RunReport.model_validate_json(report.model_dump_json()).sandbox_python == choice
+
+
+def test_run_refuses_a_malformed_python_before_doing_anything(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    healcrew = Path(sys.executable).parent / "healcrew"
+    result = subprocess.run([str(healcrew), "run", "--repo", str(tmp_path), "--log", str(tmp_path / "x.log"),
+                             "--python", "3.9; rm -rf /", "--sandbox", "process"],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "--python must be a version such as 3.11" in result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_bundle_cannot_name_a_malformed_python(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from crew.handoffs import Incident
+
+    assert Incident(id="i", repo="r", sandbox_python="3.9").sandbox_python == "3.9"
+    with pytest.raises(ValidationError):
+        Incident(id="i", repo="r", sandbox_python="3.9 --index-url x")
