@@ -88,7 +88,7 @@ def _located_candidates(ctx: TemplateContext, limit: int = 6) -> list[Candidate]
 
     from crew.diagnosis.locations import diagnosis_at
 
-    found = generate_candidates(ctx, limit)
+    found = generate_candidates(ctx)
     for loc in ctx.diagnosis.fault_locations[1:MAX_LOCATIONS]:
         moved = diagnosis_at(ctx.diagnosis, loc, ctx.repo.read)
         if moved is None:
@@ -97,7 +97,7 @@ def _located_candidates(ctx: TemplateContext, limit: int = 6) -> list[Candidate]
         tried = {s.removesuffix(place) for s in ctx.tried if s.endswith(place)}
         sub = TemplateContext(diagnosis=moved, repo=ctx.repo, evidence=ctx.evidence, feedback=ctx.feedback,
                               tried=tried)
-        for cand in generate_candidates(sub, limit):
+        for cand in generate_candidates(sub):
             found.append(replace(cand, strategy=cand.strategy + place, score=cand.score * loc.score,
                                  rationale=f"{cand.rationale} At {loc.path}:{loc.line}: {loc.reason}."))
     seen: set[tuple[tuple[str, str], ...]] = set()
