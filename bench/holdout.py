@@ -1,13 +1,23 @@
 """Holdout benchmark: crash incidents from small repos healcrew has never seen.
 
-Each case is written inline below: a tiny stdlib-only service (1-3 modules, a few pytest tests)
-whose history has two commits, a good one and the one that introduced the bug; the suite
-passes on both. The buggy code is really run to produce a traceback, whose host paths are
-rewritten to a container prefix (``/app``, ``/srv/...``) and wrapped in a log format (plain
-with prefixes, Kubernetes CRI lines, JSON lines) with noise around it. Then ``healcrew run``
-takes the repo and the log and this prints one row per case.
+Each case is written out in full (the first 18 below, those for the crash shapes of issue 9 in
+``holdout_cases/issue9.py``, written before the work meant to make them pass): a tiny
+stdlib-only service (1-3 modules, a few pytest tests) whose history has two commits, a good one
+and the one that introduced the bug; the suite passes on both. The buggy code is really run to
+produce a traceback, whose host paths are rewritten to a container prefix (``/app``,
+``/srv/...``), printed as the case's Python version prints it, and wrapped in a log format
+(plain with prefixes, Kubernetes CRI lines, JSON lines) with noise around it. Then ``healcrew
+run`` takes the repo and the log (and the repo's test command, when the case has one).
 
-    python bench/holdout.py [--jobs N] [--keep DIR] [CASE ...]
+Each row says: reproduced (and by which input source), localised (the first location the
+diagnosis names is where the bug commit changed code: "top"; the k-th: "#k"), fixed, declined
+(with the reason), wrong (a fix accepted where declining is right, or that touches none of the
+files the bug commit changed, or after which the worker's call still crashes, re-run in the
+sandbox), false claim (an attempt said "reproduces" with an exception message other than
+production's). The summary also counts reproductions refused for a different message.
+
+    python bench/holdout.py [--set all|original|issue9] [--jobs N] [--keep DIR] [--json FILE] [CASE ...]
+    python bench/holdout.py --check [--jobs N]     # only prove the cases; exit 1 if one is broken
 
 It is a measurement: it exits 0 whatever the outcome and ends with "fixed X of Y".
 """
