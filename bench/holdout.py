@@ -1147,8 +1147,10 @@ def _patch_files(diff: str) -> set[str]:
     return {line[6:] for line in diff.splitlines() if line.startswith("+++ b/")}
 
 
-def crash_remains(case: Case, facts: dict[str, Any], patch: Path) -> bool | None:
-    """Run the worker's code on the patched repo in the sandbox: does production's exception still happen?"""
+def after_patch(case: Case, facts: dict[str, Any], patch: Path, timeout: float = 60.0) -> str:
+    """Run the worker's code on the patched repo in the sandbox: "ok", "crash" (production's exception
+    again), "hang" (still running after ``timeout`` seconds, when the trigger takes well under one), "error"
+    (another failure) or "unknown" (the sandbox gave no answer)."""
     check = facts["work"] / "check"
     subprocess.run(["git", "clone", "-q", str(facts["repo"]), str(check)], check=True, capture_output=True)
     (check / TRIGGER).write_text(case.trigger + "\n")
@@ -1157,16 +1159,20 @@ def crash_remains(case: Case, facts: dict[str, Any], patch: Path) -> bool | None
     code = (f"import runpy, sys; sys.path.insert(0, {case.pythonpath!r}); "
             f"runpy.run_path({TRIGGER!r}, run_name='__main__')")
     cmd = [sys.executable, "-m", "crew.cli", "sandbox", "run", "--repo", str(check), "--patch", str(patch),
-           "--sandbox", "docker", "--timeout", "120", "--json", "--", "python", "-c", code]
+           "--sandbox", "docker", "--timeout", str(timeout), "--json", "--", "python", "-c", code]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=900, cwd=ROOT)
         result = json.loads(proc.stdout)
     except (subprocess.TimeoutExpired, json.JSONDecodeError):
-        return None
-    stderr = result.get("stderr") or ""
-    return result.get("exit_code") not in (0, None) and "Traceback" in stderr and \
-        re.search(rf"\b{re.escape(facts['exc_type'])}\b", stderr.splitlines()[-1] if stderr.strip() else "") \
-        is not None
+        return "unknown"
+    if result.get("timed_out"):
+        return "hang"
+    if result.get("exit_code") == 0:
+        return "ok"
+    lines = (result.get("stderr") or "").strip().splitlines()
+    if lines and re.match(rf"(\w+\.)*{re.escape(facts['exc_type'])}\b", lines[-1]):
+        return "crash"
+    return "error"
 
 
 def judge(case: Case, facts: dict[str, Any], report: dict[str, Any], row: dict[str, Any]) -> None:
@@ -1216,11 +1222,12 @@ def judge(case: Case, facts: dict[str, Any], report: dict[str, Any], row: dict[s
         if not patch.is_file():
             patch = facts["work"] / "accepted.patch"
             patch.write_text(diff)
-        remains = crash_remains(case, facts, patch)
-        if remains:
-            wrong.append("the worker's call still crashes with the patch")
-        elif remains is None:
-            wrong.append("(could not re-run the worker's call)")
+        outcome = after_patch(case, facts, patch)
+        if outcome != "ok":
+            wrong.append({"crash": "the worker's call still crashes with the patch",
+                          "hang": "the worker's call hangs with the patch",
+                          "error": "the worker's call fails another way with the patch",
+                          "unknown": "(could not re-run the worker's call)"}[outcome])
     row["wrong"] = "; ".join(wrong)
     why = [f"{a['proposal']['strategy']}: {a.get('rejected_because')}" for a in attempts
            if (a.get("critique") or {}).get("verdict") != "accept"]

@@ -94,13 +94,13 @@ def test_a_reproduction_with_another_message_is_a_false_claim_and_a_refusal_is_c
 
 def test_a_fix_where_declining_is_right_or_away_from_the_cause_is_wrong(tmp_path: Path,
                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(holdout, "crash_remains", lambda case, facts, patch: False)
+    monkeypatch.setattr(holdout, "after_patch", lambda case, facts, patch: "ok")
     accepted = {"proposal": {"strategy": "guard", "diff": "--- a/other.py\n+++ b/other.py\n@@ -1 +1 @@\n-a\n+b\n"}}
     report = {"outcome": "fixed", "diagnosis": {}, "attempts": [], "accepted": accepted}
     row: dict[str, Any] = {}
     holdout.judge(_case("decline-state-machine-assert"), _facts(tmp_path), report, row)
     assert "declining is right" in row["wrong"] and "no file the bug commit changed" in row["wrong"]
-    monkeypatch.setattr(holdout, "crash_remains", lambda case, facts, patch: True)
+    monkeypatch.setattr(holdout, "after_patch", lambda case, facts, patch: "crash")
     accepted["proposal"]["diff"] = "--- a/flags/merge.py\n+++ b/flags/merge.py\n@@ -9 +9 @@\n-a\n+b\n"
     row = {}
     holdout.judge(_case("py39-project-none-update"), _facts(tmp_path), report, row)
@@ -139,15 +139,20 @@ def test_a_case_whose_suite_fails_on_the_buggy_commit_is_refused(tmp_path: Path)
 
 
 @pytest.mark.docker
-def test_crash_remains_tells_a_real_fix_from_a_patch_that_misses(tmp_path: Path, docker_client: Any) -> None:
-    case = _case("multi-subscript-grid-index")
+def test_after_patch_tells_a_real_fix_from_one_that_misses_or_hangs(tmp_path: Path, docker_client: Any) -> None:
+    case = _case("hanging-candidate-batches")
     facts = holdout.prepare_case(case, tmp_path)
-    real = subprocess.run(["git", "diff", "HEAD", "HEAD~1", "--", "seats/map.py"], cwd=facts["repo"],
+    real = subprocess.run(["git", "diff", "HEAD", "HEAD~1", "--", "batching/split.py"], cwd=facts["repo"],
                           capture_output=True, text=True, check=True).stdout
-    (tmp_path / "real.patch").write_text(real)
-    assert holdout.crash_remains(case, facts, tmp_path / "real.patch") is False
-    miss = "--- a/seats/__init__.py\n+++ b/seats/__init__.py\n@@ -0,0 +1 @@\n+\"\"\"Seat maps.\"\"\"\n"
-    (tmp_path / "miss.patch").write_text(miss)
-    facts["work"] = tmp_path / "again"
-    facts["work"].mkdir()
-    assert holdout.crash_remains(case, facts, tmp_path / "miss.patch") is True
+    miss = "--- a/batching/__init__.py\n+++ b/batching/__init__.py\n@@ -0,0 +1 @@\n+\"\"\"Batches.\"\"\"\n"
+    hang = (  # the guard a template wrote: a zero batch size, so the batching loop never advances
+        "--- a/batching/split.py\n+++ b/batching/split.py\n@@ -4,2 +4,4 @@\n"
+        " def batch_size(total: int, workers: int) -> int:\n+    if not workers:\n+        return 0\n"
+        "     return max(1, -(-total // workers))\n")
+    seen = {}
+    for name, text in (("real", real), ("miss", miss), ("hang", hang)):
+        (tmp_path / f"{name}.patch").write_text(text)
+        facts["work"] = tmp_path / name
+        facts["work"].mkdir()
+        seen[name] = holdout.after_patch(case, facts, tmp_path / f"{name}.patch", timeout=8)
+    assert seen == {"real": "ok", "miss": "crash", "hang": "hang"}
