@@ -1147,9 +1147,10 @@ def _patch_files(diff: str) -> set[str]:
     return {line[6:] for line in diff.splitlines() if line.startswith("+++ b/")}
 
 
-def after_patch(case: Case, facts: dict[str, Any], patch: Path, timeout: float = 60.0) -> str:
+def after_patch(case: Case, facts: dict[str, Any], patch: Path, timeout: float = 30.0) -> str:
     """Run the worker's code on the patched repo in the sandbox: "ok", "crash" (production's exception
-    again), "hang" (still running after ``timeout`` seconds, when the trigger takes well under one), "error"
+    again), "hang" (still running after ``timeout`` seconds, when the trigger takes well under one), "oom" (killed
+    at the sandbox's memory limit), "error"
     (another failure) or "unknown" (the sandbox gave no answer)."""
     check = facts["work"] / "check"
     subprocess.run(["git", "clone", "-q", str(facts["repo"]), str(check)], check=True, capture_output=True)
@@ -1167,6 +1168,8 @@ def after_patch(case: Case, facts: dict[str, Any], patch: Path, timeout: float =
         return "unknown"
     if result.get("timed_out"):
         return "hang"
+    if result.get("oom_killed"):
+        return "oom"
     if result.get("exit_code") == 0:
         return "ok"
     lines = (result.get("stderr") or "").strip().splitlines()
@@ -1226,6 +1229,7 @@ def judge(case: Case, facts: dict[str, Any], report: dict[str, Any], row: dict[s
         if outcome != "ok":
             wrong.append({"crash": "the worker's call still crashes with the patch",
                           "hang": "the worker's call hangs with the patch",
+                          "oom": "the worker's call runs out of memory with the patch",
                           "error": "the worker's call fails another way with the patch",
                           "unknown": "(could not re-run the worker's call)"}[outcome])
     row["wrong"] = "; ".join(wrong)

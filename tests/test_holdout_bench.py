@@ -155,4 +155,5 @@ def test_after_patch_tells_a_real_fix_from_one_that_misses_or_hangs(tmp_path: Pa
         facts["work"] = tmp_path / name
         facts["work"].mkdir()
         seen[name] = holdout.after_patch(case, facts, tmp_path / f"{name}.patch", timeout=8)
-    assert seen == {"real": "ok", "miss": "crash", "hang": "hang"}
+    assert (seen["real"], seen["miss"]) == ("ok", "crash")
+    assert seen["hang"] in ("hang", "oom")  # the loop never ends; which limit it meets first depends on speed
