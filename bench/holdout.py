@@ -12,9 +12,10 @@ run`` takes the repo and the log (and the repo's test command, when the case has
 Each row says: reproduced (and by which input source), localised (the first location the
 diagnosis names is where the bug commit changed code: "top"; the k-th: "#k"), fixed, declined
 (with the reason), wrong (a fix accepted where declining is right, or that touches none of the
-files the bug commit changed, or after which the worker's call still crashes, re-run in the
-sandbox), false claim (an attempt said "reproduces" with an exception message other than
-production's). The summary also counts reproductions refused for a different message.
+files the bug commit changed, or after which the worker's call, re-run in the sandbox, still
+crashes, hangs or fails), false claim (an attempt said "reproduces" with an exception message
+other than production's), python (the sandbox's, with production's when they differ). The
+summary also counts reproductions refused for a different message.
 
     python bench/holdout.py [--set all|original|issue9] [--jobs N] [--keep DIR] [--json FILE] [CASE ...]
     python bench/holdout.py --check [--jobs N]     # only prove the cases; exit 1 if one is broken
@@ -1211,6 +1212,8 @@ def judge(case: Case, facts: dict[str, Any], report: dict[str, Any], row: dict[s
     row["false_claim"] = " / ".join(false_claims)
     row["refused"] = refused
     row["declined"] = report.get("declined") or ""
+    chosen = (report.get("sandbox_python") or {}).get("version") or ""
+    row["python"] = chosen if not chosen or chosen == case.python else f"{chosen} (production {case.python})"
     accepted = report.get("accepted") or {}
     row["strategy"] = (accepted.get("proposal") or {}).get("strategy") or (
         attempts[-1]["proposal"]["strategy"] if attempts else "")
@@ -1295,14 +1298,15 @@ def _yes(value: Any) -> str:
 
 def print_table(rows: list[dict[str, Any]]) -> None:
     head = ("case", "expected", "diagnosis", "reproduced (source)", "localised", "fixed", "declined", "wrong",
-            "false claim", "attempts", "strategy", "why not", "s")
+            "false claim", "python", "attempts", "strategy", "why not", "s")
     print("| " + " | ".join(head) + " |")
     print("|" + "|".join("---" for _ in head) + "|")
     for r in rows:
         cells = [r["case"], r["expected"] + ("" if r["fixable"] else " (decline ok)"), str(r.get("diagnosed")),
                  r.get("reproduced") or "no", r.get("localised", "no"), _yes(r.get("fixed")),
                  (r.get("declined") or "")[:120], r.get("wrong") or "", r.get("false_claim") or "",
-                 str(r.get("attempts", 0)), r.get("strategy") or "", (r.get("why") or r.get("error") or "")[:300],
+                 r.get("python") or "", str(r.get("attempts", 0)), r.get("strategy") or "",
+                 (r.get("why") or r.get("error") or "")[:300],
                  f"{r.get('seconds', 0):.0f}"]
         print("| " + " | ".join(c.replace("|", "/").replace("\n", " ") for c in cells) + " |")
     n = len(rows)

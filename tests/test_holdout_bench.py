@@ -89,7 +89,17 @@ def test_a_reproduction_with_another_message_is_a_false_claim_and_a_refusal_is_c
     holdout.judge(_case("none-returned-upstream"), _facts(tmp_path), report, row)
     assert row["reproduced"] == "search"
     assert "'name'" in row["false_claim"] and "'city'" not in row["false_claim"]
-    assert row["refused"] == 1 and not row["fixed"] and row["wrong"] == ""
+    assert row["refused"] == 1 and not row["fixed"] and row["wrong"] == "" and row["python"] == ""
+
+
+def test_the_python_column_names_production_when_the_sandbox_ran_another(tmp_path: Path) -> None:
+    report = {"outcome": "no_fix", "diagnosis": {}, "attempts": [],
+              "sandbox_python": {"version": "3.11", "reason": "default"}}
+    row: dict[str, Any] = {}
+    holdout.judge(_case("py39-project-none-update"), _facts(tmp_path), report, row)
+    assert row["python"] == "3.11 (production 3.9)"
+    holdout.judge(_case("none-returned-upstream"), _facts(tmp_path), report, row)
+    assert row["python"] == "3.11"
 
 
 def test_a_fix_where_declining_is_right_or_away_from_the_cause_is_wrong(tmp_path: Path,
