@@ -233,14 +233,15 @@ def test_results_name_inputs_by_index_and_only_healcrews_inputs_are_rendered(tmp
         {"index": "1", **hit},  # not an index: dropped
         {"index": 2, "error": "ZeroDivisionError" + "x" * 5000, "frame": frame},  # not a name: dropped
         {"index": 3, "error": "os.system('x') or ZeroDivisionError", "frame": frame},  # not a name: dropped
-        {"index": 4, **hit, "message": "m" * 100_000},  # capped, still matched
+        {"index": 4, **hit, "message": "m" * 100_000},  # capped; another message: not a reproduction
+        {"index": 5, **hit},
         {"index": 1, "result": "x" * 100_000, "type": "str"},
     ), key)
     results = r.parse_probe_output(stdout, key)
-    assert results is not None and [e.index for e in results] == [len(inputs) + 5, 4, 1]
+    assert results is not None and [e.index for e in results] == [len(inputs) + 5, 4, 5, 1]
     assert len(results[1].message or "") <= 300
     rep = r.pick_reproduction(results, inputs, d)
-    assert rep.args == inputs[4].args
+    assert rep.args == inputs[5].args
     assert rep.normal_inputs == [inputs[1].args] and len(rep.normal_results[0]) <= 300
     test = r.render_test(target, rep, d, "i", r.test_path(repo, "i"))
     assert PAYLOAD not in test.code and "__import__" not in test.code
