@@ -147,7 +147,7 @@ def test_a_candidate_that_does_not_fix_is_revised_and_the_next_is_accepted(
 
     def with_a_useless_first(ctx: Any, limit: int = 6) -> list[Candidate]:
         real = generate_candidates(ctx, limit)
-        if ctx.tried:
+        if ctx.tried or not real:  # revising, or an upstream location with nothing to offer
             return real
         edit = real[0].edits[0]
         commented = edit.original.replace("def calc(p, d):", "def calc(p, d):  # divisor")
