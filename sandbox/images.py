@@ -14,7 +14,6 @@ on the host), then installed in the image with ``--no-index`` by a build that ha
 
 from __future__ import annotations
 
-import configparser
 import email.parser
 import hashlib
 import os
@@ -41,11 +40,11 @@ from sandbox.pythons import marker_environment
 from sandbox.requirements import (
     MAX_SPEC_BYTES,
     Refusal,
+    parse_ini,
     read_requirements_file,
     read_setup_py,
     read_spec_text,
     requirement_files,
-    spec_parse_error,
     tox_deps,
     vet_requirement,
 )
@@ -350,11 +349,7 @@ def collect_requirements(root: Path, refused: list[Refusal] | None = None) -> li
         reqs += [r for key, line in listed if (r := vet_requirement(line, f"pyproject.toml:{key}", refused))]
     setup_cfg = read_spec_text(root, "setup.cfg", refused)
     if setup_cfg is not None:
-        parser = configparser.ConfigParser(interpolation=None)
-        try:
-            parser.read_string(setup_cfg, source="setup.cfg")
-        except configparser.Error as exc:
-            raise spec_parse_error("setup.cfg", exc) from None
+        parser = parse_ini(setup_cfg, "setup.cfg", strict=True)
         if parser.has_option("metadata", "name"):
             own_names.add(_canon(parser.get("metadata", "name")))
         lines: list[tuple[str, str]] = []

@@ -11,7 +11,6 @@ default image is preferred (it is usually built already), else the newest.
 
 from __future__ import annotations
 
-import configparser
 import re
 import tomllib
 from collections.abc import Iterable
@@ -21,7 +20,15 @@ import yaml
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from pydantic import BaseModel, ConfigDict
 
-from sandbox.requirements import Refusal, SpecFileRefused, list_repo_dir, read_setup_py, read_spec_text
+from sandbox.errors import ImageError
+from sandbox.requirements import (
+    Refusal,
+    SpecFileRefused,
+    list_repo_dir,
+    parse_ini,
+    read_setup_py,
+    read_spec_text,
+)
 
 _VERSION = re.compile(r"3\.\d{1,2}")
 _CLASSIFIER = re.compile(r"Programming Language :: Python :: (3\.\d{1,2})\s*$")
@@ -141,10 +148,9 @@ def _from_setup_cfg(root: Path, hints: PythonHints, refused: list[Refusal]) -> N
     text = read_spec_text(root, "setup.cfg", refused)
     if text is None:
         return
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
-        parser.read_string(text, source="setup.cfg")
-    except configparser.Error:
+        parser = parse_ini(text, "setup.cfg")
+    except ImageError:
         hints.notes.append("python hint not read: setup.cfg cannot be parsed")
         return
     if parser.has_option("options", "python_requires"):
@@ -171,10 +177,9 @@ def _from_tox(root: Path, hints: PythonHints, refused: list[Refusal]) -> None:
     text = read_spec_text(root, "tox.ini", refused)
     if text is None:
         return
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
     try:
-        parser.read_string(text, source="tox.ini")
-    except configparser.Error:
+        parser = parse_ini(text, "tox.ini")
+    except ImageError:
         hints.notes.append("python hint not read: tox.ini cannot be parsed")
         return
     envlist = parser.get("tox", "envlist", fallback="") if parser.has_section("tox") else ""

@@ -168,11 +168,7 @@ def tox_deps(text: str, refused: list[Refusal]) -> list[tuple[str, str]]:
     ``{toxinidir}/`` is the repo root; any other substitution, and factor-conditional lines
     (``py39: x``), cannot be resolved statically and are recorded as refused.
     """
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
-    try:
-        parser.read_string(text, source="tox.ini")
-    except configparser.Error as exc:
-        raise spec_parse_error("tox.ini", exc) from None
+    parser = parse_ini(text, "tox.ini")
     if not parser.has_option("testenv", "deps"):
         return []
     out: list[tuple[str, str]] = []
@@ -309,6 +305,16 @@ def _direct_reference_reason(requirement: Requirement) -> str | None:
 def _short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def parse_ini(text: str, name: str, *, strict: bool = False) -> configparser.ConfigParser:
+    """A repo's INI spec file (setup.cfg, tox.ini) parsed with no interpolation; an error never quotes it."""
+    parser = configparser.ConfigParser(interpolation=None, strict=strict)
+    try:
+        parser.read_string(text, source=name)
+    except configparser.Error as exc:
+        raise spec_parse_error(name, exc) from None
+    return parser
 
 
 def spec_parse_error(name: str, exc: Exception) -> ImageError:
