@@ -103,22 +103,23 @@ def add_stop_callback(callback: Callback) -> Callback:
     return remove
 
 
+def _register(callbacks: list[Callback] | None, callback: Callback) -> Callback:
+    if callbacks is None:  # no guard installed: nothing forces an exit
+        return lambda: None
+    callbacks.append(callback)
+    return lambda: callbacks.remove(callback) if callback in callbacks else None
+
+
 def add_emergency(callback: Callback) -> Callback:
     """Run ``callback`` before a forced exit (e.g. write the report); returns its remover."""
     guard = _GUARD
-    if guard is None:
-        return lambda: None
-    guard.emergency.append(callback)
-    return lambda: guard.emergency.remove(callback) if callback in guard.emergency else None
+    return _register(guard.emergency if guard is not None else None, callback)
 
 
 def add_cleanup(callback: Callback) -> Callback:
     """Run ``callback`` on a forced exit, after the emergency callbacks; returns its remover."""
     guard = _GUARD
-    if guard is None:
-        return lambda: None
-    guard.cleanups.append(callback)
-    return lambda: guard.cleanups.remove(callback) if callback in guard.cleanups else None
+    return _register(guard.cleanups if guard is not None else None, callback)
 
 
 def stop_reason() -> StopReason | None:
