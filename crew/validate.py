@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from crew.errors import HealcrewError
 from crew.handoffs import CrashEvidence, Diagnosis, Mismatch, RegressionTest, RunSummary, TimeSpent, ValidationReport
 from crew.repair.fidelity import Observed, Verdict, describe, judge, raising_frame
+from crew.repair.regression_test import render_test, test_path
 from crew.repair.reproduce import (
     PROBE_SCRIPT,
     Reproduction,
@@ -39,8 +40,6 @@ from crew.repair.reproduce import (
     parse_probe_output,
     pick_reproduction,
     probe_spec,
-    render_test,
-    test_path,
 )
 from crew.repo import GitRepo
 

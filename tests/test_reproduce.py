@@ -12,6 +12,7 @@ import pytest
 from crew.agents.diagnostic import diagnose
 from crew.handoffs import CrashEvidence, CrashGroup, Diagnosis, Frame, Traceback
 from crew.payloads import dicts_in
+from crew.repair import regression_test as rt
 from crew.repair import reproduce as r
 from crew.repo import GitRepo
 
@@ -115,7 +116,7 @@ def test_probe_finds_the_crash_in_the_fault_frame_and_the_test_reproduces(repo: 
     rep = r.pick_reproduction(results, inputs, d)
     assert rep.args is not None and float(rep.args[1]) == 0
     assert "float" in rep.normal_types and rep.normal_inputs
-    test = r.render_test(target, rep, d, "pricing-zero-division", r.test_path(repo, "pricing-zero-division"))
+    test = rt.render_test(target, rep, d, "pricing-zero-division", rt.test_path(repo, "pricing-zero-division"))
     assert test.path == "tests/test_healcrew_pricing_zero_division.py"
     assert "math.isfinite(result)" in test.code and f"calc({', '.join(rep.args)})" in test.code
     (repo.path / test.path).write_text(test.code)
@@ -173,7 +174,7 @@ def _probe_and_test(repo: GitRepo, frames: list[Frame], tmp_path: Path) -> tuple
     results = _run_probe(spec, repo.path, tmp_path)
     rep = r.pick_reproduction(results, inputs, d)
     assert rep.args is not None
-    test = r.render_test(target, rep, d, "i", r.test_path(repo, "i"))
+    test = rt.render_test(target, rep, d, "i", rt.test_path(repo, "i"))
     (repo.path / test.path).write_text(test.code)
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", test.path],
                          capture_output=True, text=True, cwd=repo.path, timeout=120)

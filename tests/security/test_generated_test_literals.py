@@ -17,6 +17,7 @@ import pytest
 
 from crew.agents.diagnostic import diagnose
 from crew.handoffs import CrashEvidence, CrashGroup, Frame, Traceback
+from crew.repair import regression_test as rt
 from crew.repair import reproduce as r
 from crew.repair.synthetic import has_secret, scrub, synthetic
 from crew.repo import GitRepo
@@ -193,7 +194,7 @@ def test_outside_text_cannot_break_out_of_the_docstring_or_the_call(tmp_path: Pa
     assert target is not None
     target.import_root = 'src"; import os; os.system("x"); "'
     rep = r.Reproduction(["1", "0"], "log", [], [], [], [])
-    test = r.render_test(target, rep, d, evil, "tests/test_x.py")
+    test = rt.render_test(target, rep, d, evil, "tests/test_x.py")
     import ast
 
     tree = ast.parse(test.code)
@@ -212,7 +213,7 @@ def test_an_input_that_is_not_a_literal_or_a_known_constructor_is_refused(tmp_pa
     target = r.find_target(d, repo)
     assert target is not None
     with pytest.raises(r.UnsafeInputError):
-        r.render_test(target, r.Reproduction(args, "log", [], [], [], []), d, "i", "tests/test_x.py")
+        rt.render_test(target, r.Reproduction(args, "log", [], [], [], []), d, "i", "tests/test_x.py")
 
 
 def test_an_expected_result_that_is_code_is_refused(tmp_path: Path) -> None:
@@ -222,10 +223,10 @@ def test_an_expected_result_that_is_code_is_refused(tmp_path: Path) -> None:
     target = r.find_target(d, repo)
     assert target is not None
     rep = r.Reproduction(["1", "0"], "log", ["float"], [], [], [])
-    ok = r.render_test(target, rep, d, "i", "tests/test_x.py", expected_result="0.0")
+    ok = rt.render_test(target, rep, d, "i", "tests/test_x.py", expected_result="0.0")
     assert "assert result == 0.0" in ok.code
     with pytest.raises(r.UnsafeInputError):
-        r.render_test(target, rep, d, "i", "tests/test_x.py", expected_result="__import__('os').getcwd()")
+        rt.render_test(target, rep, d, "i", "tests/test_x.py", expected_result="__import__('os').getcwd()")
 
 
 def test_a_repo_default_that_is_code_is_not_an_input(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from crew.agents.diagnostic import diagnose
 from crew.handoffs import CrashEvidence, CrashGroup, Frame, Traceback
+from crew.repair import regression_test as rt
 from crew.repair import reproduce as r
 from crew.repo import GitRepo
 from sandbox.errors import SandboxError
@@ -243,7 +244,7 @@ def test_results_name_inputs_by_index_and_only_healcrews_inputs_are_rendered(tmp
     rep = r.pick_reproduction(results, inputs, d)
     assert rep.args == inputs[5].args
     assert rep.normal_inputs == [inputs[1].args] and len(rep.normal_results[0]) <= 300
-    test = r.render_test(target, rep, d, "i", r.test_path(repo, "i"))
+    test = rt.render_test(target, rep, d, "i", rt.test_path(repo, "i"))
     assert PAYLOAD not in test.code and "__import__" not in test.code
 
 
