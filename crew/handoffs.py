@@ -272,16 +272,23 @@ class Diagnosis(Record):
 # --------------------------------------------------------------------------- repair
 
 
+#: Where a crashing input came from, in the order the sources are tried.
+InputSource = Literal["sentry locals", "log", "repo tests", "message", "entry point", "search", "template"]
+
+
 class RegressionTest(Record):
     """A new test that reproduces the crash on the original code."""
 
     path: str = Field(description="Where the test goes in the repo, e.g. tests/test_regression_x.py.")
     code: str
     call: str = Field(description="The crashing call the test makes, e.g. calc(12.5, 0.0).")
-    input_source: Literal["sentry locals", "log", "message", "search", "template"] = Field(
-        description="Where the crashing input came from."
-    )
+    input_source: InputSource = Field(description="Where the crashing input came from.")
     note: str = ""
+    expected: str | None = Field(
+        default=None, description="The value the test asserts the call returns, when one could be derived.")
+    expected_from: str | None = Field(
+        default=None, description="Where that value came from (the fix's contract, the code before the "
+                                  "regression, a documented default, ...).")
 
 
 class RepairProposal(Record):
@@ -321,6 +328,31 @@ class Mismatch(Record):
     part: Literal["type", "frame", "line", "message"]
     production: str
     reproduction: str = Field(description="What the reproduction raised (sandbox text, capped).")
+
+
+class ReproductionRecord(Record):
+    """How the crash was reproduced, or why it was not, whatever then happened to the fix.
+
+    Reproduction comes before any fix is tried: a reproduced crash with no fix still leaves the
+    reviewer a failing test; a crash not reproduced is never "fixed".
+    """
+
+    reproduced: bool = Field(description="The regression test failed on the deployed commit with the production "
+                                         "crash: its type, fault frame and line, and message.")
+    source: InputSource | None = Field(default=None, description="Where the crashing input came from.")
+    entry: str | None = Field(default=None, description="The function the test calls (module.function), which "
+                                                        "may be a caller of the fault function.")
+    entry_depth: int = Field(default=0, description="How many repo frames above the fault frame the entry is "
+                                                    "(0: the fault function itself).")
+    call: str | None = None
+    test_path: str | None = None
+    entries_tried: list[str] = Field(default_factory=list, description="Functions probed, in order.")
+    inputs_tried: int = 0
+    refused: int = Field(default=0, description="Inputs that raised the right type in the right line with another "
+                                                "message: not reproductions.")
+    closest: Mismatch | None = Field(default=None, description="The near miss, when nothing reproduced.")
+    failure: str | None = None
+    seconds: float = 0.0
 
 
 class TimeSpent(Record):
@@ -457,6 +489,8 @@ class RunReport(Record):
     diagnosis: Diagnosis | None = None
     timings: list[StageTiming] = Field(default_factory=list)
     attempts: list[Attempt] = Field(default_factory=list)
+    reproduction: ReproductionRecord | None = Field(
+        default=None, description="How the crash was reproduced (None: reproduction was not attempted).")
     accepted: Attempt | None = Field(default=None, description="The attempt whose fix was accepted.")
     declined: str | None = Field(default=None, description="Why the offline brain declined to fix.")
     sandbox_runs: int = Field(default=0, description="Sandbox runs the repair loop made.")
