@@ -598,7 +598,7 @@ class InputBuilder:
 def candidate_inputs(
     target: Target, diagnosis: Diagnosis, evidence: CrashEvidence | None, repo: GitRepo
 ) -> list[CandidateInput]:
-    """Inputs to probe, each with where it came from; frame locals, log, message, then search.
+    """Inputs to probe, each with where it came from; frame locals, log, repo tests, message, then search.
 
     Every input is a safe expression (see :func:`safe_expression`); secrets from the log are
     already synthetic here, so the real ones never reach the sandbox either.
@@ -608,9 +608,11 @@ def candidate_inputs(
                 route_inputs(target.route, evidence)]
     if target.function is None:
         return []
-    from crew.repair.inputs_from_locals import locals_inputs  # it builds on this module's helpers
+    from crew.repair.inputs_from_locals import locals_inputs  # they build on this module's helpers
+    from crew.repair.inputs_from_tests import test_inputs
 
-    out = [*locals_inputs(target, diagnosis), *log_inputs(target, diagnosis, evidence)]
+    out = [*locals_inputs(target, diagnosis), *log_inputs(target, diagnosis, evidence),
+           *test_inputs(target, diagnosis, repo)]
     msg_lits = message_literals(diagnosis.exc_message)
     msg_vals = [lit for lit, _ in msg_lits]
     synthetic_vals = {lit for lit, changed in msg_lits if changed}
@@ -631,7 +633,7 @@ def candidate_inputs(
                if len(args) == n and "." not in target.function)
     builder = InputBuilder(repo, msg_vals, records)
     pools = [builder.values(p) for p in target.params]
-    target.imports = safe_imports(builder.imports)
+    target.imports = safe_imports({**target.imports, **builder.imports})
     for combo in itertools.islice(itertools.product(*pools), MAX_INPUTS):
         out.append(CandidateInput(list(combo), "search", any(v in synthetic_vals for v in combo)))
     seen: set[tuple[str, ...]] = set()

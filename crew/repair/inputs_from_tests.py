@@ -1,0 +1,493 @@
+"""Crashing inputs seeded from the repository's own tests (EvoCrash, seeded from existing tests).
+
+A repo's tests already know how to reach the fault function: which arguments it takes, how its
+objects are built, which fixtures set it up. Their calls are the seeds. The seeds are tried as
+they are first (ordinary, passing inputs the differential check wants), then a mutation search
+changes one leaf at a time toward the crash, ranked by what the exception class makes likely.
+
+The test files are parsed with :mod:`ast` and never imported or run on the host; reading is
+bounded in files, bytes and nodes, since a hostile repo can ship any test file. Only arguments
+that :func:`crew.repair.reproduce.safe_expression` accepts are kept: literals, and constructors of
+the repo's own classes (or a few stdlib ones), which are added to ``target.imports``.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from crew.handoffs import Diagnosis
+from crew.repair.reproduce import (
+    STDLIB_NAMES,
+    CandidateInput,
+    Target,
+    class_index,
+    message_literals,
+    safe_expression,
+    safe_imports,
+)
+from crew.repo import GitRepo
+
+SOURCE = "repo tests"
+MAX_FILES = 200
+MAX_FILE_BYTES = 200_000
+MAX_TOTAL_BYTES = 4_000_000
+MAX_NODES = 60_000
+MAX_SEEDS = 12
+MAX_LEAVES = 40
+MAX_CANDIDATES = 120
+_BIG = 10**9
+_BREAKERS = ("=", ",", ";", ":", "'", '"', " ", "\n", "é")
+
+# mutation kinds, most likely first, by the exception class (never by a case)
+_DEFAULT_ORDER = ("none", "message", "empty", "remove_key", "shorter", "number", "break", "case", "duplicate")
+_ORDER_BY_EXCEPTION: dict[str, tuple[str, ...]] = {
+    "AttributeError": ("none", "message", "empty", "remove_key", "shorter", "number", "break", "case", "duplicate"),
+    "TypeError": ("none", "message", "empty", "number", "remove_key", "shorter", "break", "case", "duplicate"),
+    "KeyError": ("remove_key", "message", "empty", "none", "shorter", "case", "break", "number", "duplicate"),
+    "ZeroDivisionError": ("zero", "empty", "number", "none", "message", "remove_key", "shorter", "break", "case",
+                          "duplicate"),
+    "IndexError": ("shorter", "empty", "number", "none", "remove_key", "message", "duplicate", "break", "case"),
+    "ValueError": ("message", "break", "case", "empty", "number", "none", "remove_key", "shorter", "duplicate"),
+}
+_ORDER_BY_EXCEPTION["UnicodeError"] = _ORDER_BY_EXCEPTION["ValueError"]
+_ORDER_BY_EXCEPTION["UnicodeDecodeError"] = _ORDER_BY_EXCEPTION["ValueError"]
+_ORDER_BY_EXCEPTION["UnicodeEncodeError"] = _ORDER_BY_EXCEPTION["ValueError"]
+_ORDER_BY_EXCEPTION["LookupError"] = _ORDER_BY_EXCEPTION["KeyError"]
+_ORDER_BY_EXCEPTION["ArithmeticError"] = _ORDER_BY_EXCEPTION["ZeroDivisionError"]
+
+
+def is_test_file(path: str) -> bool:
+    """Test modules and conftest files, by pytest's naming conventions and the usual folders."""
+    if not path.endswith(".py"):
+        return False
+    parts = path.split("/")
+    name = parts[-1]
+    return (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
+            or any(p in ("tests", "test") for p in parts[:-1]))
+
+
+def _parse_bounded(source: str) -> ast.Module | None:
+    """The module's tree, or None when it is too big, too deep or not Python."""
+    if len(source) > MAX_FILE_BYTES:
+        return None
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    for count, _ in enumerate(ast.walk(tree), 1):
+        if count > MAX_NODES:
+            return None
+    return tree
+
+
+def _is_fixture(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    for dec in node.decorator_list:
+        func = dec.func if isinstance(dec, ast.Call) else dec
+        name = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
+        if name == "fixture":
+            return True
+    return False
+
+
+def _simple_return(node: ast.FunctionDef | ast.AsyncFunctionDef) -> ast.expr | None:
+    """The expression a fixture returns when its body is that return alone (a docstring aside)."""
+    body = [s for s in node.body if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))]
+    if len(body) == 1 and isinstance(body[0], ast.Return) and body[0].value is not None:
+        return body[0].value
+    return None
+
+
+def _fixtures(tree: ast.Module) -> dict[str, ast.expr]:
+    out: dict[str, ast.expr] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and _is_fixture(node):
+            value = _simple_return(node)
+            if value is not None:
+                out[node.name] = value
+    return out
+
+
+def _test_functions(tree: ast.Module) -> Iterator[ast.FunctionDef | ast.AsyncFunctionDef]:
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test"):
+            yield node
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and item.name.startswith("test"):
+                    yield item
+
+
+def _own_nodes(func: ast.AST) -> Iterator[ast.AST]:
+    """Nodes of ``func``'s body, not descending into nested functions, lambdas or classes."""
+    stack = list(ast.iter_child_nodes(func))
+    while stack:
+        node = stack.pop()
+        yield node
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda | ast.ClassDef):
+            stack.extend(ast.iter_child_nodes(node))
+
+
+def _bound_once(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, ast.expr]:
+    """Local names bound exactly once, by a plain assignment, and the expression they were bound to."""
+    stores: dict[str, int] = {}
+    values: dict[str, ast.expr] = {}
+    for node in _own_nodes(func):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+            stores[node.id] = stores.get(node.id, 0) + 1
+        elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            values[node.targets[0].id] = node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+            values[node.target.id] = node.value
+        elif isinstance(node, ast.Global | ast.Nonlocal):
+            for name in node.names:
+                stores[name] = stores.get(name, 2)
+    params = {a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]}
+    return {n: v for n, v in values.items() if stores.get(n) == 1 and n not in params}
+
+
+class _Resolver(ast.NodeTransformer):
+    """Replaces names by what they were bound to, and ``mod.Class``/aliases by the class's own name."""
+
+    def __init__(self, env: dict[str, ast.expr], aliases: dict[str, str], classes: set[str]) -> None:
+        self.env, self.aliases, self.classes = env, aliases, classes
+        self.depth = 0
+
+    def visit_Name(self, node: ast.Name) -> ast.expr:
+        if node.id in self.env and self.depth < 4:
+            self.depth += 1
+            try:
+                return self.visit(copy.deepcopy(self.env[node.id]))  # type: ignore[no-any-return]
+            finally:
+                self.depth -= 1
+        if node.id in self.aliases:
+            return ast.Name(id=self.aliases[node.id], ctx=ast.Load())
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.expr:
+        if isinstance(node.func, ast.Attribute) and node.func.attr in self.classes:
+            node.func = ast.Name(id=node.func.attr, ctx=ast.Load())
+        self.generic_visit(node)
+        return node
+
+
+def _aliases(tree: ast.Module) -> dict[str, str]:
+    return {a.asname: a.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+            for a in node.names if a.asname}
+
+
+def _call_name(node: ast.expr) -> str | None:
+    return node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
+
+
+@dataclass
+class _Seed:
+    args: list[ast.expr]
+
+
+def _bind(target: Target, call: ast.Call, receiver: ast.expr | None) -> list[ast.expr] | None:
+    """The call's arguments in the order of ``target.params`` (the receiver as ``self``), or None."""
+    if any(isinstance(a, ast.Starred) for a in call.args) or any(k.arg is None for k in call.keywords):
+        return None
+    positional: list[ast.expr] = ([receiver] if receiver is not None else []) + list(call.args)
+    params = target.params
+    if len(positional) > len(params):
+        return None
+    keywords = {k.arg: k.value for k in call.keywords if k.arg is not None}
+    if any(name not in {p.name for p in params} for name in keywords):
+        return None
+    bound: list[ast.expr | None] = [*positional, *([None] * (len(params) - len(positional)))]
+    for i, param in enumerate(params):
+        if param.name in keywords:
+            if bound[i] is not None:
+                return None
+            bound[i] = keywords[param.name]
+    last = max((i for i, b in enumerate(bound) if b is not None), default=-1)
+    out: list[ast.expr] = []
+    for i, (param, value) in enumerate(zip(params, bound, strict=True)):
+        if value is None:
+            if param.default is None:
+                return None
+            if i > last:
+                break  # trailing defaults stay unbound
+            try:
+                value = ast.parse(param.default, mode="eval").body
+            except SyntaxError:
+                return None
+        out.append(value)
+    return out
+
+
+def _seeds_in(tree: ast.Module, target: Target, fixtures: dict[str, ast.expr],
+              classes: set[str]) -> Iterator[list[ast.expr]]:
+    assert target.function is not None
+    owner, _, name = target.function.rpartition(".")
+    is_method = bool(owner) and bool(target.params) and target.params[0].name == "self"
+    aliases = _aliases(tree)
+    for func in _test_functions(tree):
+        params = [a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]]
+        env = {p: fixtures[p] for p in params if p in fixtures}
+        env.update(_bound_once(func))
+        resolver = _Resolver(env, aliases, classes | {owner} if owner else classes)
+        calls = sorted((n for n in _own_nodes(func) if isinstance(n, ast.Call)),
+                       key=lambda n: (n.lineno, n.col_offset))
+        for node in calls:
+            f = node.func
+            receiver: ast.expr | None = None
+            if is_method:
+                if not (isinstance(f, ast.Attribute) and f.attr == name):
+                    continue
+                receiver = resolver.visit(copy.deepcopy(f.value))
+                if _call_name(receiver) != owner:
+                    continue
+            elif owner:  # a static or class method: Class.method(...)
+                if not (isinstance(f, ast.Attribute) and f.attr == name
+                        and isinstance(f.value, ast.Name) and aliases.get(f.value.id, f.value.id) == owner):
+                    continue
+            elif not ((isinstance(f, ast.Name) and aliases.get(f.id, f.id) == name)
+                      or (isinstance(f, ast.Attribute) and f.attr == name)):
+                continue
+            call = resolver.visit(copy.deepcopy(node))
+            assert isinstance(call, ast.Call)
+            bound = _bind(target, call, receiver)
+            if bound is not None:
+                yield bound
+
+
+def _constructors(classes: dict[str, str], args: list[ast.expr]) -> set[str]:
+    return {n for a in args for n in (_call_name(x) for x in ast.walk(a) if isinstance(x, ast.Call))
+            if n is not None and n in classes}
+
+
+def find_seeds(target: Target, repo: GitRepo) -> tuple[list[list[str]], dict[str, str]]:
+    """Argument tuples (safe expressions) from the repo's tests that call the target, and the imports they need."""
+    if target.function is None:
+        return [], {}
+    leaf = target.function.rsplit(".", 1)[-1]
+    known = {name: info.module for name, info in class_index(repo).items()}
+    known.update({k: v for k, v in STDLIB_NAMES.items() if k not in known})
+    names = set(known)
+    files = [p for p in repo.tracked_files if is_test_file(p)]
+    conftests = [p for p in files if p.rsplit("/", 1)[-1] == "conftest.py"]
+    tests = [p for p in files if p not in conftests]
+    budget = MAX_TOTAL_BYTES
+    shared: dict[str, ast.expr] = {}
+    for path in sorted(conftests, key=lambda p: p.count("/"))[:MAX_FILES]:
+        source = repo.read(path) or ""
+        budget -= len(source)
+        if budget < 0:
+            break
+        tree = _parse_bounded(source)
+        if tree is not None:
+            shared.update(_fixtures(tree))
+    seeds: list[list[str]] = []
+    imports: dict[str, str] = {}
+    for path in tests[:MAX_FILES]:
+        if budget < 0 or len(seeds) >= MAX_SEEDS:
+            break
+        source = repo.read(path) or ""
+        if leaf not in source:
+            continue
+        budget -= len(source)
+        tree = _parse_bounded(source)
+        if tree is None:
+            continue
+        fixtures = {**shared, **_fixtures(tree)}
+        for bound in _seeds_in(tree, target, fixtures, names):
+            used = _constructors(known, bound)
+            rendered = [safe_expression(ast.unparse(a), used) for a in bound]
+            if any(r is None for r in rendered):
+                continue  # an argument that is not a literal or a known constructor is dropped
+            args = [r for r in rendered if r is not None]
+            if args not in seeds:
+                seeds.append(args)
+                imports.update({n: known[n] for n in used})
+            if len(seeds) >= MAX_SEEDS:
+                break
+    return seeds, safe_imports(imports)
+
+
+# ----------------------------------------------------------------------------- the mutation search
+
+
+@dataclass
+class _Mutation:
+    kind: str
+    relevant: bool  # the leaf's key or the new value is one the message names
+    order: int
+    args: list[str]
+
+
+def _children(node: ast.expr) -> list[tuple[ast.expr, str | None]]:
+    """Sub-expressions a mutation may replace, each with the dict key or keyword that holds it."""
+    if isinstance(node, ast.List | ast.Tuple):
+        return [(e, None) for e in node.elts]
+    if isinstance(node, ast.Dict):
+        return [(v, k.value if isinstance(k, ast.Constant) and isinstance(k.value, str) else None)
+                for k, v in zip(node.keys, node.values, strict=True)]
+    if isinstance(node, ast.Call):
+        return [*((a, None) for a in node.args), *((k.value, k.arg) for k in node.keywords)]
+    return []
+
+
+def _positions(root: ast.expr, key: str | None = None) -> Iterator[tuple[ast.expr, str | None]]:
+    stack: list[tuple[ast.expr, str | None, int]] = [(root, key, 0)]
+    while stack:
+        node, k, depth = stack.pop(0)
+        yield node, k
+        if depth < 8:
+            stack.extend((c, ck, depth + 1) for c, ck in _children(node))
+
+
+def _constant_value(node: ast.expr) -> object:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant)
+            and type(node.operand.value) in (int, float)):
+        return -node.operand.value  # type: ignore[operator]
+    return ...
+
+
+def _replacements(node: ast.expr, message_vals: list[str]) -> Iterator[tuple[str, ast.expr | None, bool]]:
+    """(kind, new node or None to remove it, the new value is one from the message) for one leaf."""
+    def lit(source: str) -> ast.expr:
+        return ast.parse(source, mode="eval").body
+
+    yield "none", lit("None"), False
+    for val in message_vals:
+        yield "message", lit(val), True
+    value = _constant_value(node)
+    if isinstance(value, bool):
+        yield "empty", lit(repr(not value)), False
+    elif isinstance(value, int | float):
+        zero = 0 if isinstance(value, int) else 0.0
+        yield "zero", lit(repr(zero)), False
+        for number in (-1, _BIG):
+            yield "number", lit(repr(type(value)(number))), False
+    elif isinstance(value, str):
+        yield "empty", lit("''"), False
+        for ch in _BREAKERS:
+            yield "break", lit(repr(value + ch)), False
+        for changed in dict.fromkeys((value.upper(), value.lower(), value.swapcase())):
+            if changed != value:
+                yield "case", lit(repr(changed)), False
+    elif isinstance(value, bytes):
+        yield "empty", lit("b''"), False
+        yield "break", lit(repr(value + "é".encode())), False
+    elif isinstance(node, ast.List | ast.Tuple):
+        empty, one, dup = (copy.deepcopy(node) for _ in range(3))
+        empty.elts = []
+        yield "shorter" if node.elts else "empty", empty, False
+        if len(node.elts) > 1:
+            one.elts = node.elts[:1]
+            yield "shorter", one, False
+        if node.elts:
+            dup.elts = [*node.elts, copy.deepcopy(node.elts[0])]
+            yield "duplicate", dup, False
+    elif isinstance(node, ast.Dict):
+        yield "empty", ast.Dict(keys=[], values=[]), False
+        for i, k in enumerate(node.keys):
+            removed = copy.deepcopy(node)
+            del removed.keys[i], removed.values[i]
+            named = isinstance(k, ast.Constant) and repr(k.value) in message_vals
+            yield "remove_key", removed, named
+
+
+def _mutations(args: list[str], message_vals: list[str], message_words: set[str],
+               fixed_roots: int) -> Iterator[_Mutation]:
+    """One-leaf mutations; the first ``fixed_roots`` arguments (a receiver) keep their root node."""
+    trees = [ast.parse(a, mode="eval").body for a in args]
+    order = 0
+    for i, tree in enumerate(trees):
+        for leaves, (node, key) in enumerate(_positions(tree)):
+            if leaves >= MAX_LEAVES:
+                break
+            if node is tree and i < fixed_roots:
+                continue  # the receiver stays an instance of its class: only its fields change
+            for kind, new, named in _replacements(node, message_vals):
+                order += 1
+                mutated = copy.deepcopy(trees)
+                replaced = _replace(mutated[i], node, tree, new)
+                if replaced is None:
+                    continue
+                mutated[i] = replaced
+                yield _Mutation(kind, named or (key is not None and key in message_words), order,
+                                [ast.unparse(t) for t in mutated])
+
+
+def _replace(copied: ast.expr, target: ast.expr, original: ast.expr, new: ast.expr | None) -> ast.expr | None:
+    """``copied`` (a deep copy of ``original``) with the counterpart of ``target`` replaced by ``new``."""
+    if target is original:
+        return new
+    pairs = list(zip(ast.walk(original), ast.walk(copied), strict=True))
+    twin = next(c for o, c in pairs if o is target)
+    for _, parent in pairs:
+        for field_name, value in ast.iter_fields(parent):
+            if isinstance(value, list) and any(v is twin for v in value):
+                index = next(j for j, v in enumerate(value) if v is twin)
+                if new is None:
+                    return None
+                value[index] = new
+                return copied
+            if value is twin:
+                if new is None:
+                    return None
+                setattr(parent, field_name, new)
+                return copied
+    return None
+
+
+def rank(exc_type: str, message: str) -> tuple[str, ...]:
+    """Mutation kinds in the order the exception class makes them likely."""
+    name = exc_type.rsplit(".", 1)[-1]
+    order = _ORDER_BY_EXCEPTION.get(name, _DEFAULT_ORDER)
+    if "NoneType" in message and order[0] != "none":
+        order = ("none", *(k for k in order if k != "none"))
+    if "zero" not in order:
+        order = (*order[: order.index("number")], "zero", *order[order.index("number"):])
+    return order
+
+
+def mutate(seeds: list[list[str]], exc_type: str, message: str, imports: dict[str, str],
+           fixed_roots: int = 0) -> list[list[str]]:
+    """One-leaf mutations of every seed, the likeliest for this exception first; safe expressions only."""
+    literals = [lit for lit, _ in message_literals(message)]
+    words = set()
+    for lit in literals:
+        value = ast.literal_eval(lit)
+        if isinstance(value, str):
+            words.add(value)
+    order = rank(exc_type, message)
+    found: list[tuple[tuple[int, bool, int, int], list[str]]] = []
+    for s, seed in enumerate(seeds):
+        for m in _mutations(seed, literals, words, fixed_roots):
+            if m.kind not in order:
+                continue
+            found.append(((order.index(m.kind), not m.relevant, m.order, s), m.args))
+    found.sort(key=lambda item: item[0])
+    out: list[list[str]] = []
+    seen = {tuple(s) for s in seeds}
+    for _, args in found:
+        if tuple(args) in seen or any(safe_expression(a, imports) is None for a in args):
+            continue
+        seen.add(tuple(args))
+        out.append(args)
+    return out
+
+
+def test_inputs(target: Target, diagnosis: Diagnosis, repo: GitRepo) -> list[CandidateInput]:
+    """The repo tests' own calls of the target, then their one-leaf mutations toward the crash (capped)."""
+    if target.function is None or target.route is not None or not target.params:
+        return []
+    seeds, imports = find_seeds(target, repo)
+    if not seeds:
+        return []
+    target.imports = safe_imports({**target.imports, **imports})
+    receiver = int(target.params[0].name == "self")
+    mutated = mutate(seeds, diagnosis.exc_type, diagnosis.exc_message, target.imports, receiver)
+    return [CandidateInput(list(args), SOURCE) for args in [*seeds, *mutated][:MAX_CANDIDATES]]
+
+
+test_inputs.__test__ = False  # type: ignore[attr-defined]  # not a pytest test, whatever its name
