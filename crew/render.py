@@ -14,7 +14,7 @@ from rich.table import Table
 
 from crew.escape import strip_controls, terminal
 from crew.handoffs import CrashEvidence, Diagnosis, RunReport
-from crew.report import yes_no
+from crew.report import TERMINAL, reproduction_lines, sandbox_python_words, time_words, yes_no
 
 
 def show_evidence(console: Console, ev: CrashEvidence) -> None:
@@ -53,9 +53,20 @@ def show_diagnosis(console: Console, d: Diagnosis) -> None:
     console.print(Panel(terminal(d.hypothesis), title="Hypothesis", title_align="left"))
 
 
+def show_reproduction(console: Console, report: RunReport) -> None:
+    """How the crash was reproduced (or why not), and the Python the sandbox ran it on."""
+    if report.sandbox_python is not None:
+        console.print(f"[bold]Sandbox Python:[/] {sandbox_python_words(report.sandbox_python, terminal)}",
+                      highlight=False)
+    lines = reproduction_lines(report, TERMINAL)
+    if lines:
+        console.print(Panel("\n".join(lines), title="Reproduction", title_align="left"), highlight=False)
+
+
 def show_repair(console: Console, report: RunReport) -> None:
+    show_reproduction(console, report)
     table = Table(title="Repair attempts", title_justify="left")
-    for col in ("#", "strategy", "reproduces", "fixed", "suite", "verdict", "why"):
+    for col in ("#", "strategy", "reproduces", "fixed", "suite", "verdict", "sandbox time", "why"):
         table.add_column(col)
     for a in report.attempts:
         v = a.validation
@@ -63,7 +74,9 @@ def show_repair(console: Console, report: RunReport) -> None:
             str(a.number), terminal(a.proposal.strategy), yes_no(v.reproduces if v else None),
             yes_no(v.fixed if v else None),
             "-" if v is None or v.suite_on_patched is None else f"{v.suite_on_patched.passed} passed",
-            terminal(a.critique.verdict) if a.critique else "-", terminal((a.rejected_because or "")[:80]),
+            terminal(a.critique.verdict) if a.critique else "-",
+            time_words(v.time) if v is not None and v.time is not None else "-",
+            terminal((a.rejected_because or "")[:80]),
         )
     if report.attempts:
         console.print(table)

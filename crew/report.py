@@ -12,11 +12,13 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from crew import escape as md
 from crew.errors import HealcrewError
-from crew.handoffs import RunReport
+from crew.handoffs import InputSource, ReproductionRecord, RunReport, SandboxPython, TimeSpent
 
 
 class OutputError(HealcrewError):
@@ -94,6 +96,8 @@ def to_markdown(report: RunReport) -> str:
                if report.stopped_at else "")
     out.append(f"- **Outcome:** {report.outcome}{stopped}")
     out.append(f"- **Run:** `{report.run_id}`, brain `{report.brain}`, healcrew {report.healcrew_version}")
+    if report.sandbox_python is not None:
+        out.append(f"- **Sandbox Python:** {sandbox_python_words(report.sandbox_python, md.markdown_prose)}")
     if report.evidence and report.evidence.groups:
         g = report.evidence.groups[0]
         out.append(f"- **Crash:** {md.markdown_code(f'{g.exc_type}: {g.exc_message[:200]}')} seen {g.count}×"
@@ -114,13 +118,17 @@ def to_markdown(report: RunReport) -> str:
                 for n, text in enumerate(c.lines, start=c.start_line)
             )
             out += ["", md.markdown_fence(f"# {c.path}\n{body}", "python")]
+    if report.reproduction is not None:
+        out += ["", "## Reproduction", ""]
+        out += [f"- {line}" for line in reproduction_lines(report, MARKDOWN)]
     if report.accepted is not None:
         out += _fix_section(report)
     elif report.declined:
         out += ["", "## No fix proposed", "", md.markdown_prose(report.declined)]
     if report.attempts:
-        out += ["", "## Attempts", "", "| # | strategy | reproduces | fixed | suite | differential | verdict | why |",
-                "|---:|---|---|---|---|---|---|---|"]
+        out += ["", "## Attempts", "",
+                "| # | strategy | reproduces | fixed | suite | differential | verdict | sandbox time | why |",
+                "|---:|---|---|---|---|---|---|---|---|"]
         for a in report.attempts:
             v = a.validation
             suite = "-"
@@ -133,13 +141,129 @@ def to_markdown(report: RunReport) -> str:
             out.append(
                 f"| {a.number} | {md.markdown_code(a.proposal.strategy)} | {yes_no(v.reproduces if v else None)} | "
                 f"{yes_no(v.fixed if v else None)} | {suite} | {diff_ok} | "
-                f"{a.critique.verdict if a.critique else '-'} | {md.markdown_prose((a.rejected_because or '')[:120])} |"
+                f"{a.critique.verdict if a.critique else '-'} | "
+                f"{time_words(v.time) if v is not None and v.time is not None else '-'} | "
+                f"{md.markdown_prose((a.rejected_because or '')[:120])} |"
             )
     if report.evidence and report.evidence.log_excerpt:
         out += ["", "## Evidence", "", md.markdown_fence("\n".join(report.evidence.log_excerpt[-30:]))]
     out += ["", "## Stages", "", "| stage | status | ms |", "|---|---|---:|"]
     out += [f"| {md.markdown_inline(t.stage)} | {t.status} | {t.seconds * 1000:.0f} |" for t in report.timings]
     return "\n".join(out) + "\n"
+
+
+# --------------------------------------------------------------------------- wording shared by every view
+
+
+#: Where a crashing input came from, in plain words (the report, the terminal and the PR say the same).
+INPUT_SOURCES: dict[str, str] = {
+    "sentry locals": "the frame-local variables of the Sentry event in the logs",
+    "log": "the crashing input, read from the service's logs",
+    "repo tests": "the repository's own tests that reach the fault function, their arguments searched toward the crash",
+    "message": "the exception message in the logs",
+    "entry point": "a call of the production entry point (the outermost repository frame of the traceback)",
+    "search": "a search over small typed inputs for one that crashes the original code",
+    "template": "the repair template's own example input",
+}
+
+_MISMATCH_PARTS = {"type": "exception type", "frame": "fault frame", "line": "line", "message": "message"}
+# What a matching message must share with production's, for the exceptions whose message names it.
+_MESSAGE_PART = {"KeyError": "key", "AttributeError": "attribute", "NameError": "name",
+                 "ModuleNotFoundError": "module", "ImportError": "name", "UnboundLocalError": "name"}
+_MAX_ENTRIES_SHOWN = 5
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one medium makes untrusted text inert: prose, a code span, and emphasis of healcrew's own words."""
+
+    text: Callable[[object], str]
+    code: Callable[[object], str]
+    strong: Callable[[str], str]
+
+
+MARKDOWN = Style(text=md.markdown_prose, code=md.markdown_code, strong=lambda s: f"**{s}**")
+TERMINAL = Style(text=md.terminal, code=lambda s: f"[cyan]{md.terminal(' '.join(str(s).split()))}[/]",
+                 strong=lambda s: f"[bold]{s}[/]")
+
+
+def input_source_words(source: InputSource) -> str:
+    """An input source in plain words (one added to ``InputSource`` but not here, as itself)."""
+    return INPUT_SOURCES.get(source, source)
+
+
+def _plural(n: int, one: str, many: str | None = None) -> str:
+    return f"{n} {one if n == 1 else (many or one + 's')}"
+
+
+def reproduction_lines(report: RunReport, style: Style) -> list[str]:
+    """The reproduction record as sentences: whether, how, through which entry, what was tried and refused."""
+    rec = report.reproduction
+    if rec is None:
+        return []
+    code, text = style.code, style.text
+    lines: list[str] = []
+    if rec.reproduced:
+        head = f"{style.strong('Reproduced')} in {rec.seconds:.1f} s"
+        head += f" by {code(rec.test_path)}" if rec.test_path else ""
+        head += f", calling {code(rec.call)}" if rec.call else ""
+        lines.append(head + ".")
+    else:
+        lines.append(f"{style.strong('Not reproduced')} after {rec.seconds:.1f} s.")
+    if rec.source is not None:
+        lines.append(f"Input from {text(input_source_words(rec.source))}.")
+    if rec.entry:
+        callers = (f", called through {_plural(rec.entry_depth, 'caller frame')} above the fault function"
+                   if rec.entry_depth > 0 else ", the fault function itself")
+        lines.append(f"Entry: {code(rec.entry)}{callers}.")
+    if rec.inputs_tried or rec.entries_tried:
+        tried = f"Tried {_plural(rec.inputs_tried, 'input')}"
+        if rec.entries_tried:
+            shown = ", ".join(code(e) for e in rec.entries_tried[:_MAX_ENTRIES_SHOWN])
+            more = len(rec.entries_tried) - _MAX_ENTRIES_SHOWN
+            shown += f" and {more} more" if more > 0 else ""
+            tried += f" across {_plural(len(rec.entries_tried), 'entry', 'entries')} ({shown})"
+        lines.append(tried + ".")
+    if rec.refused:
+        lines.append(_refused_words(report, rec, style))
+    if not rec.reproduced and rec.closest is not None:
+        c = rec.closest
+        lines.append(f"Closest: the {_MISMATCH_PARTS.get(c.part, c.part)} differed — production {code(c.production)}, "
+                     f"reproduction {code(c.reproduction)}.")
+    if rec.failure:
+        lines.append(f"Why: {text(rec.failure)}")
+    return lines
+
+
+def _refused_words(report: RunReport, rec: ReproductionRecord, style: Style) -> str:
+    """Near misses, named by what their message differed in (another key, attribute, ...)."""
+    exc = report.diagnosis.exc_type if report.diagnosis is not None else None
+    if exc is None and report.evidence is not None and report.evidence.groups:
+        exc = report.evidence.groups[0].exc_type
+    raised = style.code(exc) if exc else "the production exception"
+    what = _MESSAGE_PART.get((exc or "").rsplit(".", 1)[-1], "message")
+    return (f"{_plural(rec.refused, 'input')} raised {raised} on the right line with another {what}: "
+            "not counted.")
+
+
+def expected_words(expected: str, expected_from: str | None, style: Style) -> str:
+    """What the regression test asserts, and where that value came from."""
+    words = f"asserts {style.code(f'== {expected}')}"
+    return words + (f": {style.text(expected_from)}" if expected_from else "")
+
+
+def sandbox_python_words(python: SandboxPython, text: Callable[[object], str]) -> str:
+    """The sandbox Python and what chose it."""
+    return f"{text(python.version)} ({text(python.reason)})" if python.reason else text(python.version)
+
+
+def time_words(t: TimeSpent) -> str:
+    """An attempt's sandbox time in one line: the total, then each side that cost anything."""
+    parts = [("reproduction", t.reproduction), ("original", t.test_on_original + t.suite_on_original),
+             ("patched", t.test_on_patched + t.patched_suite), ("differential", t.differential)]
+    total = t.total or sum(s for _, s in parts)
+    spent = ", ".join(f"{name} {s:.1f}" for name, s in parts if s >= 0.05)
+    return f"{total:.1f} s" + (f": {spent}" if spent else "")
 
 
 def yes_no(value: bool | None) -> str:
@@ -158,7 +282,10 @@ def _fix_section(report: RunReport) -> list[str]:
     if p.test is not None:
         lines += ["", f"### Regression test {md.markdown_code(p.test.path)} "
                       f"(input from {md.markdown_inline(p.test.input_source)})", "",
-                  md.markdown_fence(p.test.code, "python")]
+                  f"Input from {md.markdown_inline(input_source_words(p.test.input_source))}."]
+        if p.test.expected is not None:
+            lines += ["", expected_words(p.test.expected, p.test.expected_from, MARKDOWN) + "."]
+        lines += ["", md.markdown_fence(p.test.code, "python")]
     if v is not None:
         orig, patched = v.test_on_original, v.test_on_patched
         lines += ["", "### Sandbox verdicts", "",
