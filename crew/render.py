@@ -56,7 +56,7 @@ def show_diagnosis(console: Console, d: Diagnosis) -> None:
 def show_reproduction(console: Console, report: RunReport) -> None:
     """How the crash was reproduced (or why not), and the Python the sandbox ran it on."""
     if report.sandbox_python is not None:
-        console.print(f"[bold]Sandbox Python:[/] {sandbox_python_words(report.sandbox_python, terminal)}",
+        console.print(f"[bold]Sandbox Python:[/] {sandbox_python_words(report.sandbox_python, TERMINAL)}",
                       highlight=False)
     lines = reproduction_lines(report, TERMINAL)
     if lines:

@@ -97,7 +97,7 @@ def to_markdown(report: RunReport) -> str:
     out.append(f"- **Outcome:** {report.outcome}{stopped}")
     out.append(f"- **Run:** `{report.run_id}`, brain `{report.brain}`, healcrew {report.healcrew_version}")
     if report.sandbox_python is not None:
-        out.append(f"- **Sandbox Python:** {sandbox_python_words(report.sandbox_python, md.markdown_prose)}")
+        out.append(f"- **Sandbox Python:** {sandbox_python_words(report.sandbox_python, MARKDOWN)}")
     if report.evidence and report.evidence.groups:
         g = report.evidence.groups[0]
         out.append(f"- **Crash:** {md.markdown_code(f'{g.exc_type}: {g.exc_message[:200]}')} seen {g.count}×"
@@ -252,9 +252,9 @@ def expected_words(expected: str, expected_from: str | None, style: Style) -> st
     return words + (f": {style.text(expected_from)}" if expected_from else "")
 
 
-def sandbox_python_words(python: SandboxPython, text: Callable[[object], str]) -> str:
+def sandbox_python_words(python: SandboxPython, style: Style) -> str:
     """The sandbox Python and what chose it."""
-    return f"{text(python.version)} ({text(python.reason)})" if python.reason else text(python.version)
+    return style.code(python.version) + (f" ({style.text(python.reason)})" if python.reason else "")
 
 
 def time_words(t: TimeSpent) -> str:

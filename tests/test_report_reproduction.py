@@ -128,8 +128,8 @@ def test_the_sandbox_python_and_why() -> None:
     python = SandboxPython(version="3.9", reason="pyproject.toml requires-python >=3.8,<3.10: the newest, 3.9")
     text = to_markdown(flagship(sandbox_python=python))
     html = MarkdownIt("commonmark").render(text)
-    assert ("<strong>Sandbox Python:</strong> 3.9 (pyproject.toml requires-python &gt;=3.8,&lt;3.10: the newest, 3.9)"
-            in html)
+    assert ("<strong>Sandbox Python:</strong> <code>3.9</code> "
+            "(pyproject.toml requires-python &gt;=3.8,&lt;3.10: the newest, 3.9)") in html
     assert "Sandbox Python: 3.9 (pyproject.toml requires-python" in terminal_text(flagship(sandbox_python=python))
 
 

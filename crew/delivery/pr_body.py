@@ -23,6 +23,7 @@ from urllib.parse import quote
 from crew.delivery.redact import redact
 from crew.escape import html_text, markdown_code, markdown_fence, markdown_inline, markdown_prose
 from crew.handoffs import Attempt, DeliveryRecord, Diagnosis, RunReport, RunSummary, ValidationReport
+from crew.report import MARKDOWN, expected_words, input_source_words, sandbox_python_words
 
 __all__ = ["render_pr_body", "repo_web_url_from", "TEMPLATE", "MAX_BODY_CHARS", "LOW_CONFIDENCE"]
 
@@ -235,7 +236,8 @@ def _evidence(report: RunReport, d: Diagnosis | None) -> dict[str, Any] | None:
         }
         for a in inc.alerts[:3]
     ]
-    if ev is None and not alerts:
+    python = (sandbox_python_words(report.sandbox_python, MARKDOWN) if report.sandbox_python is not None else None)
+    if ev is None and not alerts and python is None:
         return None
     groups = []
     traceback = None
@@ -306,15 +308,17 @@ def _evidence(report: RunReport, d: Diagnosis | None) -> dict[str, Any] | None:
         "log_excerpt": log_excerpt,
         "source": html_text(PurePosixPath(ev.source).name) if ev is not None and ev.source else None,
         "lines_scanned": ev.lines_scanned if ev is not None else 0,
+        "sandbox_python": python,
     }
 
 
-_INPUT_SOURCES = {
-    "log": "the crashing input, read from the service's logs",
-    "message": "the exception message in the logs",
-    "search": "a search over small typed inputs for one that crashes the original code",
-    "template": "the repair template's own example input",
-}
+def _entry(report: RunReport) -> str:
+    """The function the test drives, when it is a caller of the fault function (else nothing to say)."""
+    rec = report.reproduction
+    if rec is None or not rec.entry or rec.entry_depth <= 0:
+        return ""
+    frames = "frame" if rec.entry_depth == 1 else "frames"
+    return f"{code(rec.entry)}, called through {rec.entry_depth} caller {frames} above the fault function"
 
 
 def _yes(ok: bool | None) -> str:
@@ -496,7 +500,9 @@ def build_context(
             "path": code(t.path),
             "call": code(t.call),
             "input_source": t.input_source,
-            "input_from": md(_INPUT_SOURCES.get(t.input_source, t.input_source)),
+            "input_from": md(input_source_words(t.input_source)),
+            "expected": expected_words(t.expected, t.expected_from, MARKDOWN) if t.expected is not None else "",
+            "entry": _entry(report),
             "note": md(t.note) if t.note and t.note != f"input from {t.input_source}" else "",
             "block": fence(_cap_lines(t.code, _MAX_BLOCK_LINES, "test"), "python"),
             "command": f"python -m pytest -q {shlex.quote(t.path)}",
