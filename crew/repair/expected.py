@@ -8,9 +8,9 @@ guessed one.
 
 A value that came out of the sandbox enters a test only through :func:`safe_literal`: it is
 evaluated with ``ast.literal_eval`` (no code runs), checked to hold only finite numbers, strings,
-bytes, booleans, None and containers of those, capped in size, and written back with ``repr`` of
-the evaluated value. The text the sandbox printed is never copied, so the test stays written from
-healcrew's own literals whatever repo code prints.
+bytes, booleans, None and containers of those, capped in size, refused when it looks like a
+secret, and written back with ``repr`` of the evaluated value. The text the sandbox printed is
+never copied, so the test stays written from healcrew's own literals whatever repo code prints.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from crew.repair.reproduce import (
     probe_spec,
     safe_expression,
 )
+from crew.repair.synthetic import has_secret
 from crew.repo import GitRepo
 from sandbox.safegit import run_git
 
@@ -90,6 +91,8 @@ def safe_literal(text: str | None, limit: int = MAX_EXPECTED) -> str | None:
     rendered = repr(value)
     if len(rendered) > limit or safe_expression(rendered) is None:
         return None  # sets and the like re-render, but only what the test's own checker accepts is written
+    if has_secret(rendered):
+        return None  # a value that looks like a credential is never committed in a test
     return rendered
 
 

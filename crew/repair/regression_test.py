@@ -165,7 +165,8 @@ def test_style(repo: GitRepo | None, target: Target) -> TestStyle:
     alias = aliases.get(target.module)
     if alias is None:  # the module itself is not imported yet: the repo's usual form, aliased or not
         alias = target.module.rsplit(".", 1)[-1] if any(aliases.values()) else ""
-    if alias and (not alias.isidentifier() or keyword.iskeyword(alias)):
+    taken = {*target.imports, *(p.name for p in target.params)}
+    if alias and (not alias.isidentifier() or keyword.iskeyword(alias) or alias in taken):
         alias = ""
     return TestStyle(path_setup=path_setup, module_import=alias)
 

@@ -181,6 +181,7 @@ def test_the_fix_contract_comes_first_and_must_be_a_literal(tmp_path: Path) -> N
     ("nan", None), ("inf", None), ("1e999", None), ("-1e999", None), ("float('nan')", None),
     ("__import__('os').system('x')", None), ("<object at 0x7f>", None), ("'x" + "y" * 400 + "'", None),
     ("'" + "x" * 298 + "...", None), ("[" * 50 + "]" * 50, None), ("Decimal('1')", None), ("set()", None),
+    (repr("sk_" + "live_" + "4eC39HqLyjWDarjtT1zdp7dc"), None), (repr({"key": "AKIA" + "IOSFODNN7EXAMPLE"}), None),
 ])
 def test_a_sandbox_value_enters_only_as_a_re_rendered_literal(text: str, want: str | None) -> None:
     assert ex.safe_literal(text) == want
