@@ -300,7 +300,7 @@ def render_test(
         docstring += ["", "The logged input held a secret: the test uses a synthetic value of the same shape."]
     _require(is_dotted_name(target.module), "the module name is not a dotted identifier")
     style = test_style(repo, target)
-    path_setup = ["", f"sys.path.insert(0, str({root_expr}))", ""] if style.path_setup else [""]
+    path_setup = ["", f"sys.path.insert(0, str({root_expr}))", ""] if style.path_setup else []
     noqa = "  # noqa: E402" if style.path_setup else ""
     paths = ["import sys", "from pathlib import Path"] if style.path_setup else []
     expected: Expected | None = None
@@ -372,6 +372,8 @@ def render_test(
     if expected is not None:
         docstring += ["", f"The expected value comes from {_doc(expected.source, 120)}."]
     docstring += ['"""', ""]
+    if stdlib and imports and not path_setup:
+        path_setup = [""]  # one blank line between the standard library and the repo's own imports
     code = "\n".join([*docstring, *stdlib, *path_setup, *imports, "", "", *body]) + "\n"
     try:
         ast.parse(code)

@@ -250,6 +250,7 @@ def test_a_root_level_package_needs_no_sys_path_line(tmp_path: Path) -> None:
     repo, target, d = _setup(tmp_path, FLAGSHIP, "return p / d", {"tests/test_mod.py": "def test_x():\n    pass\n"})
     test = rt.render_test(target, _rep(["12.5", "0.0"]), d, "i", rt.test_path(repo, "i"), repo=repo)
     assert "sys.path" not in test.code and "import sys" not in test.code
+    assert '"""\n\nfrom app.mod import calc\n\n\ndef test_calc_' in test.code  # laid out as a linter wants
     assert _pytest(repo, test.path, test.code).returncode == 1
 
 
