@@ -264,7 +264,7 @@ def _kinds(value: Any) -> set[str]:
 
 
 _LITERAL = r"(-?\d+(?:\.\d+)?|None|True|False|'[^']{0,40}'|\"[^\"]{0,40}\"|\[\]|\{\}|\(\))"
-_RETURNS = re.compile(rf"\b(?:returns?|gives|yields|is)\s+(?:``|`)?{_LITERAL}(?:``|`)?", re.IGNORECASE)
+_RETURNS = re.compile(rf"\b(?:returns?|gives|yields|(?:result|value) is)\s+(?:``|`)?{_LITERAL}(?:``|`)?", re.IGNORECASE)
 _UNCHANGED = re.compile(r"\b(?:leaves?|returns?|keeps?|passes)\s+(?:the\s+|its\s+)?(?:``|`)?(\w+)(?:``|`)?"
                         r"(?:\s+\w+)?\s+(?:unchanged|as\s+is|untouched)", re.IGNORECASE)
 
@@ -313,6 +313,15 @@ def _bound_args(target: Target, reproduction: Reproduction) -> dict[str, str]:
     return out
 
 
+def fits(literal: str, types: list[str]) -> bool:
+    """The value is of a type ordinary inputs returned (ints and floats alike); any, when none were seen."""
+    if not types:
+        return True
+    kind = type(ast.literal_eval(literal)).__name__
+    numeric = {"int", "float"}
+    return kind in types or (kind in numeric and bool(numeric & set(types)))
+
+
 def documented(repo: GitRepo, target: Target, reproduction: Reproduction) -> Expected | None:
     """A value the target's docstring or comments state for the kind of input that crashed."""
     found = _function(repo, target)
@@ -331,7 +340,7 @@ def documented(repo: GitRepo, target: Target, reproduction: Reproduction) -> Exp
         for sentence in texts:
             out = _outcome(sentence, aliases, args)
             condition = _UNCHANGED.sub(" ", _RETURNS.sub(" ", sentence))  # the value stated is not the case named
-            if out is not None and _mentions(condition, values):
+            if out is not None and _mentions(condition, values) and fits(out, reproduction.normal_types):
                 outcomes.setdefault(out, where)
     if len(outcomes) != 1:
         return None
@@ -388,7 +397,7 @@ def guarded_default(repo: GitRepo, target: Target, reproduction: Reproduction, f
         if value is None:
             return None  # a guard whose value healcrew cannot write: say nothing rather than guess
         values.add(value)
-    if len(values) != 1:
+    if len(values) != 1 or not fits(next(iter(values)), reproduction.normal_types):
         return None
     return Expected(values.pop(), "the default the function's guard returns")
 

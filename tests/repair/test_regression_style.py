@@ -385,3 +385,12 @@ def test_the_stated_value_is_not_mistaken_for_the_case(tmp_path: Path) -> None:
 def test_a_broken_config_file_is_no_configured_path(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "r", {"tox.ini": "[pytest\nbroken", "pyproject.toml": "not toml ["})
     assert rt.configured_pythonpath(repo) == []
+
+
+def test_a_documented_value_of_another_type_than_ordinary_results_is_not_asserted(tmp_path: Path) -> None:
+    doc = "Leaves the ``cart`` unchanged when ``item`` is None."
+    source = f'def add(cart, item):\n    """{doc}"""\n    return cart.total / 0\n'
+    repo, target, _ = _setup(tmp_path, source, "return cart.total")
+    assert ex.documented(repo, target, _rep(["[1]", "None"], ["NoneType"])) is None  # it mutates, returns None
+    assert ex.documented(repo, target, _rep(["[1]", "None"], ["list"])) == ex.Expected(
+        "[1]", "the documented behaviour (the docstring)")
