@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 import copy
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from crew.handoffs import Diagnosis
@@ -182,6 +182,61 @@ def _call_name(node: ast.expr) -> str | None:
     return node.func.id if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) else None
 
 
+def _chain_base(node: ast.expr) -> str | None:
+    """The class a chain ``Cls(...).m(...).n(...)`` starts from, or None when it is not one."""
+    for _ in range(50):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and isinstance(node.func.value,
+                                                                                              ast.Call):
+            node = node.func.value
+        else:
+            return _call_name(node)
+    return None
+
+
+def fluent_methods(repo: GitRepo, path: str, owner: str) -> set[str]:
+    """Public methods of ``owner`` (in ``path``) whose every return is ``return self``: steps that chain."""
+    tree = _parse_bounded(repo.read(path) or "")
+    cls = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == owner), None) if tree else None
+    out: set[str] = set()
+    for item in cls.body if cls else []:
+        if isinstance(item, ast.FunctionDef) and not item.name.startswith("_"):
+            returns = [n for n in _own_nodes(item) if isinstance(n, ast.Return)]
+            if returns and all(isinstance(r.value, ast.Name) and r.value.id == "self" for r in returns):
+                out.add(item.name)
+    return out
+
+
+def _with_steps(func: ast.FunctionDef | ast.AsyncFunctionDef, env: dict[str, ast.expr],
+                fluent: Collection[str]) -> dict[str, ast.expr]:
+    """Locals built in steps (``b = Cls(); b.add(x)``) as one chain, when every step returns ``self``.
+
+    A local used in any other way before the call under test keeps its constructor alone.
+    """
+    out = dict(env)
+    for name, value in env.items():
+        if _call_name(value) is None:
+            continue
+        chain: ast.expr = value
+        started = False
+        for stmt in func.body:
+            if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is value:
+                started = True
+                continue
+            if not started:
+                continue
+            call = stmt.value if isinstance(stmt, ast.Expr) else None
+            if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                    and isinstance(call.func.value, ast.Name) and call.func.value.id == name):
+                if call.func.attr not in fluent:
+                    break  # a step that does not return self: not a chain; what follows is the test proper
+                chain = ast.Call(func=ast.Attribute(value=chain, attr=call.func.attr, ctx=ast.Load()),
+                                 args=call.args, keywords=call.keywords)
+                continue
+            break
+        out[name] = chain
+    return out
+
+
 @dataclass
 class _Seed:
     args: list[ast.expr]
@@ -221,7 +276,7 @@ def _bind(target: Target, call: ast.Call, receiver: ast.expr | None) -> list[ast
 
 
 def _seeds_in(tree: ast.Module, target: Target, fixtures: dict[str, ast.expr],
-              classes: set[str]) -> Iterator[list[ast.expr]]:
+              classes: set[str], fluent: Collection[str] = ()) -> Iterator[list[ast.expr]]:
     assert target.function is not None
     owner, _, name = target.function.rpartition(".")
     is_method = bool(owner) and bool(target.params) and target.params[0].name == "self"
@@ -230,6 +285,8 @@ def _seeds_in(tree: ast.Module, target: Target, fixtures: dict[str, ast.expr],
         params = [a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]]
         env = {p: fixtures[p] for p in params if p in fixtures}
         env.update(_bound_once(func))
+        if is_method and fluent:
+            env = _with_steps(func, env, fluent)
         resolver = _Resolver(env, aliases, classes | {owner} if owner else classes)
         calls = sorted((n for n in _own_nodes(func) if isinstance(n, ast.Call)),
                        key=lambda n: (n.lineno, n.col_offset))
@@ -240,7 +297,7 @@ def _seeds_in(tree: ast.Module, target: Target, fixtures: dict[str, ast.expr],
                 if not (isinstance(f, ast.Attribute) and f.attr == name):
                     continue
                 receiver = resolver.visit(copy.deepcopy(f.value))
-                if _call_name(receiver) != owner:
+                if _chain_base(receiver) != owner:
                     continue
             elif owner:  # a static or class method: Class.method(...)
                 if not (isinstance(f, ast.Attribute) and f.attr == name
@@ -266,6 +323,8 @@ def find_seeds(target: Target, repo: GitRepo) -> tuple[list[list[str]], dict[str
     if target.function is None:
         return [], {}
     leaf = target.function.rsplit(".", 1)[-1]
+    owner = target.function.rpartition(".")[0]
+    fluent = fluent_methods(repo, target.path, owner) if owner else set()
     known = {name: info.module for name, info in class_index(repo).items()}
     known.update({k: v for k, v in STDLIB_NAMES.items() if k not in known})
     names = set(known)
@@ -295,7 +354,7 @@ def find_seeds(target: Target, repo: GitRepo) -> tuple[list[list[str]], dict[str
         if tree is None:
             continue
         fixtures = {**shared, **_fixtures(tree)}
-        for bound in _seeds_in(tree, target, fixtures, names):
+        for bound in _seeds_in(tree, target, fixtures, names, fluent):
             used = _constructors(known, bound)
             rendered = [safe_expression(ast.unparse(a), used) for a in bound]
             if any(r is None for r in rendered):
@@ -320,25 +379,27 @@ class _Mutation:
     args: list[str]
 
 
-def _children(node: ast.expr) -> list[tuple[ast.expr, str | None]]:
-    """Sub-expressions a mutation may replace, each with the dict key or keyword that holds it."""
+def _children(node: ast.expr) -> list[tuple[ast.expr, str | None, bool]]:
+    """Sub-expressions a mutation may reach: the dict key or keyword holding each, and whether it may
+    be replaced (the earlier steps of a method chain are kept, only their arguments change)."""
     if isinstance(node, ast.List | ast.Tuple):
-        return [(e, None) for e in node.elts]
+        return [(e, None, True) for e in node.elts]
     if isinstance(node, ast.Dict):
-        return [(v, k.value if isinstance(k, ast.Constant) and isinstance(k.value, str) else None)
+        return [(v, k.value if isinstance(k, ast.Constant) and isinstance(k.value, str) else None, True)
                 for k, v in zip(node.keys, node.values, strict=True)]
     if isinstance(node, ast.Call):
-        return [*((a, None) for a in node.args), *((k.value, k.arg) for k in node.keywords)]
+        steps = [(node.func.value, None, False)] if isinstance(node.func, ast.Attribute) else []
+        return [*steps, *((a, None, True) for a in node.args), *((k.value, k.arg, True) for k in node.keywords)]
     return []
 
 
-def _positions(root: ast.expr, key: str | None = None) -> Iterator[tuple[ast.expr, str | None]]:
-    stack: list[tuple[ast.expr, str | None, int]] = [(root, key, 0)]
-    while stack:
-        node, k, depth = stack.pop(0)
-        yield node, k
+def _positions(root: ast.expr) -> Iterator[tuple[ast.expr, str | None, bool]]:
+    queue: list[tuple[ast.expr, str | None, bool, int]] = [(root, None, True, 0)]
+    while queue:
+        node, key, replaceable, depth = queue.pop(0)
+        yield node, key, replaceable
         if depth < 8:
-            stack.extend((c, ck, depth + 1) for c, ck in _children(node))
+            queue.extend((c, ck, cr, depth + 1) for c, ck, cr in _children(node))
 
 
 def _constant_value(node: ast.expr) -> object:
@@ -401,10 +462,10 @@ def _mutations(args: list[str], message_vals: list[str], message_words: set[str]
     trees = [ast.parse(a, mode="eval").body for a in args]
     order = 0
     for i, tree in enumerate(trees):
-        for leaves, (node, key) in enumerate(_positions(tree)):
+        for leaves, (node, key, replaceable) in enumerate(_positions(tree)):
             if leaves >= MAX_LEAVES:
                 break
-            if node is tree and i < fixed_roots:
+            if not replaceable or (node is tree and i < fixed_roots):
                 continue  # the receiver stays an instance of its class: only its fields change
             for kind, new, named in _replacements(node, message_vals):
                 order += 1

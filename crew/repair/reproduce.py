@@ -226,8 +226,12 @@ def _safe_node(node: ast.expr, constructors: Collection[str], depth: int = 0) ->
         return all(k is not None and _safe_node(k, constructors, depth + 1) for k in node.keys) and all(
             _safe_node(v, constructors, depth + 1) for v in node.values)
     if isinstance(node, ast.Call):
-        return (isinstance(node.func, ast.Name) and node.func.id in constructors
-                and all(_safe_node(a, constructors, depth + 1) for a in node.args)
+        func = node.func
+        # a constructor of a named class, or a public method called on one (an object built in steps)
+        callee = (isinstance(func, ast.Name) and func.id in constructors) or (
+            isinstance(func, ast.Attribute) and not func.attr.startswith("_") and isinstance(func.value, ast.Call)
+            and _safe_node(func.value, constructors, depth + 1))
+        return (callee and all(_safe_node(a, constructors, depth + 1) for a in node.args)
                 and all(k.arg is not None and _safe_node(k.value, constructors, depth + 1) for k in node.keywords))
     return False
 
@@ -235,7 +239,8 @@ def _safe_node(node: ast.expr, constructors: Collection[str], depth: int = 0) ->
 def safe_expression(source: str, constructors: Collection[str] = ()) -> str | None:
     """``source`` re-rendered from its syntax tree if it is only literals (str, bytes, int, float,
     bool, None, and lists, tuples, dicts of those) and calls of the named classes with such
-    arguments; None otherwise."""
+    arguments, optionally followed by a chain of public method calls with such arguments
+    (``Basket('a').add(Item('x', 1.0))``: an object built in several steps); None otherwise."""
     if len(source) > MAX_LITERAL:
         return None
     try:

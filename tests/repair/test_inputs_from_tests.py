@@ -30,6 +30,13 @@ class Basket:
     owner: str
     items: list = field(default_factory=list)
 
+    def add(self, item):
+        self.items.append(item)
+        return self
+
+    def clear(self):
+        self.items = []
+
     def total(self, discount=0, rounding=2):
         return round(sum(i.price for i in self.items) - discount, rounding)
 
@@ -252,3 +259,41 @@ def test_no_seed_without_a_test_reaching_the_target(tmp_path: Path) -> None:
     repo = _repo(tmp_path, {"tests/test_other.py": "def test_a():\n    round(1.0, 2)\n",
                             "shop/uses.py": "from shop.basket import unit_price\nunit_price(1.0, 2)\n"})
     assert test_inputs(_function(), _diagnosis(), repo) == []
+
+
+@pytest.mark.parametrize("source", [
+    "Basket('a').add(Item('x', 1.0))", "Basket('a').add(Item('x', 1.0)).apply(code='X', rate=0.5)",
+    "Basket(owner='a').add([1, {'k': None}])",
+])
+def test_a_method_chain_on_an_allowed_constructor_is_safe(source: str) -> None:
+    assert safe_expression(source, {"Basket", "Item"}) == source
+
+
+@pytest.mark.parametrize("source", [
+    "Basket('a').__class__('b')", "Basket('a')._private()", "Basket('a').__reduce__()", "Unknown().add(1)",
+    "Basket('a').add(open('/etc/passwd'))", "Basket('a').add(1)()", "Basket('a').items", "basket.add(1)",
+    "Basket('a').add(1).__globals__", "__import__('os').system('x')", "Basket('a').add(x=lambda: 1)",
+    "Basket('a').add(**{'x': 1})", "Basket('a').add(*[1])", "getattr(Basket('a'), 'add')(1)",
+    "Basket('a')['k'].add(1)", "(1).bit_length()", "'a'.join(['b'])", "Basket('a').add.__self__.add(1)",
+])
+def test_what_stays_refused_around_method_chains(source: str) -> None:
+    assert safe_expression(source, {"Basket", "Item"}) is None
+    assert safe_expression(source) is None
+
+
+def test_an_object_built_in_steps_that_return_self_becomes_one_chain(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, {"tests/test_basket.py": (
+        "def test_chain():\n    assert Basket('a').add(Item('x', 1.0)).add(Item('y', 2.0)).total() == 3.0\n\n"
+        "def test_steps():\n    b = Basket('b')\n    b.add(Item('x', 1.0))\n    b.add(Item('y', 2.0))\n"
+        "    assert b.total(1) == 2.0\n\n"
+        "def test_a_step_that_returns_none():\n    c = Basket('c')\n    c.add(Item('x', 1.0))\n    c.clear()\n"
+        "    c.add(Item('z', 9.0))\n    assert c.total() == 9.0\n")})
+    seeds, imports = find_seeds(_method(), repo)
+    assert seeds == [
+        ["Basket('a').add(Item('x', 1.0)).add(Item('y', 2.0))"],
+        ["Basket('b').add(Item('x', 1.0)).add(Item('y', 2.0))", "1"],
+        ["Basket('c').add(Item('x', 1.0))"],
+    ]
+    assert imports == {"Basket": "shop.basket", "Item": "shop.basket"}
+    found = test_inputs(_method(), _diagnosis("AttributeError", "'NoneType' object has no attribute 'price'"), repo)
+    assert ["Basket('a').add(None).add(Item('y', 2.0))"] in [c.args for c in found]
