@@ -36,6 +36,7 @@ MAX_FILE_BYTES = 200_000
 MAX_TOTAL_BYTES = 4_000_000
 MAX_NODES = 60_000
 MAX_SEEDS = 12
+MAX_ROWS = 8
 MAX_LEAVES = 40
 MAX_CANDIDATES = 120
 _BIG = 10**9
@@ -275,6 +276,46 @@ def _bind(target: Target, call: ast.Call, receiver: ast.expr | None) -> list[ast
     return out
 
 
+def _parametrize_rows(dec: ast.expr) -> list[dict[str, ast.expr]] | None:
+    """The rows of one ``@pytest.mark.parametrize(names, values)``, by argument name; None if not one."""
+    if not (isinstance(dec, ast.Call) and isinstance(dec.func, ast.Attribute) and dec.func.attr == "parametrize"
+            and len(dec.args) >= 2):
+        return None
+    names_node, values = dec.args[0], dec.args[1]
+    if isinstance(names_node, ast.Constant) and isinstance(names_node.value, str):
+        names = [n.strip() for n in names_node.value.split(",") if n.strip()]
+    elif isinstance(names_node, ast.List | ast.Tuple) and all(
+            isinstance(e, ast.Constant) and isinstance(e.value, str) for e in names_node.elts):
+        names = [str(e.value) for e in names_node.elts if isinstance(e, ast.Constant)]
+    else:
+        return None
+    if not isinstance(values, ast.List | ast.Tuple):
+        return None
+    rows: list[dict[str, ast.expr]] = []
+    for value in values.elts[:MAX_ROWS]:
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute) and value.func.attr == "param":
+            items = list(value.args)  # pytest.param(*values, id=..., marks=...)
+        elif len(names) == 1:
+            items = [value]
+        elif isinstance(value, ast.List | ast.Tuple):
+            items = list(value.elts)
+        else:
+            continue
+        if len(items) == len(names):
+            rows.append(dict(zip(names, items, strict=True)))
+    return rows
+
+
+def _parametrized(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[dict[str, ast.expr]]:
+    """One binding of the test's parametrized arguments per case (stacked decorators combine), capped."""
+    combos: list[dict[str, ast.expr]] = [{}]
+    for dec in func.decorator_list:
+        rows = _parametrize_rows(dec)
+        if rows:
+            combos = [{**c, **r} for c in combos for r in rows][:MAX_ROWS]
+    return combos
+
+
 def _seeds_in(tree: ast.Module, target: Target, fixtures: dict[str, ast.expr],
               classes: set[str], fluent: Collection[str] = ()) -> Iterator[list[ast.expr]]:
     assert target.function is not None
@@ -283,34 +324,42 @@ def _seeds_in(tree: ast.Module, target: Target, fixtures: dict[str, ast.expr],
     aliases = _aliases(tree)
     for func in _test_functions(tree):
         params = [a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]]
-        env = {p: fixtures[p] for p in params if p in fixtures}
-        env.update(_bound_once(func))
-        if is_method and fluent:
-            env = _with_steps(func, env, fluent)
-        resolver = _Resolver(env, aliases, classes | {owner} if owner else classes)
         calls = sorted((n for n in _own_nodes(func) if isinstance(n, ast.Call)),
                        key=lambda n: (n.lineno, n.col_offset))
-        for node in calls:
-            f = node.func
-            receiver: ast.expr | None = None
-            if is_method:
-                if not (isinstance(f, ast.Attribute) and f.attr == name):
-                    continue
-                receiver = resolver.visit(copy.deepcopy(f.value))
-                if _chain_base(receiver) != owner:
-                    continue
-            elif owner:  # a static or class method: Class.method(...)
-                if not (isinstance(f, ast.Attribute) and f.attr == name
-                        and isinstance(f.value, ast.Name) and aliases.get(f.value.id, f.value.id) == owner):
-                    continue
-            elif not ((isinstance(f, ast.Name) and aliases.get(f.id, f.id) == name)
-                      or (isinstance(f, ast.Attribute) and f.attr == name)):
+        for row in _parametrized(func):
+            env = {p: fixtures[p] for p in params if p in fixtures}
+            env.update({p: v for p, v in row.items() if p in params})
+            env.update(_bound_once(func))
+            if is_method and fluent:
+                env = _with_steps(func, env, fluent)
+            resolver = _Resolver(env, aliases, classes | {owner} if owner else classes)
+            yield from _bound_calls(calls, resolver, target, aliases, owner, name, is_method)
+
+
+def _bound_calls(calls: list[ast.Call], resolver: _Resolver, target: Target, aliases: dict[str, str],
+                 owner: str, name: str, is_method: bool) -> Iterator[list[ast.expr]]:
+    """The calls of the target among ``calls``, their names resolved, bound to its parameters."""
+    for node in calls:
+        f = node.func
+        receiver: ast.expr | None = None
+        if is_method:
+            if not (isinstance(f, ast.Attribute) and f.attr == name):
                 continue
-            call = resolver.visit(copy.deepcopy(node))
-            assert isinstance(call, ast.Call)
-            bound = _bind(target, call, receiver)
-            if bound is not None:
-                yield bound
+            receiver = resolver.visit(copy.deepcopy(f.value))
+            if _chain_base(receiver) != owner:
+                continue
+        elif owner:  # a static or class method: Class.method(...)
+            if not (isinstance(f, ast.Attribute) and f.attr == name
+                    and isinstance(f.value, ast.Name) and aliases.get(f.value.id, f.value.id) == owner):
+                continue
+        elif not ((isinstance(f, ast.Name) and aliases.get(f.id, f.id) == name)
+                  or (isinstance(f, ast.Attribute) and f.attr == name)):
+            continue
+        call = resolver.visit(copy.deepcopy(node))
+        assert isinstance(call, ast.Call)
+        bound = _bind(target, call, receiver)
+        if bound is not None:
+            yield bound
 
 
 def _constructors(classes: dict[str, str], args: list[ast.expr]) -> set[str]:

@@ -297,3 +297,15 @@ def test_an_object_built_in_steps_that_return_self_becomes_one_chain(tmp_path: P
     assert imports == {"Basket": "shop.basket", "Item": "shop.basket"}
     found = test_inputs(_method(), _diagnosis("AttributeError", "'NoneType' object has no attribute 'price'"), repo)
     assert ["Basket('a').add(None).add(Item('y', 2.0))"] in [c.args for c in found]
+
+
+def test_parametrized_cases_are_seeds_one_per_case(tmp_path: Path) -> None:
+    repo = _repo(tmp_path, {"tests/test_price.py": (
+        "import pytest\n\n"
+        "@pytest.mark.parametrize(('total', 'qty'), [(10.0, 4), pytest.param(9, 3, id='nine'), (1, 2, 3)])\n"
+        "def test_pairs(total, qty):\n    unit_price(total, qty)\n\n"
+        "@pytest.mark.parametrize('qty', [1, 2])\n@pytest.mark.parametrize('total, rounding', [(5.0, 0)])\n"
+        "def test_stacked(total, qty, rounding):\n    unit_price(total, qty, rounding)\n\n"
+        "@pytest.mark.parametrize('qty', CASES)\ndef test_not_literal(qty):\n    unit_price(1.0, qty)\n")})
+    seeds, _ = find_seeds(_function(), repo)
+    assert seeds == [["10.0", "4"], ["9", "3"], ["5.0", "1", "0"], ["5.0", "2", "0"]]
