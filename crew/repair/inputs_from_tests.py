@@ -37,6 +37,7 @@ MAX_TOTAL_BYTES = 4_000_000
 MAX_NODES = 60_000
 MAX_SEEDS = 12
 MAX_ROWS = 8
+MAX_EXPANSION = 2_000  # nodes a call's arguments may gain from resolving names
 MAX_LEAVES = 40
 MAX_CANDIDATES = 120
 _BIG = 10**9
@@ -149,15 +150,37 @@ def _bound_once(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, ast.e
     return {n: v for n, v in values.items() if stores.get(n) == 1 and n not in params}
 
 
+class _TooBig(Exception):
+    """A call's arguments expand past the node budget (names bound to names bound to names...)."""
+
+
 class _Resolver(ast.NodeTransformer):
-    """Replaces names by what they were bound to, and ``mod.Class``/aliases by the class's own name."""
+    """Replaces names by what they were bound to, and ``mod.Class``/aliases by the class's own name.
+
+    Each substitution is charged against a node budget, so names that expand exponentially stop.
+    """
 
     def __init__(self, env: dict[str, ast.expr], aliases: dict[str, str], classes: set[str]) -> None:
         self.env, self.aliases, self.classes = env, aliases, classes
         self.depth = 0
+        self.budget = MAX_EXPANSION
+        self.sizes: dict[str, int] = {}
+
+    def resolve(self, node: ast.expr) -> ast.expr | None:
+        """``node`` with its names resolved, or None when it grows past the budget."""
+        self.budget = MAX_EXPANSION
+        try:
+            return self.visit(copy.deepcopy(node))  # type: ignore[no-any-return]
+        except _TooBig:
+            return None
 
     def visit_Name(self, node: ast.Name) -> ast.expr:
         if node.id in self.env and self.depth < 4:
+            if node.id not in self.sizes:
+                self.sizes[node.id] = sum(1 for _ in ast.walk(self.env[node.id]))
+            self.budget -= self.sizes[node.id]
+            if self.budget < 0:
+                raise _TooBig
             self.depth += 1
             try:
                 return self.visit(copy.deepcopy(self.env[node.id]))  # type: ignore[no-any-return]
@@ -345,8 +368,8 @@ def _bound_calls(calls: list[ast.Call], resolver: _Resolver, target: Target, ali
         if is_method:
             if not (isinstance(f, ast.Attribute) and f.attr == name):
                 continue
-            receiver = resolver.visit(copy.deepcopy(f.value))
-            if _chain_base(receiver) != owner:
+            receiver = resolver.resolve(f.value)
+            if receiver is None or _chain_base(receiver) != owner:
                 continue
         elif owner:  # a static or class method: Class.method(...)
             if not (isinstance(f, ast.Attribute) and f.attr == name
@@ -355,8 +378,9 @@ def _bound_calls(calls: list[ast.Call], resolver: _Resolver, target: Target, ali
         elif not ((isinstance(f, ast.Name) and aliases.get(f.id, f.id) == name)
                   or (isinstance(f, ast.Attribute) and f.attr == name)):
             continue
-        call = resolver.visit(copy.deepcopy(node))
-        assert isinstance(call, ast.Call)
+        call = resolver.resolve(node)
+        if not isinstance(call, ast.Call):
+            continue
         bound = _bind(target, call, receiver)
         if bound is not None:
             yield bound

@@ -309,3 +309,16 @@ def test_parametrized_cases_are_seeds_one_per_case(tmp_path: Path) -> None:
         "@pytest.mark.parametrize('qty', CASES)\ndef test_not_literal(qty):\n    unit_price(1.0, qty)\n")})
     seeds, _ = find_seeds(_function(), repo)
     assert seeds == [["10.0", "4"], ["9", "3"], ["5.0", "1", "0"], ["5.0", "2", "0"]]
+
+
+def test_names_that_expand_exponentially_are_cut_off(tmp_path: Path) -> None:
+    def wide(name: str) -> str:
+        return "[" + ", ".join([name] * 300) + "]"
+
+    body = (f"def test_bomb():\n    a = [1, 2, 3]\n    b = {wide('a')}\n    c = {wide('b')}\n    d = {wide('c')}\n"
+            "    unit_price(d, 2)\n    unit_price(1.0, 2)\n")
+    repo = _repo(tmp_path, {"tests/test_bomb.py": body})
+    start = time.perf_counter()
+    seeds, _ = find_seeds(_function(), repo)
+    assert time.perf_counter() - start < 5
+    assert seeds == [["1.0", "2"]]
