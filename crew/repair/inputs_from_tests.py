@@ -37,6 +37,7 @@ MAX_TOTAL_BYTES = 4_000_000
 MAX_NODES = 60_000
 MAX_SEEDS = 12
 MAX_ROWS = 8
+MAX_STEPS = 30  # method calls chained onto one constructor
 MAX_EXPANSION = 2_000  # nodes a call's arguments may gain from resolving names
 MAX_LEAVES = 40
 MAX_CANDIDATES = 120
@@ -171,7 +172,7 @@ class _Resolver(ast.NodeTransformer):
         self.budget = MAX_EXPANSION
         try:
             return self.visit(copy.deepcopy(node))  # type: ignore[no-any-return]
-        except _TooBig:
+        except (_TooBig, RecursionError):
             return None
 
     def visit_Name(self, node: ast.Name) -> ast.expr:
@@ -241,7 +242,7 @@ def _with_steps(func: ast.FunctionDef | ast.AsyncFunctionDef, env: dict[str, ast
         if _call_name(value) is None:
             continue
         chain: ast.expr = value
-        started = False
+        started, steps = False, 0
         for stmt in func.body:
             if isinstance(stmt, ast.Assign | ast.AnnAssign) and stmt.value is value:
                 started = True
@@ -251,8 +252,9 @@ def _with_steps(func: ast.FunctionDef | ast.AsyncFunctionDef, env: dict[str, ast
             call = stmt.value if isinstance(stmt, ast.Expr) else None
             if (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
                     and isinstance(call.func.value, ast.Name) and call.func.value.id == name):
-                if call.func.attr not in fluent:
+                if call.func.attr not in fluent or steps >= MAX_STEPS:
                     break  # a step that does not return self: not a chain; what follows is the test proper
+                steps += 1
                 chain = ast.Call(func=ast.Attribute(value=chain, attr=call.func.attr, ctx=ast.Load()),
                                  args=call.args, keywords=call.keywords)
                 continue

@@ -322,3 +322,14 @@ def test_names_that_expand_exponentially_are_cut_off(tmp_path: Path) -> None:
     seeds, _ = find_seeds(_function(), repo)
     assert time.perf_counter() - start < 5
     assert seeds == [["1.0", "2"]]
+
+
+def test_a_very_long_build_in_steps_is_bounded(tmp_path: Path) -> None:
+    body = "def test_long():\n    b = Basket('b')\n" + "    b.add(Item('x', 1.0))\n" * 10_000 + "    b.total()\n"
+    repo = _repo(tmp_path, {"tests/test_long.py": body,
+                            "tests/test_ok.py": "def test_ok():\n    Basket('ok').add(Item('y', 2.0)).total()\n"})
+    start = time.perf_counter()
+    seeds, _ = find_seeds(_method(), repo)
+    assert time.perf_counter() - start < 5
+    assert ["Basket('ok').add(Item('y', 2.0))"] in seeds
+    assert all(len(a) <= 2000 for seed in seeds for a in seed)
