@@ -12,7 +12,6 @@ import re
 from pathlib import Path
 from typing import Any, get_args
 
-import pytest
 from markdown_it import MarkdownIt
 from rich.console import Console
 
@@ -189,7 +188,7 @@ def test_hostile_text_in_the_records_is_redacted_and_inert_in_report_md(tmp_path
     assert "PWNED" in section(body, "Reproduction")  # still there, as text
 
 
-def test_hostile_text_in_the_records_is_inert_on_the_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_text_in_the_records_is_inert_on_the_terminal() -> None:
     from crew.report import public
 
     text = terminal_text(public(_attacked()))
