@@ -1100,10 +1100,14 @@ def prepare_case(case: Case, base: Path) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- judging
 
 
+_SUGGESTION = re.compile(r"\.? (?:Did you mean: [^?]*|Or did you forget to import [^?]*)\?$")
+
+
 def _same_message(theirs: str | None, production: str) -> bool:
-    """Messages match when equal apart from whitespace and object addresses."""
+    """Messages match when equal apart from whitespace, object addresses and the "Did you mean" hint
+    that Python's traceback printer (not ``str(exc)``, which a test report holds) appends."""
     def norm(text: str) -> str:
-        return " ".join(re.sub(r"0x[0-9a-fA-F]+", "0x?", text).split())
+        return " ".join(re.sub(r"0x[0-9a-fA-F]+", "0x?", _SUGGESTION.sub("", text.strip())).split())
     return theirs is not None and norm(theirs) == norm(production)
 
 
@@ -1192,22 +1196,28 @@ def judge(case: Case, facts: dict[str, Any], report: dict[str, Any], row: dict[s
     sources: list[str] = []
     false_claims: list[str] = []
     refused = 0
+    claims: list[tuple[bool, str, dict[str, Any]]] = []  # (claims to reproduce, input source, what the test raised)
+    repro = report.get("reproduction")
+    if isinstance(repro, dict):
+        entry = f" via {repro['entry']}" if repro.get("entry_depth") else ""
+        claims.append((bool(repro.get("reproduced")), f"{repro.get('source') or '?'}{entry}",
+                       repro.get("test_on_original") or {}))
+        refused += int(repro.get("refused") or 0)
     for a in attempts:
         val = a.get("validation") or {}
-        orig = val.get("test_on_original") or {}
+        claims.append((bool(val.get("reproduces")),
+                       ((a.get("proposal") or {}).get("test") or {}).get("input_source") or "?",
+                       val.get("test_on_original") or {}))
+    for claimed, source, orig in claims:
         got_type = (orig.get("exc_type") or "").rsplit(".", 1)[-1]
         same = got_type == facts["exc_type"] and _same_message(orig.get("exc_message"), facts["exc_message"])
-        if val.get("reproduces"):
-            source = ((a.get("proposal") or {}).get("test") or {}).get("input_source") or "?"
-            if source not in sources:
+        if claimed:
+            if not any(s.split(" via ")[0] == source.split(" via ")[0] for s in sources):
                 sources.append(source)
             if not same:
                 false_claims.append(f"{got_type}: {orig.get('exc_message')}"[:120])
         elif got_type == facts["exc_type"] and not same:
             refused += 1
-    repro = report.get("reproduction")
-    if isinstance(repro, dict) and repro.get("source") and repro["source"] not in sources:
-        sources.insert(0, str(repro["source"]))
     row["reproduced"] = ", ".join(sources)
     row["false_claim"] = " / ".join(false_claims)
     row["refused"] = refused

@@ -27,6 +27,7 @@ from crew.handoffs import (
     DeliveryRecord,
     Diagnosis,
     Incident,
+    ReproductionRecord,
     RunReport,
     SandboxPython,
     StageTiming,
@@ -59,6 +60,7 @@ class FlowState(BaseModel):
     attempts: list[Attempt] = Field(default_factory=list)
     accepted: Attempt | None = None
     declined: str | None = None
+    reproduction: ReproductionRecord | None = None
     sandbox_runs: int = 0
     sandbox_python: SandboxPython | None = None
     candidates_considered: int = 0
@@ -187,6 +189,7 @@ class Stages:
 
         assert isinstance(outcome, RepairOutcome)
         state.attempts, state.accepted, state.declined = outcome.attempts, outcome.accepted, outcome.declined
+        state.reproduction = outcome.reproduction
         state.sandbox_runs, state.candidates_considered = outcome.sandbox_runs, outcome.candidates_considered
         state.policy_decisions.extend(outcome.policy_decisions)
         # Sandbox and Reflection run inside the repair loop; their shares are reported on their own.
@@ -333,7 +336,7 @@ def to_report(state: FlowState, brain: str = "offline") -> RunReport:
         healcrew_version=__version__, run_id=state.incident.correlation_id or state.id,
         incident=state.incident, brain=brain, evidence=state.evidence, diagnosis=state.diagnosis,
         timings=state.timings, attempts=state.attempts, accepted=state.accepted, declined=state.declined,
-        sandbox_runs=state.sandbox_runs, sandbox_python=state.sandbox_python,
+        reproduction=state.reproduction, sandbox_runs=state.sandbox_runs, sandbox_python=state.sandbox_python,
         candidates_considered=state.candidates_considered,
         policy_decisions=state.policy_decisions, stopped_at=state.stopped_at, delivery=state.delivery,
         outcome=outcome,  # type: ignore[arg-type]

@@ -346,6 +346,10 @@ class ReproductionRecord(Record):
                                                     "(0: the fault function itself).")
     call: str | None = None
     test_path: str | None = None
+    test: RegressionTest | None = Field(default=None, description="The regression test, kept even when no fix "
+                                                                  "is found: it is the crash, written down.")
+    test_on_original: RunSummary | None = Field(
+        default=None, description="The regression test's own run on the deployed commit (what it raised).")
     entries_tried: list[str] = Field(default_factory=list, description="Functions probed, in order.")
     inputs_tried: int = 0
     refused: int = Field(default=0, description="Inputs that raised the right type in the right line with another "

@@ -72,6 +72,12 @@ class GitRepo:
             self._reads[path] = self._run("cat-file", "blob", f"{self.commit}:{path}", check=False)
         return self._reads[path]
 
+    def read_at(self, rev: str, path: str) -> str | None:
+        """The file's text at another revision (``sha``, ``sha^``), or None if it is not there."""
+        if rev.startswith("-") or ":" in rev:
+            return None
+        return self._run("cat-file", "blob", f"{rev}:{path}", check=False)
+
     def blame_line(self, path: str, line: int) -> SuspectCommit | None:
         """The commit that last changed ``line`` of ``path``."""
         out = self._run(

@@ -21,32 +21,39 @@ rejected with "got a pass". Each run's seconds are kept, so the report says wher
 
 from __future__ import annotations
 
-import json
 import shlex
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 from crew.errors import HealcrewError
-from crew.handoffs import CrashEvidence, Diagnosis, Mismatch, RegressionTest, RunSummary, TimeSpent, ValidationReport
+from crew.handoffs import (
+    CrashEvidence,
+    Diagnosis,
+    Mismatch,
+    RegressionTest,
+    ReproductionRecord,
+    RunSummary,
+    TimeSpent,
+    ValidationReport,
+)
+from crew.repair.expected import Expected, probe_before_regression, revert_diff
 from crew.repair.fidelity import Observed, Verdict, describe, judge, raising_frame
+from crew.repair.probe_run import run_probe
 from crew.repair.regression_test import render_test, test_path
 from crew.repair.reproduce import (
-    PROBE_SCRIPT,
+    ProbeResult,
     Reproduction,
     Target,
     candidate_inputs,
-    new_probe_key,
-    parse_probe_output,
     pick_reproduction,
     probe_spec,
 )
 from crew.repo import GitRepo
 
-PROBE_PATH = ".healcrew/probe.py"
 SPEC_PATH = ".healcrew/probe.json"
 DIFF_SPEC_PATH = ".healcrew/differential.json"
-KEY_PATH = ".healcrew/probe.key"
 JUNIT_PATH = "/tmp/healcrew-junit.xml"
 TEST_TIMEOUT = 30.0
 """Seconds one test of the repo's suite may take before pytest-timeout fails it; a hanging test then
@@ -106,6 +113,39 @@ class Baseline:
     test_seconds: float = 0.0
     suite_seconds: float = 0.0
     closest: Mismatch | None = None  # no input reproduced: the near miss that matched the most parts
+    entries_tried: list[str] = field(default_factory=list)
+    inputs_tried: int = 0
+    refused: int = 0  # inputs with the right type, frame and line and another message
+    repo: GitRepo | None = None  # for re-rendering the test in the repo's style
+    before: Expected | None = None  # what the crashing input returned before the regression
+
+    def record(self, diagnosis: Diagnosis) -> ReproductionRecord:
+        """The reproduction as the report tells it: reproduced only when the test failed on the
+        original with the production crash."""
+        verdict = reproduction_verdict(self.test_on_original, diagnosis) if self.test is not None else None
+        reproduced = verdict is not None and verdict.matched
+        target = self.target
+        entry = _entry_name(target) if target is not None else None
+        failure = self.failure
+        closest = self.closest
+        if verdict is not None and not verdict.matched and verdict.mismatch is not None:
+            closest = verdict.mismatch
+            failure = failure or ("the regression test did not reproduce the crash on the original code: "
+                                  + describe(verdict.mismatch))
+        return ReproductionRecord(
+            reproduced=reproduced, source=self.test.input_source if self.test and reproduced else None,
+            entry=entry if reproduced else None, entry_depth=target.depth if target and reproduced else 0,
+            call=self.test.call if self.test else None, test_path=self.test.path if self.test else None,
+            test=self.test if reproduced else None, test_on_original=self.test_on_original,
+            entries_tried=self.entries_tried, inputs_tried=self.inputs_tried, refused=self.refused,
+            closest=None if reproduced else closest, failure=None if reproduced else failure,
+            seconds=self.reproduction_seconds)
+
+
+def _entry_name(target: Target) -> str:
+    if target.route is not None:
+        return f"{target.route.method} {target.route.path}"
+    return f"{target.module}.{target.function}" if target.function else f"import {target.module}"
 
 
 def _suite_command(test_command: str) -> list[str]:
@@ -173,76 +213,93 @@ def _case_in_file(test_id: str, test_file: str) -> bool:
     return stem in test_id.replace("/", ".").split(".") or test_file in test_id
 
 
-def _probe_files(spec: dict[str, object], spec_path: str, key: str) -> dict[str, str]:
-    return {PROBE_PATH: PROBE_SCRIPT.read_text(encoding="utf-8"), spec_path: json.dumps(spec), KEY_PATH: key}
-
-
-def _probe_command(spec_path: str) -> list[str]:
-    """``-I -S``: nothing of the repo (no ``sitecustomize``, no ``.pth``, no ``PYTHONPATH``) runs before
-    the probe has taken its key; see ``probe_script.py``."""
-    return ["python", "-I", "-S", PROBE_PATH, spec_path, KEY_PATH]
-
-
 def prepare_baseline(
     diagnosis: Diagnosis, evidence: CrashEvidence | None, repo: GitRepo, runner: Runner,
     incident_id: str, test_command: str, timeout: float = 300.0,
 ) -> Baseline:
-    """Find the crashing input in the sandbox, write the test, run it and the suite on the original."""
-    from crew.repair.http_repro import find_route
-    from crew.repair.reproduce import Target, find_target
+    """Find the crashing input in the sandbox, write the test, run it and the suite on the original.
 
-    targets: list[Target] = []
-    target = find_target(diagnosis, repo)
-    if target is not None:
-        targets.append(target)
+    Entries are probed in the order :func:`crew.repair.entry_points.find_targets` gives (the fault
+    function, then its callers up to the outermost repo frame), then a web route's request; the
+    first entry with an input that raises the production crash wins. An input found at a caller
+    (not from a log, Sentry or the repo's tests) is recorded as coming from the "entry point".
+    """
+    from crew.repair.entry_points import find_targets
+    from crew.repair.http_repro import find_route
+
+    targets = find_targets(diagnosis, repo)
     route = find_route(diagnosis, repo)
     if route is not None:  # a handler that needs its framework: replay the request instead
-        root, module = target.import_root if target else "", route.app_module
-        targets.append(Target(module=module, function=None, path="", import_root=root, route=route))
+        root, module = targets[0].import_root if targets else "", route.app_module
+        targets.insert(1 if targets else 0, Target(module=module, function=None, path="", import_root=root,
+                                                   route=route))
     if not targets:
         return Baseline(None, None, None, None, None, 0, "no function reachable from a test leads to the fault line")
-    runs = 0
+    runs = inputs_tried = refused = 0
+    entries: list[str] = []
     started = time.perf_counter()
     reproduction: Reproduction | None = None
     failures: list[str] = []
     closest: Mismatch | None = None
+    deadline = time.monotonic() + timeout
     for target in targets:
         if target.function is None and target.route is None:
-            break  # an import-time crash: the test imports the module
+            entries.append(_entry_name(target))
+            reproduction = None
+            break  # an import-time crash (or one started by a module's top-level code): the test imports it
+        left = deadline - time.monotonic()
+        if runs and left < 5.0:
+            failures.append("the time for reproduction ran out before every entry was probed")
+            break
         inputs = candidate_inputs(target, diagnosis, evidence, repo)
+        if target.depth and target.route is None:
+            for cand in inputs:
+                if cand.source in ("message", "search"):
+                    cand.source = "entry point"
+        entries.append(_entry_name(target))
+        inputs_tried += len(inputs)
+        if not inputs:
+            failures.append(f"no input could be built for {_entry_name(target)}")
+            continue
         spec = probe_spec(target, [cand.args for cand in inputs], diagnosis)
-        key = new_probe_key()
-        outcome = runner.run(_probe_command(SPEC_PATH), None, _probe_files(spec, SPEC_PATH, key), timeout)
+        results, outcome = run_probe(runner, spec, SPEC_PATH, None, max(left, 1.0))
         runs += 1
-        results = parse_probe_output(outcome.stdout, key)
         if results is None:
             tail = (outcome.stderr or outcome.stdout).strip().splitlines()[-1:] or ["no output"]
             failures.append(f"the probe did not run: {tail[0][:200]}")
             continue
         reproduction = pick_reproduction(results, inputs, diagnosis)
+        refused += reproduction.refused
         if reproduction.args is not None:
             break
         what = f"request to {target.route.method} {target.route.path}" if target.route else "input"
-        failure = (f"no {what} among {len(inputs)} tried raised the production crash ({diagnosis.exc_type} "
-                   "in the fault frame and line, with its message)")
+        failure = (f"no {what} among {len(inputs)} tried at {_entry_name(target)} raised the production crash "
+                   f"({diagnosis.exc_type} in the fault frame and line, with its message)")
         if reproduction.closest is not None:
             closest = closest or reproduction.closest
             failure += f"; closest: {describe(reproduction.closest)}"
         if any(cand.synthetic for cand in inputs):
             failure += " (secrets in the logged inputs were replaced by synthetic values of the same shape)"
         failures.append(failure)
-    else:
-        return Baseline(targets[-1], reproduction, None, None, None, runs, "; ".join(failures),
-                        reproduction_seconds=round(time.perf_counter() - started, 3), closest=closest)
     probing = round(time.perf_counter() - started, 3)
+    make = partial(Baseline, entries_tried=entries, inputs_tried=inputs_tried, refused=refused,
+                   reproduction_seconds=probing)
+    imports_module = target.function is None and target.route is None
+    if not imports_module and (reproduction is None or reproduction.args is None):
+        return make(targets[0], reproduction, None, None, None, runs, "; ".join(failures), closest=closest)
+    before = None
+    if reproduction is not None and revert_diff(repo, diagnosis) is not None:
+        before = probe_before_regression(runner, repo, target, reproduction, diagnosis, timeout)
+        runs += 1
     try:
-        test = render_test(target, reproduction, diagnosis, incident_id, test_path(repo, incident_id))
+        test = render_test(target, reproduction, diagnosis, incident_id, test_path(repo, incident_id),
+                           repo=repo, before=before)
     except HealcrewError as exc:
-        return Baseline(target, reproduction, None, None, None, runs, str(exc), reproduction_seconds=probing)
+        return make(target, reproduction, None, None, None, runs, str(exc))
     on_test, on_suite, test_run, suite_run = _run_test_and_suite(runner, test, test_command, None, timeout)
     runs += 2
-    return Baseline(target, reproduction, test, on_test, on_suite, runs, reproduction_seconds=probing,
-                    test_seconds=round(test_run.seconds, 3), suite_seconds=round(suite_run.seconds, 3))
+    return make(target, reproduction, test, on_test, on_suite, runs, test_seconds=round(test_run.seconds, 3),
+                suite_seconds=round(suite_run.seconds, 3), repo=repo, before=before)
 
 
 def reproduction_verdict(summary: RunSummary | None, diagnosis: Diagnosis) -> Verdict:
@@ -284,7 +341,7 @@ def validate(
     if expected_result is not None and baseline.reproduction is not None:
         try:
             test = render_test(baseline.target, baseline.reproduction, diagnosis, diagnosis.incident_id,
-                               test.path, expected_result)
+                               test.path, expected_result, repo=baseline.repo, before=baseline.before)
         except HealcrewError as exc:
             return ValidationReport(
                 **common, reproduces=False, fixed=False, no_regressions=False, passed=False,
@@ -308,13 +365,12 @@ def validate(
     runs = 1 if test_run is outcome else 2
     spent.test_on_patched, spent.patched_suite = round(test_run.seconds, 3), round(outcome.seconds, 3)
     diff_inputs = baseline.reproduction.normal_inputs if baseline.reproduction else []
-    probe_stdout = ""
-    key = new_probe_key()
+    probed: list[ProbeResult] = []
     if diff_inputs and outcome.patch_error is None and (baseline.target.function or baseline.target.route):
         spec = probe_spec(baseline.target, diff_inputs, diagnosis)
-        probed = runner.run(_probe_command(DIFF_SPEC_PATH), diff, _probe_files(spec, DIFF_SPEC_PATH, key), timeout)
-        probe_stdout, runs = probed.stdout, runs + 1
-        spent.differential = round(probed.seconds, 3)
+        entries, ran = run_probe(runner, spec, DIFF_SPEC_PATH, diff, timeout)
+        probed, runs = entries or [], runs + 1
+        spent.differential = round(ran.seconds, 3)
     spent.total = _total(spent)
     if outcome.patch_error is not None:
         return ValidationReport(**common, reproduces=True, test_run_alone=True, fixed=False,
@@ -326,7 +382,7 @@ def validate(
     mismatches: list[str] = []
     differential_ok: bool | None = None
     if diff_inputs and baseline.reproduction is not None:
-        results = parse_probe_output(probe_stdout, key) or []
+        results = probed
         by_index: dict[int, Any] = {}
         for entry in results:
             if entry.index is not None and entry.index < len(diff_inputs):

@@ -92,6 +92,22 @@ def test_a_reproduction_with_another_message_is_a_false_claim_and_a_refusal_is_c
     assert row["refused"] == 1 and not row["fixed"] and row["wrong"] == "" and row["python"] == ""
 
 
+def test_the_reproduction_record_counts_and_a_did_you_mean_hint_is_not_another_message(tmp_path: Path) -> None:
+    facts = _facts(tmp_path)
+    facts["exc_message"] = "'NoneType' object has no attribute 'city'. Did you mean: 'cite'?"
+    record = {"reproduced": True, "source": "repo tests", "entry": "app.orders.handle", "entry_depth": 2,
+              "refused": 3, "test_on_original": {"exc_type": "AttributeError",
+                                                 "exc_message": "'NoneType' object has no attribute 'city'"}}
+    row: dict[str, Any] = {}
+    holdout.judge(_case("none-returned-upstream"), facts, {"outcome": "no_fix", "diagnosis": {}, "attempts": [],
+                                                            "reproduction": record}, row)
+    assert row["reproduced"] == "repo tests via app.orders.handle" and row["false_claim"] == "" and row["refused"] == 3
+    record["test_on_original"]["exc_message"] = "'NoneType' object has no attribute 'name'"
+    holdout.judge(_case("none-returned-upstream"), facts, {"outcome": "no_fix", "diagnosis": {}, "attempts": [],
+                                                            "reproduction": record}, row)
+    assert "'name'" in row["false_claim"]
+
+
 def test_the_python_column_names_production_when_the_sandbox_ran_another(tmp_path: Path) -> None:
     report = {"outcome": "no_fix", "diagnosis": {}, "attempts": [],
               "sandbox_python": {"version": "3.11", "reason": "default"}}

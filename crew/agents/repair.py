@@ -19,6 +19,7 @@ from crew.handoffs import (
     Critique,
     Diagnosis,
     RepairProposal,
+    ReproductionRecord,
     RootCause,
     TimeSpent,
     ValidationReport,
@@ -43,6 +44,7 @@ class RepairOutcome:
     step_seconds: dict[str, float] = field(default_factory=dict)
     """Sandbox seconds by validation step over all attempts (reproduction, suite on original, ...)."""
     budget_spent: bool = False
+    reproduction: ReproductionRecord | None = None
 
 
 SANDBOX_TIMEOUT = 300.0  # seconds one sandbox run may take when no budget is tighter
@@ -151,26 +153,31 @@ def repair(
         candidates = raise_memory_limit(repo, evidence)
         outcome.policy_decisions.append("out of memory: configuration repair (memory limit), bounded by policy")
     else:
+        if clock.spent():
+            outcome.budget_spent = True
+            outcome.declined = f"the repair budget of {budget:g} s was spent before the crash was reproduced"
+            return outcome
+        started = time.perf_counter()
+        baseline = prepare_baseline(diagnosis, evidence, repo, runner, diagnosis.incident_id, test_command,
+                                    timeout=clock.timeout())
+        outcome.sandbox_seconds += time.perf_counter() - started
+        outcome.sandbox_runs += baseline.runs
+        outcome.reproduction = baseline.record(diagnosis)
+        _add_time(outcome, TimeSpent(reproduction=baseline.reproduction_seconds,
+                                     test_on_original=baseline.test_seconds,
+                                     suite_on_original=baseline.suite_seconds))
+        if not outcome.reproduction.reproduced:
+            outcome.declined = f"could not reproduce the crash: {outcome.reproduction.failure or baseline.failure}"
+            return outcome
         candidates = _located_candidates(ctx)
-        if candidates:
-            if clock.spent():
-                outcome.budget_spent = True
-                outcome.declined = f"the repair budget of {budget:g} s was spent before the crash was reproduced"
-                return outcome
-            started = time.perf_counter()
-            baseline = prepare_baseline(diagnosis, evidence, repo, runner, diagnosis.incident_id, test_command,
-                                        timeout=clock.timeout())
-            outcome.sandbox_seconds += time.perf_counter() - started
-            outcome.sandbox_runs += baseline.runs
-            if baseline.test is None:
-                _add_time(outcome, TimeSpent(reproduction=baseline.reproduction_seconds))
-                outcome.declined = f"could not reproduce the crash: {baseline.failure}"
-                return outcome
     outcome.candidates_considered = len(candidates)
     if not candidates:
         why = explain_decline(ctx)
         outcome.declined = (f"no safe repair for this {diagnosis.root_cause.value}: {why}" if why else
                             f"no repair template recognises this {diagnosis.root_cause.value} at the fault line")
+        if outcome.reproduction is not None and outcome.reproduction.test is not None:
+            outcome.declined += (f" (the crash is reproduced: {outcome.reproduction.test.path} fails on the deployed "
+                                 "commit with it, and is kept in the report)")
         return outcome
     for number in range(1, max_attempts + 1):
         if not candidates:
@@ -209,7 +216,7 @@ def repair(
                               timeout=clock.timeout())
             outcome.sandbox_seconds += time.perf_counter() - started
             outcome.sandbox_runs += report.sandbox_runs
-            if outcome.step_seconds and report.time is not None:  # the original side was paid once, already
+            if report.time is not None:  # the original side was paid once, with the reproduction
                 report.time = report.time.model_copy(update={
                     "reproduction": 0.0, "test_on_original": 0.0, "suite_on_original": 0.0})
                 report.time.total = round(report.time.patched_suite + report.time.test_on_patched

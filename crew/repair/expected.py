@@ -1,9 +1,10 @@
 """The value a regression test asserts, and where it came from.
 
-In order: the fix's own contract (the candidate's ``expected_result``); the code before the
-regression (what the crashing input returns with the suspect commit's change to the fault file
-reverted, probed in the sandbox); a value the target's docstring or comments state for that kind of
-input; a default the function's own guard already returns. Conservative: no value rather than a
+In order: a value the target's docstring or comments state for that kind of input; the code
+before the regression (what the crashing input returns with the suspect commit's change to the
+fault file reverted, probed in the sandbox, trusted only when the revert leaves every ordinary
+input's result as it is); the fix's own contract (the candidate's ``expected_result``); a
+default the function's own guard already returns. Conservative: no value rather than a
 guessed one.
 
 A value that came out of the sandbox enters a test only through :func:`safe_literal`: it is
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import ast
 import io
-import json
 import math
 import re
 import tokenize
@@ -27,18 +27,17 @@ from typing import TYPE_CHECKING, Any
 from crew.handoffs import Diagnosis
 from crew.repair.candidates import SourceEdit
 from crew.repair.diffs import unified_diff
+from crew.repair.probe_run import run_probe
 from crew.repair.reproduce import (
-    PROBE_SCRIPT,
+    ProbeResult,
     Reproduction,
     Target,
-    new_probe_key,
-    parse_probe_output,
     probe_spec,
     safe_expression,
 )
+from crew.repair.suspects import suspect_commits
 from crew.repair.synthetic import has_secret
 from crew.repo import GitRepo
-from sandbox.safegit import run_git
 
 if TYPE_CHECKING:
     from crew.validate import Runner
@@ -47,7 +46,6 @@ MAX_EXPECTED = 300
 """Characters of a rendered expected value; a longer one is not something a reviewer reads."""
 _MAX_ITEMS = 50
 _MAX_DEPTH = 6
-_SHA = re.compile(r"^[0-9a-f]{7,64}$")
 BEFORE_SPEC_PATH = ".healcrew/before-regression.json"
 
 
@@ -108,45 +106,6 @@ def from_contract(expected_result: str | None) -> Expected | None:
 # ----------------------------------------------------------------------------- before the regression
 
 
-def _function_span(source: str, line: int) -> tuple[int, int]:
-    """The lines of the innermost function holding ``line`` (the line alone outside any function)."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
-        return line, line
-    spans = [(n.lineno, n.end_lineno or n.lineno) for n in ast.walk(tree)
-             if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.lineno <= line <= (n.end_lineno or 0)]
-    return max(spans, default=(line, line))
-
-
-def _suspects(repo: GitRepo, diagnosis: Diagnosis) -> list[str]:
-    """Commits that may have brought the regression, likeliest first.
-
-    The newest change to the fault function comes first (a removed guard leaves the raising line
-    itself unchanged, so blame alone would name an older commit), then blame of the fault line,
-    then the diagnosis' own suspects.
-    """
-    fault = diagnosis.fault_frame
-    if fault is None or not fault.repo_path:
-        return []
-    path, line = fault.repo_path, fault.frame.line
-    start, end = _function_span(repo.read(path) or "", line)
-    shas = [c.sha for c in repo.commits_touching(path, start, end, limit=1)]
-    blamed = repo.blame_line(path, line)
-    if blamed is not None:
-        shas.append(blamed.sha)
-    shas += [c.sha for c in diagnosis.suspect_commits]
-    return [sha for sha in dict.fromkeys(shas) if _SHA.match(sha)]
-
-
-def _blob(repo: GitRepo, rev: str, path: str) -> str | None:
-    """A file's text at ``rev`` through plumbing ``cat-file`` (no filter or driver runs)."""
-    proc = run_git(["cat-file", "blob", f"{rev}:{path}"], repo.path, ceiling=False, timeout=30)
-    if proc.returncode != 0:
-        return None
-    return proc.stdout.decode("utf-8", errors="replace")
-
-
 def revert_diff(repo: GitRepo, diagnosis: Diagnosis) -> tuple[str, str] | None:
     """(diff, suspect sha): the diff that reverts the suspect commit's change to the fault file.
 
@@ -157,8 +116,8 @@ def revert_diff(repo: GitRepo, diagnosis: Diagnosis) -> tuple[str, str] | None:
     if fault is None or not fault.repo_path:
         return None
     path = fault.repo_path
-    for sha in _suspects(repo, diagnosis)[:3]:
-        after, before = _blob(repo, sha, path), _blob(repo, f"{sha}^", path)
+    for sha in suspect_commits(repo, diagnosis)[:3]:
+        after, before = repo.read_at(sha, path), repo.read_at(f"{sha}^", path)
         if after is not None and before is not None and after != before:
             return unified_diff([SourceEdit(path, after, before)]), sha
     return None
@@ -170,32 +129,41 @@ def probe_before_regression(
 ) -> Expected | None:
     """What the crashing input returns with the suspect commit's change reverted, probed in the sandbox.
 
-    One probe run on the deployed commit plus the reverting diff. Only a tagged entry for
-    healcrew's input 0 that returned a value counts, and only as a :func:`safe_literal`.
+    One probe run on the deployed commit plus the reverting diff, with the crashing input and the
+    ordinary ones. The value counts only when the revert leaves every ordinary input's result as
+    it is on the deployed commit: then the suspect's only effect was to make this input crash, and
+    what it returned before is what it should return. A suspect that also changed ordinary
+    results changed the function's meaning (a new format, a new rule), and its old value for the
+    crashing input is no oracle; nor is it when there is no ordinary input to check with. Only a
+    tagged entry that returned a value counts, and only as a :func:`safe_literal`.
     """
     if target.function is None or target.route is not None or reproduction.args is None:
+        return None
+    if not reproduction.normal_inputs:
         return None
     reverted = revert_diff(repo, diagnosis)
     if reverted is None:
         return None
     diff, sha = reverted
-    from crew.validate import KEY_PATH, PROBE_PATH  # validate wires this in; imported late to avoid a cycle
-
-    key = new_probe_key()
-    spec = probe_spec(target, [list(reproduction.args)], diagnosis)
-    files = {PROBE_PATH: PROBE_SCRIPT.read_text(encoding="utf-8"), BEFORE_SPEC_PATH: json.dumps(spec),
-             KEY_PATH: key}
-    outcome = runner.run(["python", "-I", "-S", PROBE_PATH, BEFORE_SPEC_PATH, KEY_PATH], diff, files, timeout)
-    if outcome.patch_error is not None:
+    inputs = [list(reproduction.args), *reproduction.normal_inputs]
+    spec = probe_spec(target, inputs, diagnosis)
+    entries, outcome = run_probe(runner, spec, BEFORE_SPEC_PATH, diff, timeout)
+    if outcome.patch_error is not None or entries is None:
         return None
-    for entry in parse_probe_output(outcome.stdout, key) or []:
-        if entry.index == 0:
-            if entry.error is not None or entry.type == "float-nonfinite":
-                return None
-            literal = safe_literal(entry.result)
-            return Expected(literal, f"the code before the regression (the parent of {sha[:12]})") \
-                if literal is not None else None
-    return None
+    by_index: dict[int, ProbeResult] = {}
+    for entry in entries:
+        if entry.index is not None and entry.index < len(inputs):
+            by_index.setdefault(entry.index, entry)
+    for index, deployed in enumerate(reproduction.normal_results, start=1):
+        then = by_index.get(index)
+        if then is None or then.error is not None or then.result != deployed:
+            return None  # the suspect changed ordinary behaviour too
+    crashing = by_index.get(0)
+    if crashing is None or crashing.error is not None or crashing.type == "float-nonfinite":
+        return None
+    literal = safe_literal(crashing.result)
+    return Expected(literal, f"the code before the regression (the parent of {sha[:12]}), which returns the "
+                             "same as today for every ordinary input") if literal is not None else None
 
 
 # ----------------------------------------------------------------------------- what the repo documents
@@ -218,6 +186,25 @@ def _function(repo: GitRepo, target: Target) -> tuple[ast.Module, ast.FunctionDe
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
                 return tree, node
     return None
+
+
+def returns_nothing(repo: GitRepo, target: Target) -> bool:
+    """The target has no ``return <value>`` and no ``yield`` of its own: a procedure, whose result is None."""
+    found = _function(repo, target)
+    if found is None:
+        return False
+    todo: list[ast.AST] = list(found[1].body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef | ast.Lambda):
+            continue  # a nested scope's returns are its own
+        if isinstance(node, ast.Yield | ast.YieldFrom):
+            return False
+        if isinstance(node, ast.Return) and node.value is not None and not (
+                isinstance(node.value, ast.Constant) and node.value.value is None):
+            return False
+        todo.extend(ast.iter_child_nodes(node))
+    return True
 
 
 def _comments(source: str, node: ast.AST) -> list[str]:
@@ -406,17 +393,25 @@ def derive(
     repo: GitRepo | None, target: Target, reproduction: Reproduction | None, diagnosis: Diagnosis,
     expected_result: str | None = None, before: Expected | None = None,
 ) -> Expected | None:
-    """The first value that can be derived, in the order of the module docstring."""
-    contract = from_contract(expected_result)
-    if contract is not None:
-        return contract
+    """The first value that can be derived, in the order of the module docstring.
+
+    What the repository says (its docstring, the code before the regression) comes before what a
+    candidate fix claims, so the test judges every candidate by the same value; a fix's own
+    contract is used only when the repository says nothing.
+    """
+    told = documented(repo, target, reproduction) if repo is not None and reproduction is not None else None
+    if told is not None:
+        return told
     if before is not None:
         literal = safe_literal(before.literal)
         if literal is not None:
             return Expected(literal, before.source)
+    contract = from_contract(expected_result)
+    if contract is not None:
+        return contract
     if repo is None or reproduction is None or target.function is None:
         return None
     fault = diagnosis.fault_frame
     same_file = fault is not None and fault.repo_path == target.path
     line = fault.frame.line if fault is not None and same_file else 10**9  # a caller: the whole function
-    return documented(repo, target, reproduction) or guarded_default(repo, target, reproduction, line)
+    return guarded_default(repo, target, reproduction, line)

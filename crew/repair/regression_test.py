@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from crew.handoffs import Diagnosis, RegressionTest
-from crew.repair.expected import Expected, derive, safe_literal
+from crew.repair.expected import Expected, derive, returns_nothing, safe_literal
 from crew.repair.http_repro import render_route_test
 from crew.repair.reproduce import (
     STDLIB_NAMES,
@@ -206,6 +206,9 @@ def _sanity_asserts(types: list[str], expected: str | None, returns: str | None 
         if declared:
             allowed = ", ".join(t if t != "NoneType" else "type(None)" for t in declared)
             return [f"    assert isinstance(result, ({allowed},))  # the declared return type"]
+        named = (returns or "").strip().strip("'\"").rsplit(".", 1)[-1]
+        if named.isidentifier() and named not in ("None", "Any", "object") and named[:1].isupper():
+            return [f"    assert type(result).__name__ == {named!r}  # the declared return type"]
     numeric = {"int", "float"}
     if types and set(types) <= numeric:
         lines += ["    assert isinstance(result, (int, float)) and not isinstance(result, bool)",
@@ -348,6 +351,8 @@ def render_test(
             own, prefix = f"import {target.module}", f"{target.module}."
         call = _call(target, rendered, prefix)
         asserts = _sanity_asserts(reproduction.normal_types, expected.literal if expected else None, target.returns)
+        if not asserts and repo is not None and returns_nothing(repo, target):
+            asserts = ["    assert result is None  # it returns no value: the call must simply not raise"]
         pinned = _pinned(target, reproduction, known, prefix)
         stdlib = list(paths)
         if any("math." in line for line in asserts):

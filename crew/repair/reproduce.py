@@ -37,7 +37,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
 
 from crew.errors import HealcrewError
-from crew.handoffs import CrashEvidence, Diagnosis, Mismatch
+from crew.handoffs import CrashEvidence, Diagnosis, MappedFrame, Mismatch
 from crew.payloads import dicts_in
 from crew.repair.fidelity import Observed, Verdict, fault_file_frame, judge, message_score
 from crew.repair.http_repro import Route, route_inputs
@@ -95,6 +95,7 @@ class Target:
     returns: str | None = None  # the return annotation, a fallback for the sanity assert
     is_async: bool = False  # a coroutine function: the probe and the test run it to completion
     route: Route | None = None  # set when the crash is replayed as a request to a web route
+    depth: int = 0  # repo frames between this entry and the fault frame (0: the fault function itself)
 
 
 @dataclass
@@ -304,46 +305,49 @@ def _params(node: ast.FunctionDef | ast.AsyncFunctionDef) -> list[Param]:
 
 def find_target(diagnosis: Diagnosis, repo: GitRepo) -> Target | None:
     """The fault function if it is callable from a test, else the nearest top-level caller."""
-    tracked = set(repo.tracked_files)
-    repo_frames = [m for m in diagnosis.frames if m.repo_path]
-    if not repo_frames or diagnosis.fault_frame is None or diagnosis.fault_frame.repo_path is None:
+    from crew.repair.entry_points import find_targets
+
+    found = find_targets(diagnosis, repo, limit=1)
+    return found[0] if found else None
+
+
+def target_at_frame(mapped: MappedFrame, repo: GitRepo, tracked: set[str]) -> Target | None:
+    """What a test can call to run this repo frame: its function, its method on a built instance,
+    or, for a module-level frame, the import of the module. None: a closure, a dunder, unparsable."""
+    path = mapped.repo_path or ""
+    source = repo.read(path)
+    if source is None:
         return None
-    fault_index = max(i for i, m in enumerate(repo_frames) if m.frame == diagnosis.fault_frame.frame)
-    for mapped in reversed(repo_frames[: fault_index + 1]):
-        path = mapped.repo_path or ""
-        source = repo.read(path)
-        if source is None:
-            continue
-        try:
-            tree = ast.parse(source)
-        except SyntaxError:
-            return None
-        root, module = module_for(path, tracked)
-        if mapped.frame.function == "<module>":
-            assigned = None
-            for stmt in tree.body:
-                if stmt.lineno <= mapped.frame.line <= (stmt.end_lineno or stmt.lineno) and isinstance(
-                    stmt, ast.Assign | ast.AnnAssign
-                ):
-                    target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
-                    assigned = target.id if isinstance(target, ast.Name) else None
-            return Target(module=module, function=None, path=path, import_root=root, assigned_name=assigned)
-        node = _function_node(tree, mapped.frame.function, mapped.frame.line)
-        if node is None:
-            continue
-        returns = ast.unparse(node.returns) if node.returns else None
-        is_async = isinstance(node, ast.AsyncFunctionDef)
-        if _is_top_level(tree, node):
-            return Target(module=module, function=node.name, path=path, import_root=root, params=_params(node),
-                          returns=returns, is_async=is_async)
-        owner = _owning_class(tree, node)
-        if owner is not None and not node.name.startswith("__"):
-            decorators = {ast.unparse(d) for d in node.decorator_list}
-            params = _params(node)
-            if not decorators & {"staticmethod", "classmethod"}:
-                params.insert(0, Param("self", annotation=owner.name))  # an instance built from its fields
-            return Target(module=module, function=f"{owner.name}.{node.name}", path=path, import_root=root,
-                          params=params, returns=returns, is_async=is_async)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    root, module = module_for(path, tracked)
+    if mapped.frame.function == "<module>":
+        assigned = None
+        for stmt in tree.body:
+            if stmt.lineno <= mapped.frame.line <= (stmt.end_lineno or stmt.lineno) and isinstance(
+                stmt, ast.Assign | ast.AnnAssign
+            ):
+                target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
+                assigned = target.id if isinstance(target, ast.Name) else None
+        return Target(module=module, function=None, path=path, import_root=root, assigned_name=assigned)
+    node = _function_node(tree, mapped.frame.function, mapped.frame.line)
+    if node is None:
+        return None
+    returns = ast.unparse(node.returns) if node.returns else None
+    is_async = isinstance(node, ast.AsyncFunctionDef)
+    if _is_top_level(tree, node):
+        return Target(module=module, function=node.name, path=path, import_root=root, params=_params(node),
+                      returns=returns, is_async=is_async)
+    owner = _owning_class(tree, node)
+    if owner is not None and not node.name.startswith("__"):
+        decorators = {ast.unparse(d) for d in node.decorator_list}
+        params = _params(node)
+        if not decorators & {"staticmethod", "classmethod"}:
+            params.insert(0, Param("self", annotation=owner.name))  # an instance built from its fields
+        return Target(module=module, function=f"{owner.name}.{node.name}", path=path, import_root=root,
+                      params=params, returns=returns, is_async=is_async)
     return None
 
 

@@ -61,6 +61,12 @@ def diagnosis(
     )
 
 
+def crashed_on_original() -> RunSummary:
+    """The regression test's run on the original code when it reproduces :func:`diagnosis`'s crash."""
+    return RunSummary(exit_code=1, failed=1, failing=["tests/test_x.py::test_x"], exc_type="ZeroDivisionError",
+                      exc_message="float division by zero", raising_frame=f"{PATH}:5")
+
+
 def proposal(updated: str | dict[str, tuple[str, str]], *, strategy: str = "guard-zero-divisor",
              test: RegressionTest | None = GOOD_TEST, attempt: int = 1) -> RepairProposal:
     if isinstance(updated, str):

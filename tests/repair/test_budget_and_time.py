@@ -14,7 +14,7 @@ from crew.repair.candidates import Candidate, SourceEdit
 from crew.repo import GitRepo
 from crew.validate import Baseline
 from tests.e2e_helpers import commit_repo
-from tests.reflection.test_reflection import GOOD_TEST, PATH, PRICING, diagnosis
+from tests.reflection.test_reflection import GOOD_TEST, PATH, PRICING, crashed_on_original, diagnosis
 
 
 def _failing(seconds: float) -> ValidationReport:
@@ -36,7 +36,7 @@ def loop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     def baseline(*_: Any, timeout: float = 300.0, **__: Any) -> Baseline:
         seen["timeouts"].append(timeout)
         time.sleep(seen["delay"])
-        return Baseline(target=None, reproduction=None, test=GOOD_TEST, test_on_original=None,
+        return Baseline(target=None, reproduction=None, test=GOOD_TEST, test_on_original=crashed_on_original(),
                         suite_on_original=None, runs=3, reproduction_seconds=4.0, test_seconds=1.0, suite_seconds=2.0)
 
     def validate(*_: Any, timeout: float = 300.0, **__: Any) -> ValidationReport:
@@ -84,7 +84,7 @@ def test_time_is_recorded_per_attempt_and_the_original_side_is_counted_once(loop
                                   test_command="pytest", max_attempts=3)
     first, second = (a.validation.time for a in outcome.attempts[:2] if a.validation)
     assert first is not None and second is not None
-    assert (first.reproduction, first.suite_on_original, first.total) == (4.0, 2.0, 11.5)
+    assert (first.reproduction, first.suite_on_original, first.total) == (0.0, 0.0, 4.5)  # paid by the reproduction
     assert (second.reproduction, second.suite_on_original, second.patched_suite, second.total) == (0.0, 0.0, 3.0, 4.5)
     assert outcome.step_seconds == {"reproduction": 4.0, "test_on_original": 1.0, "suite_on_original": 2.0,
                                     "patched_suite": 9.0, "test_on_patched": 3.0, "differential": 1.5}

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from crew.agents.repair import repair
-from crew.handoffs import RootCause
+from crew.handoffs import RootCause, RunSummary
 from crew.repair.candidates import TemplateContext, explain_decline, generate_candidates
 from tests.repair.helpers import crash, make_repo
 
@@ -62,13 +64,30 @@ def _repo(tmp_path: Path) -> Any:
                                       "app/mailer.py": MAILER})
 
 
+KEPT = (" (the crash is reproduced: tests/test_regression_inc1.py fails on the deployed commit with it,"
+        " and is kept in the report)")
+
+
 def _declined(ctx: TemplateContext) -> str | None:
-    class NoRunner:  # the loop must decline before anything runs in a sandbox
+    """The loop's decline once the crash is reproduced (the baseline is a stand-in: no sandbox here)."""
+    from crew.agents import repair as repair_agent
+    from crew.validate import Baseline
+    from tests.reflection.test_reflection import GOOD_TEST
+
+    failed = RunSummary(exit_code=1, failed=1, exc_type=ctx.diagnosis.exc_type, exc_message=ctx.diagnosis.exc_message,
+                        raising_frame=f"{ctx.diagnosis.fault_frame.repo_path}:{ctx.diagnosis.fault_frame.frame.line}"
+                        if ctx.diagnosis.fault_frame else None)
+
+    class NoRunner:  # nothing but the (stand-in) reproduction may run before the loop declines
         def __getattr__(self, name: str) -> Any:
             raise AssertionError(f"the sandbox was used: {name}")
 
-    outcome = repair(ctx.diagnosis, ctx.evidence, ctx.repo, NoRunner(), "pytest -q")  # type: ignore[arg-type]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(repair_agent, "prepare_baseline", lambda *a, **k: Baseline(
+            target=None, reproduction=None, test=GOOD_TEST, test_on_original=failed, suite_on_original=None, runs=3))
+        outcome = repair(ctx.diagnosis, ctx.evidence, ctx.repo, NoRunner(), "pytest -q")  # type: ignore[arg-type]
     assert not outcome.attempts and outcome.accepted is None
+    assert outcome.reproduction is not None and outcome.reproduction.reproduced
     return outcome.declined
 
 
@@ -79,7 +98,7 @@ def test_a_none_passed_to_int_says_the_default_cannot_be_inferred(tmp_path: Path
     assert generate_candidates(ctx) == []
     reason = '`int(query.get("page"))`: the value is None and the right default cannot be inferred from the code'
     assert explain_decline(ctx) == reason
-    assert _declined(ctx) == f"no safe repair for this none_dereference: {reason}"
+    assert _declined(ctx) == f"no safe repair for this none_dereference: {reason}{KEPT}"
 
 
 def test_an_unbound_local_names_the_branches_that_assign_it(tmp_path: Path) -> None:
@@ -89,7 +108,7 @@ def test_an_unbound_local_names_the_branches_that_assign_it(tmp_path: Path) -> N
     reason = explain_decline(ctx)
     assert reason == ("`tier` at app/tiers.py:11: the variable is only assigned on some branches (lines 8, 10); "
                       "which value the other branches need cannot be inferred")
-    assert _declined(ctx) == f"no safe repair for this missing_attribute: {reason}"
+    assert _declined(ctx) == f"no safe repair for this missing_attribute: {reason}{KEPT}"
     ctx = crash(repo, "app/tiers.py", "return LEVEL", "UnboundLocalError", UNBOUND.format("LEVEL"))
     assert "a `global LEVEL` is missing" in (explain_decline(ctx) or "")
 
@@ -120,4 +139,4 @@ def test_without_a_known_reason_the_generic_text_stays(tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "g", {"app/__init__.py": "", "app/m.py": "def f(a):\n    return g(a)\n"})
     ctx = crash(repo, "app/m.py", "return g(a)", "ZeroDivisionError", "division by zero")
     assert generate_candidates(ctx) == [] and explain_decline(ctx) is None
-    assert _declined(ctx) == "no repair template recognises this division_by_zero at the fault line"
+    assert _declined(ctx) == f"no repair template recognises this division_by_zero at the fault line{KEPT}"

@@ -20,8 +20,9 @@ from crew.handoffs import CrashEvidence, CrashGroup, Diagnosis, Frame, Traceback
 from crew.repair import expected as ex
 from crew.repair import regression_test as rt
 from crew.repair import reproduce as r
+from crew.repair.probe_run import KEY_PATH
 from crew.repo import GitRepo
-from crew.validate import KEY_PATH, SandboxOutcome
+from crew.validate import SandboxOutcome
 from tests.repair.helpers import GIT_ENV, line_of, make_repo
 
 FLAGSHIP = '''"""Pricing."""
@@ -99,6 +100,19 @@ def test_with_nothing_to_assert_the_test_is_the_bare_call_and_still_fails_before
     assert run.returncode == 1 and "ZeroDivisionError" in run.stdout, run.stdout
 
 
+def test_a_declared_class_or_a_procedure_still_gets_a_real_assert(tmp_path: Path) -> None:
+    source = ("class Settings:\n    pass\n\n\ndef load(env: dict) -> Settings:\n    env['HOST']\n"
+              "    return Settings()\n\n\ndef send(queue, n):\n    queue.append(1 / n)\n")
+    repo, target, d = _setup(tmp_path, source, "env['HOST']", exc="KeyError", message="'HOST'")
+    test = rt.render_test(target, _rep(["{}"]), d, "i", "tests/test_x.py", repo=repo)
+    assert "    assert type(result).__name__ == 'Settings'  # the declared return type" in test.code
+    repo, target, d = _setup(tmp_path / "p", source, "queue.append(1 / n)")
+    test = rt.render_test(target, _rep(["[]", "0"]), d, "i", "tests/test_x.py", repo=repo)
+    assert "    assert result is None  # it returns no value" in test.code
+    run = _pytest(repo, test.path, test.code)
+    assert run.returncode == 1 and "ZeroDivisionError" in run.stdout, run.stdout
+
+
 # ----------------------------------------------------------------------------- expected values
 
 
@@ -163,16 +177,20 @@ def test_the_default_the_guard_already_returns_is_asserted(tmp_path: Path) -> No
     assert ex.guarded_default(repo3, target3, _rep(["[]", "0.0"]), 7) is None
 
 
-def test_the_fix_contract_comes_first_and_must_be_a_literal(tmp_path: Path) -> None:
+def test_the_repos_word_comes_before_the_fix_contract_which_must_be_a_literal(tmp_path: Path) -> None:
     repo, target, d = _setup(tmp_path, FLAGSHIP, "return p / d")
     test = rt.render_test(target, _rep(["12.5", "0.0"]), d, "i", "tests/test_x.py", "1.0", repo=repo)
+    assert "assert result == 12.5" in test.code and test.expected_from.startswith("the documented behaviour")
+    plain, ptarget, pd = _setup(tmp_path / "plain", "def calc(p, d):\n    return p / d\n", "return p / d")
+    test = rt.render_test(ptarget, _rep(["12.5", "0.0"]), pd, "i", "tests/test_x.py", "1.0", repo=plain)
     assert "assert result == 1.0" in test.code and test.expected_from == "the fix's contract"
     before = ex.Expected("12.5", "the code before the regression (the parent of abc)")
-    test = rt.render_test(target, _rep(["12.5", "0.0"]), d, "i", "tests/test_x.py", repo=repo, before=before)
-    assert test.expected_from == before.source
+    test = rt.render_test(ptarget, _rep(["12.5", "0.0"]), pd, "i", "tests/test_x.py", "1.0", repo=plain,
+                          before=before)
+    assert "assert result == 12.5" in test.code and test.expected_from == before.source
     for bad in ("float('nan')", "1e999", "__import__('os').getcwd()"):
         with pytest.raises(r.UnsafeInputError):
-            rt.render_test(target, _rep(["12.5", "0.0"]), d, "i", "tests/test_x.py", bad, repo=repo)
+            rt.render_test(ptarget, _rep(["12.5", "0.0"]), pd, "i", "tests/test_x.py", bad, repo=plain)
 
 
 @pytest.mark.parametrize(("text", "want"), [
@@ -301,13 +319,16 @@ class FakeRunner:
 
     backend, isolation_note = "fake", "none"
 
-    def __init__(self, entry: dict[str, object], patch_error: str | None = None) -> None:
-        self.entry, self.patch_error = entry, patch_error
+    def __init__(self, entry: dict[str, object], patch_error: str | None = None,
+                 ordinary: tuple[str, ...] = ("5.0",)) -> None:
+        self.entry, self.patch_error, self.ordinary = entry, patch_error, ordinary
         self.calls: list[tuple[list[str], str | None, dict[str, str]]] = []
 
     def run(self, command: list[str], diff: str | None, files: dict[str, str], timeout: float) -> SandboxOutcome:
         self.calls.append((command, diff, files))
-        payload = (json.dumps({"index": 0, **self.entry}) + "\n").encode()
+        entries = [{"index": 0, **self.entry}, *({"index": i, "result": res, "type": "float"}
+                                                  for i, res in enumerate(self.ordinary, start=1))]
+        payload = "".join(json.dumps(e) + "\n" for e in entries).encode()
         key = files[KEY_PATH]
         tag = hmac.new(bytes.fromhex(key), payload, hashlib.sha256).hexdigest()
         stdout = f"{r.PROBE_BEGIN}\n{tag} {base64.b64encode(payload).decode()}\n{r.PROBE_END}\n"
@@ -341,17 +362,31 @@ def test_no_revert_for_a_files_first_version(tmp_path: Path) -> None:
     assert ex.revert_diff(repo, d) is None
 
 
+ORDINARY = [(["10.0", "2.0"], "5.0")]
+
+
 def test_the_value_before_the_regression_comes_from_the_probe_as_a_literal(tmp_path: Path) -> None:
     repo, target, d = _regressed(tmp_path)
-    rep = _rep(["12.5", "0.0"])
+    rep = _rep(["12.5", "0.0"], normal=ORDINARY)
     runner = FakeRunner({"result": "12.5", "type": "float"})
     found = ex.probe_before_regression(runner, repo, target, rep, d, 60)
-    assert found == ex.Expected("12.5", f"the code before the regression (the parent of {repo.commit[:12]})")
+    assert found is not None and found.literal == "12.5"
+    assert found.source.startswith(f"the code before the regression (the parent of {repo.commit[:12]})")
     command, diff, files = runner.calls[0]
     assert command[:3] == ["python", "-I", "-S"] and diff is not None and "+        return p" in diff
-    assert json.loads(files[ex.BEFORE_SPEC_PATH])["inputs"] == [["12.5", "0.0"]]
+    assert json.loads(files[ex.BEFORE_SPEC_PATH])["inputs"] == [["12.5", "0.0"], ["10.0", "2.0"]]
     test = rt.render_test(target, rep, d, "i", "tests/test_x.py", repo=repo, before=found)
     assert "assert result == 12.5" in test.code and test.expected_from == found.source
+
+
+def test_the_value_before_is_no_oracle_when_the_suspect_changed_ordinary_results_too(tmp_path: Path) -> None:
+    repo, target, d = _regressed(tmp_path)
+    rep = _rep(["12.5", "0.0"], normal=ORDINARY)
+    changed = FakeRunner({"result": "0.0", "type": "float"}, ordinary=("20.0",))  # the old rule was another rule
+    assert ex.probe_before_regression(changed, repo, target, rep, d, 60) is None
+    unchecked = FakeRunner({"result": "12.5", "type": "float"})
+    assert ex.probe_before_regression(unchecked, repo, target, _rep(["12.5", "0.0"]), d, 60) is None
+    assert unchecked.calls == []  # nothing to check the old code with: not even probed
 
 
 @pytest.mark.parametrize(("entry", "patch_error"), [
@@ -364,7 +399,7 @@ def test_nothing_is_derived_from_a_hostile_failing_or_unapplied_probe(
         tmp_path: Path, entry: dict[str, object], patch_error: str | None) -> None:
     repo, target, d = _regressed(tmp_path)
     runner = FakeRunner(entry, patch_error)
-    assert ex.probe_before_regression(runner, repo, target, _rep(["12.5", "0.0"]), d, 60) is None
+    assert ex.probe_before_regression(runner, repo, target, _rep(["12.5", "0.0"], normal=ORDINARY), d, 60) is None
 
 
 def test_the_rendered_test_is_valid_python_with_healcrews_literals_only(tmp_path: Path) -> None:

@@ -23,7 +23,16 @@ from crew.repair.diffs import unified_diff
 from crew.repo import GitRepo
 from crew.validate import Baseline
 from tests.e2e_helpers import commit_repo
-from tests.reflection.test_reflection import GOOD, GOOD_TEST, PATH, PRICING, diagnosis, passed, proposal
+from tests.reflection.test_reflection import (
+    GOOD,
+    GOOD_TEST,
+    PATH,
+    PRICING,
+    crashed_on_original,
+    diagnosis,
+    passed,
+    proposal,
+)
 
 FORBIDDEN = [
     "secrets/db-password.txt", "config/secrets/prod.yaml", "k8s/rbac/role.yaml", "ci/deploy.sh",
@@ -100,7 +109,8 @@ def test_a_refused_candidate_is_never_run_in_the_sandbox(tmp_path: Path, monkeyp
 
     monkeypatch.setattr(repair_agent, "generate_candidates", lambda ctx: queue.pop(0) if queue else [])
     monkeypatch.setattr(repair_agent, "prepare_baseline", lambda *a, **k: Baseline(
-        target=None, reproduction=None, test=GOOD_TEST, test_on_original=None, suite_on_original=None, runs=1))
+        target=None, reproduction=None, test=GOOD_TEST, test_on_original=crashed_on_original(),
+        suite_on_original=None, runs=1))
     monkeypatch.setattr(repair_agent, "validate", fake_validate)
     outcome = repair_agent.repair(diagnosis(), None, GitRepo(repo_dir), runner=object(),  # type: ignore[arg-type]
                                   test_command="pytest", max_attempts=3)
