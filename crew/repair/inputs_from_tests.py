@@ -341,18 +341,41 @@ def _parametrized(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[dict[str
     return combos
 
 
+def _module_constants(tree: ast.Module) -> dict[str, ast.expr]:
+    """Names the test module binds exactly once at its top level (``CFG = {...}``), and their values."""
+    stores: dict[str, int] = {}
+    values: dict[str, ast.expr] = {}
+    for stmt in tree.body:
+        for node in ast.walk(stmt) if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) \
+                else ():
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
+                stores[node.id] = stores.get(node.id, 0) + 1
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
+            values[stmt.targets[0].id] = stmt.value
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
+            values[stmt.target.id] = stmt.value
+        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            stores[stmt.name] = stores.get(stmt.name, 0) + 2  # a def rebinds the name
+    rebound = {name for stmt in tree.body if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef)
+               for node in ast.walk(stmt) if isinstance(node, ast.Global) for name in node.names}
+    return {n: v for n, v in values.items() if stores.get(n) == 1 and n not in rebound}
+
+
 def _seeds_in(tree: ast.Module, target: Target, fixtures: dict[str, ast.expr],
               classes: set[str], fluent: Collection[str] = ()) -> Iterator[list[ast.expr]]:
     assert target.function is not None
     owner, _, name = target.function.rpartition(".")
     is_method = bool(owner) and bool(target.params) and target.params[0].name == "self"
     aliases = _aliases(tree)
+    constants = _module_constants(tree)
     for func in _test_functions(tree):
         params = [a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]]
         calls = sorted((n for n in _own_nodes(func) if isinstance(n, ast.Call)),
                        key=lambda n: (n.lineno, n.col_offset))
+        local = {n.id for n in _own_nodes(func) if isinstance(n, ast.Name) and not isinstance(n.ctx, ast.Load)}
         for row in _parametrized(func):
-            env = {p: fixtures[p] for p in params if p in fixtures}
+            env = {n: v for n, v in constants.items() if n not in params and n not in local}
+            env.update({p: fixtures[p] for p in params if p in fixtures})
             env.update({p: v for p, v in row.items() if p in params})
             env.update(_bound_once(func))
             if is_method and fluent:
@@ -506,6 +529,9 @@ def _replacements(node: ast.expr, message_vals: list[str]) -> Iterator[tuple[str
         yield "empty", lit("''"), False
         for ch in _BREAKERS:
             yield "break", lit(repr(value + ch)), False
+        # a separator the value already holds, doubled: an empty field, line or item in the middle
+        for ch in list(dict.fromkeys(c for c in value if not c.isalnum()))[:4]:
+            yield "break", lit(repr(value.replace(ch, ch + ch, 1))), False
         for changed in dict.fromkeys((value.upper(), value.lower(), value.swapcase())):
             if changed != value:
                 yield "case", lit(repr(changed)), False

@@ -11,9 +11,17 @@ import pytest
 from crew.handoffs import Diagnosis, RootCause
 from crew.repair import inputs_from_tests
 from crew.repair.inputs_from_tests import SOURCE, find_seeds, is_test_file, mutate, rank, test_inputs
-from crew.repair.reproduce import MAX_INPUTS, CandidateInput, Param, Target, candidate_inputs, safe_expression
+from crew.repair.reproduce import (
+    MAX_INPUTS,
+    CandidateInput,
+    Param,
+    Target,
+    candidate_inputs,
+    safe_expression,
+)
 from crew.repo import GitRepo
 from tests.e2e_helpers import commit_repo
+from tests.repair.helpers import make_repo
 
 BASKET = '''
 from dataclasses import dataclass, field
@@ -333,3 +341,29 @@ def test_a_very_long_build_in_steps_is_bounded(tmp_path: Path) -> None:
     assert time.perf_counter() - start < 5
     assert ["Basket('ok').add(Item('y', 2.0))"] in seeds
     assert all(len(a) <= 2000 for seed in seeds for a in seed)
+
+
+def test_a_module_level_constant_of_the_test_file_is_a_seed_unless_the_test_rebinds_it(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "r", {
+        "deploy/__init__.py": "",
+        "deploy/plan.py": "def replicas(cfg: dict, region: str) -> int:\n"
+                          "    return cfg['tiers'][cfg['regions'][region]['tier']]['replicas']\n",
+        "tests/test_plan.py": "from deploy.plan import replicas\n\n"
+                              "CFG = {'regions': {'eu': {'tier': 'large'}}, 'tiers': {'large': {'replicas': 6}}}\n\n\n"
+                              "def test_large():\n    assert replicas(CFG, 'eu') == 6\n\n\n"
+                              "def test_local():\n    CFG = {'regions': {}}\n    CFG = {'tiers': {}}\n"
+                              "    assert replicas(CFG, 'us')\n",
+    })
+    target = Target(module="deploy.plan", function="replicas", path="deploy/plan.py", import_root="",
+                    params=[Param("cfg", annotation="dict"), Param("region", annotation="str")])
+    inputs = test_inputs(target, _diagnosis("KeyError", "'replicas'"), repo)
+    args = [c.args for c in inputs]
+    assert args[0] == ["{'regions': {'eu': {'tier': 'large'}}, 'tiers': {'large': {'replicas': 6}}}", "'eu'"]
+    assert not any("'us'" in a[1] and "tiers" in a[0] and "large" in a[0] for a in args)  # the local CFG is not it
+    # the message's key is the one removed first among the nested dict's keys
+    assert ["{'regions': {'eu': {'tier': 'large'}}, 'tiers': {'large': {}}}", "'eu'"] in args
+
+
+def test_a_separator_the_value_holds_is_doubled_to_make_an_empty_field() -> None:
+    out = mutate([["'3\\n4'"]], "ValueError", "invalid literal for int() with base 10: ''", {})
+    assert ["'3\\n\\n4'"] in out
