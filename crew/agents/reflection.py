@@ -20,6 +20,7 @@ from crew.errors import BadInputError
 from crew.handoffs import Critique, Diagnosis, Finding, RepairProposal, RootCause, ValidationReport
 from crew.policy import Policy, check_diff
 from crew.repair.diffs import parse_diff
+from crew.testfiles import is_test_path
 
 # Strategies whose job is to touch files other than the fault's module.
 CROSS_FILE_STRATEGIES = ("rename-import", "add-env-to-manifest", "raise-memory-limit", "add-requirement")
@@ -129,18 +130,6 @@ def _files(diff: str) -> list[_File]:
             hunks.append(_Hunk(lines, h.source_start, h.source_length))
         out.append(_File(pf.path, hunks))
     return out
-
-
-def is_test_path(path: str) -> bool:
-    """Whether ``path`` is part of a test suite."""
-    parts = path.split("/")
-    name = parts[-1]
-    return (
-        any(p in ("tests", "test", "testing") for p in parts[:-1])
-        or name.startswith("test_")
-        or name.endswith("_test.py")
-        or name == "conftest.py"
-    )
 
 
 def _short(exc_type: str) -> str:

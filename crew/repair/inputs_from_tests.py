@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ast
 import copy
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 
 from crew.handoffs import Diagnosis
@@ -29,6 +29,7 @@ from crew.repair.reproduce import (
     safe_imports,
 )
 from crew.repo import GitRepo
+from crew.testfiles import is_test_path
 
 SOURCE = "repo tests"
 MAX_FILES = 200
@@ -63,13 +64,8 @@ _ORDER_BY_EXCEPTION["ArithmeticError"] = _ORDER_BY_EXCEPTION["ZeroDivisionError"
 
 
 def is_test_file(path: str) -> bool:
-    """Test modules and conftest files, by pytest's naming conventions and the usual folders."""
-    if not path.endswith(".py"):
-        return False
-    parts = path.split("/")
-    name = parts[-1]
-    return (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
-            or any(p in ("tests", "test") for p in parts[:-1]))
+    """Python files of the test suite (test modules, conftest files, files under a tests folder)."""
+    return path.endswith(".py") and is_test_path(path)
 
 
 def _parse_bounded(source: str) -> ast.Module | None:
@@ -133,11 +129,11 @@ def _own_nodes(func: ast.AST) -> Iterator[ast.AST]:
             stack.extend(ast.iter_child_nodes(node))
 
 
-def _bound_once(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, ast.expr]:
-    """Local names bound exactly once, by a plain assignment, and the expression they were bound to."""
+def _single_assignments(nodes: Iterable[ast.AST]) -> dict[str, ast.expr]:
+    """Names bound exactly once among ``nodes``, by a plain assignment, and what they were bound to."""
     stores: dict[str, int] = {}
     values: dict[str, ast.expr] = {}
-    for node in _own_nodes(func):
+    for node in nodes:
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
             stores[node.id] = stores.get(node.id, 0) + 1
         elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
@@ -147,8 +143,15 @@ def _bound_once(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, ast.e
         elif isinstance(node, ast.Global | ast.Nonlocal):
             for name in node.names:
                 stores[name] = stores.get(name, 2)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            stores[node.name] = stores.get(node.name, 0) + 2  # a def rebinds the name
+    return {n: v for n, v in values.items() if stores.get(n) == 1}
+
+
+def _bound_once(func: ast.FunctionDef | ast.AsyncFunctionDef) -> dict[str, ast.expr]:
+    """Local names bound exactly once, by a plain assignment, and the expression they were bound to."""
     params = {a.arg for a in [*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs]}
-    return {n: v for n, v in values.items() if stores.get(n) == 1 and n not in params}
+    return {n: v for n, v in _single_assignments(_own_nodes(func)).items() if n not in params}
 
 
 class _TooBig(Exception):
@@ -343,22 +346,8 @@ def _parametrized(func: ast.FunctionDef | ast.AsyncFunctionDef) -> list[dict[str
 
 def _module_constants(tree: ast.Module) -> dict[str, ast.expr]:
     """Names the test module binds exactly once at its top level (``CFG = {...}``), and their values."""
-    stores: dict[str, int] = {}
-    values: dict[str, ast.expr] = {}
-    for stmt in tree.body:
-        for node in ast.walk(stmt) if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) \
-                else ():
-            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
-                stores[node.id] = stores.get(node.id, 0) + 1
-        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name):
-            values[stmt.targets[0].id] = stmt.value
-        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value is not None:
-            values[stmt.target.id] = stmt.value
-        elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            stores[stmt.name] = stores.get(stmt.name, 0) + 2  # a def rebinds the name
-    rebound = {name for stmt in tree.body if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef)
-               for node in ast.walk(stmt) if isinstance(node, ast.Global) for name in node.names}
-    return {n: v for n, v in values.items() if stores.get(n) == 1 and n not in rebound}
+    rebound = {name for node in ast.walk(tree) if isinstance(node, ast.Global) for name in node.names}
+    return {n: v for n, v in _single_assignments(_own_nodes(tree)).items() if n not in rebound}
 
 
 def _seeds_in(tree: ast.Module, target: Target, fixtures: dict[str, ast.expr],

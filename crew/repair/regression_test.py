@@ -26,6 +26,7 @@ from crew.repair.reproduce import (
     safe_imports,
 )
 from crew.repo import GitRepo
+from crew.testfiles import is_test_module
 from sandbox.errors import SandboxError
 from sandbox.requirements import parse_ini
 
@@ -40,11 +41,6 @@ def _used_imports(args: list[str], imports: dict[str, str]) -> list[str]:
 
 
 
-def _is_test_file(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return name.endswith(".py") and (name.startswith("test_") or name.endswith("_test.py"))
-
-
 def test_path(repo: GitRepo, incident_id: str) -> str:
     """Follow the repo's layout: its top-level tests folder, else the folder most of its tests are in."""
     slug = re.sub(r"[^a-z0-9]+", "_", incident_id.lower()).strip("_")[:60] or "incident"
@@ -53,7 +49,7 @@ def test_path(repo: GitRepo, incident_id: str) -> str:
     for folder in ("tests", "test"):
         if folder in dirs:
             return f"{folder}/{name}"
-    folders = Counter(p.rpartition("/")[0] for p in repo.tracked_files if _is_test_file(p))
+    folders = Counter(p.rpartition("/")[0] for p in repo.tracked_files if is_test_module(p))
     if folders:
         folder = sorted(folders.items(), key=lambda item: (-item[1], item[0]))[0][0]
         if folder and all(re.fullmatch(r"[\w.-]+", part) and part not in (".", "..") for part in folder.split("/")):
@@ -135,7 +131,7 @@ def _import_counts(repo: GitRepo, module: str) -> tuple[int, int, dict[str, str]
     top = module.split(".", 1)[0]
     froms = modules = 0
     aliases: dict[str, str] = {}
-    for path in [p for p in repo.tracked_files if _is_test_file(p)][:200]:
+    for path in [p for p in repo.tracked_files if is_test_module(p)][:200]:
         source = repo.read(path) or ""
         if top not in source:
             continue
