@@ -158,10 +158,10 @@ def to_markdown(report: RunReport) -> str:
 #: Where a crashing input came from, in plain words (the report, the terminal and the PR say the same).
 INPUT_SOURCES: dict[str, str] = {
     "sentry locals": "the frame-local variables of the Sentry event in the logs",
-    "log": "the crashing input, read from the service's logs",
+    "log": "values the service logged near the crash",
     "repo tests": "the repository's own tests that reach the fault function, their arguments searched toward the crash",
     "message": "the exception message in the logs",
-    "entry point": "a call of the production entry point (the outermost repository frame of the traceback)",
+    "entry point": "a search over inputs to a caller of the fault function, up to the production entry point",
     "search": "a search over small typed inputs for one that crashes the original code",
     "template": "the repair template's own example input",
 }

@@ -16,7 +16,9 @@ Two candidates, from the suspect commits the diagnosis and history name (likelie
   short and this differs from the partial revert.
 
 Only where the deployed file still holds the suspect's version of the fault function (a later
-change to it would make the revert a guess).
+change to it would make the revert a guess). Its prior ranks it below a template that names the
+cause (a rename the message suggests, a key the payload shows): a revert can undo an intended
+change with the bug, which only the suite and the reviewer can tell.
 """
 
 from __future__ import annotations
@@ -99,10 +101,10 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
         fault_then = fault.frame.line - here[0] + then[0]
         out: list[Candidate] = []
         for strategy, near, score, rationale in (
-            ("revert-suspect-hunk", fault_then, 0.7,
+            ("revert-suspect-hunk", fault_then, 0.6,
              f"Undo the hunk of commit {what} at the fault in `{name}`: the lines as production ran them "
              "before the crash began."),
-            ("revert-suspect-function", None, 0.55,
+            ("revert-suspect-function", None, 0.45,
              f"Undo all of commit {what}'s change to `{name}`, which introduced the crash."),
         ):
             reverted = _reverted(after_lines, before_lines, *then, near)
