@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from holdout_cases import Case  # noqa: E402
 from holdout_cases import dedent as _d  # noqa: E402
 from holdout_cases.issue9 import CASES as ISSUE9_CASES  # noqa: E402
+from judging import patch_files, reproduction_claims, same_message  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNTIME = "/usr/local/lib/python{v}/site-packages/svc_runtime/worker.py"
@@ -1100,15 +1101,7 @@ def prepare_case(case: Case, base: Path) -> dict[str, Any]:
 # ----------------------------------------------------------------------------- judging
 
 
-_SUGGESTION = re.compile(r"\.? (?:Did you mean: [^?]*|Or did you forget to import [^?]*)\?$")
-
-
-def _same_message(theirs: str | None, production: str) -> bool:
-    """Messages match when equal apart from whitespace, object addresses and the "Did you mean" hint
-    that Python's traceback printer (not ``str(exc)``, which a test report holds) appends."""
-    def norm(text: str) -> str:
-        return " ".join(re.sub(r"0x[0-9a-fA-F]+", "0x?", _SUGGESTION.sub("", text.strip())).split())
-    return theirs is not None and norm(theirs) == norm(production)
+_same_message = same_message
 
 
 def _locations(diag: dict[str, Any]) -> list[tuple[str, int]]:
@@ -1148,8 +1141,7 @@ def localised(diag: dict[str, Any], regions: dict[str, list[tuple[int, int]]]) -
     return "no"
 
 
-def _patch_files(diff: str) -> set[str]:
-    return {line[6:] for line in diff.splitlines() if line.startswith("+++ b/")}
+_patch_files = patch_files
 
 
 def after_patch(case: Case, facts: dict[str, Any], patch: Path, timeout: float = 30.0) -> str:
@@ -1193,31 +1185,7 @@ def judge(case: Case, facts: dict[str, Any], report: dict[str, Any], row: dict[s
     row["fixed"] = report.get("outcome") == "fixed"
     attempts = report.get("attempts") or []
     row["attempts"] = len(attempts)
-    sources: list[str] = []
-    false_claims: list[str] = []
-    refused = 0
-    claims: list[tuple[bool, str, dict[str, Any]]] = []  # (claims to reproduce, input source, what the test raised)
-    repro = report.get("reproduction")
-    if isinstance(repro, dict):
-        entry = f" via {repro['entry']}" if repro.get("entry_depth") else ""
-        claims.append((bool(repro.get("reproduced")), f"{repro.get('source') or '?'}{entry}",
-                       repro.get("test_on_original") or {}))
-        refused += int(repro.get("refused") or 0)
-    for a in attempts:
-        val = a.get("validation") or {}
-        claims.append((bool(val.get("reproduces")),
-                       ((a.get("proposal") or {}).get("test") or {}).get("input_source") or "?",
-                       val.get("test_on_original") or {}))
-    for claimed, source, orig in claims:
-        got_type = (orig.get("exc_type") or "").rsplit(".", 1)[-1]
-        same = got_type == facts["exc_type"] and _same_message(orig.get("exc_message"), facts["exc_message"])
-        if claimed:
-            if not any(s.split(" via ")[0] == source.split(" via ")[0] for s in sources):
-                sources.append(source)
-            if not same:
-                false_claims.append(f"{got_type}: {orig.get('exc_message')}"[:120])
-        elif got_type == facts["exc_type"] and not same:
-            refused += 1
+    sources, false_claims, refused = reproduction_claims(report, facts["exc_type"], facts["exc_message"])
     row["reproduced"] = ", ".join(sources)
     row["false_claim"] = " / ".join(false_claims)
     row["refused"] = refused
