@@ -25,8 +25,8 @@ from crew.repair.templates._ast_edit import (
     finish,
     locate,
     module_names,
-    repo_sources,
 )
+from crew.repair.templates._names import Member, fits, reachable_members, use_of
 
 HANDLES: tuple[RootCause, ...] = (RootCause.MISSING_ATTRIBUTE,)
 
@@ -37,33 +37,6 @@ _NAME = re.compile(r"^name '(\w+)' is not defined")
 _SUGGEST = re.compile(r"Did you mean: '(\w+)'\?")
 _FORGOT = re.compile(r"forget to import '(\w+)'")
 _UNBOUND = re.compile(r"local variable '(\w+)' (?:where it is not associated|referenced before assignment)")
-MAX_FILES = 400
-
-
-def class_attributes(cls: ast.ClassDef) -> set[str]:
-    """Attributes instances of a class have, as far as its source says."""
-    names: set[str] = set()
-    for stmt in cls.body:
-        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-            names.add(stmt.name)
-            for node in ast.walk(stmt):
-                if (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Store)
-                        and isinstance(node.value, ast.Name) and node.value.id == "self"):
-                    names.add(node.attr)
-        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-            names.add(stmt.target.id)
-        elif isinstance(stmt, ast.Assign):
-            for target in stmt.targets:
-                if isinstance(target, ast.Name):
-                    names.add(target.id)
-    return names
-
-
-def _repo_classes(ctx: TemplateContext, name: str) -> list[tuple[str, ast.ClassDef]]:
-    found: list[tuple[str, ast.ClassDef]] = []
-    for src in repo_sources(ctx, f"class {name}", MAX_FILES):
-        found += [(src.path, n) for n in ast.walk(src.tree) if isinstance(n, ast.ClassDef) and n.name == name]
-    return found
 
 
 def _module_source(ctx: TemplateContext, dotted: str) -> Source | None:
@@ -92,36 +65,46 @@ def _rename_attribute(fault: Fault, attr: str, new: str, why: str, score: float,
     return candidate(strategy, src, edit.apply(), why, score)
 
 
+def _uses(fault: Fault, attr: str) -> list[str]:
+    """How the fault's function uses ``.attr`` (call, number, text, ...), from every use it has."""
+    src = fault.source
+    scope: ast.AST = fault.function or src.tree
+    return [use_of(src, n) for n in ast.walk(scope) if isinstance(n, ast.Attribute) and n.attr == attr]
+
+
 def _attribute(ctx: TemplateContext, fault: Fault, owner: str, attr: str, module: bool) -> list[Candidate | None]:
     message = ctx.diagnosis.exc_message
     suggested = _SUGGEST.search(message)
     where = f"{fault.path}:{fault.line}"
     kind = "module" if module else "class"
+    pool: set[str] = set()
+    origin = ""
+    members: dict[str, Member] = {}
+    if module:
+        mod = _module_source(ctx, owner)
+        if mod is not None:
+            pool, origin = module_names(mod.tree), mod.path
+    else:
+        members, origin = reachable_members(ctx, owner.rsplit(".", 1)[-1])
+        uses = _uses(fault, attr)
+        # A member of the wrong kind (a method where a value is read, text where arithmetic is done) is no rename.
+        pool = {name for name, member in members.items() if all(fits(member, use) for use in uses)}
     out: list[Candidate | None] = []
-    if suggested:
+    if suggested and (not members or suggested.group(1) in pool):
         new = suggested.group(1)
         out.append(_rename_attribute(
             fault, attr, new,
             f"`{owner}` has no attribute `{attr}` ({where}); it has `{new}`, which Python itself suggests. "
             f"Use the name the {kind} actually defines.", 0.85, f"rename-attribute-{new}",
         ))
-    pool: set[str] = set()
-    origin = ""
-    if module:
-        mod = _module_source(ctx, owner)
-        if mod is not None:
-            pool, origin = module_names(mod.tree), mod.path
-    else:
-        for path, cls in _repo_classes(ctx, owner.rsplit(".", 1)[-1]):
-            pool |= class_attributes(cls)
-            origin = origin or path
     for sim, name in closest(attr, pool, cutoff=0.6)[:2]:
         if suggested and name == suggested.group(1):
             continue
         out.append(_rename_attribute(
             fault, attr, name,
             f"`{owner}` has no attribute `{attr}` ({where}); {origin} defines `{name}`, the closest existing "
-            f"name, which the attribute was most likely renamed to.", 0.45 + 0.35 * sim, f"rename-attribute-{name}",
+            f"name of the same kind, which the attribute was most likely renamed to.", 0.45 + 0.35 * sim,
+            f"rename-attribute-{name}",
         ))
     return out
 
