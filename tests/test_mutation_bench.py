@@ -1,0 +1,167 @@
+"""The mutation benchmark's transformations and site search, on small in-memory sources (no network)."""
+
+from __future__ import annotations
+
+import ast
+import io
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import mutation  # noqa: E402
+
+SOURCE = '''
+import json
+
+
+class Meter:
+    def __init__(self, name, unit="ms"):
+        self.name = name
+        self.unit = unit
+        self.samples = []
+
+    def label(self):
+        return self.name.upper() + " " + self.unit
+
+
+def parse_count(text, options):
+    """Read a count; an empty text is zero."""
+    if not text:
+        return 0
+    width = options.get("width", 8)
+    value = int(text.strip())
+    parts = text.split(":", 1)
+    for i in range(len(parts) - 1):
+        if i < width:
+            value += float(parts[i])
+    try:
+        extra = json.loads(options["extra"])
+    except KeyError:
+        extra = {}
+    return max(value, len(str(extra)), getattr(options, "floor", 0))
+'''
+
+EXPECTED_SITES = {
+    "removed guard": 2,  # the early return, the try
+    "removed default": 2,  # .get(k, v), getattr(o, n, v)
+    "renamed attribute": 8,
+    "dropped conversion": 4,  # int, float, str, and len(str(...)) counts str once
+    "wrong argument order": 4,
+    "off-by-one bound": 3,  # range end, "- 1", "<"
+    "early-return initialisation": 3,
+    "stricter parse": 3,  # int(text.strip()), float(...), split(":", 1)
+}
+
+
+@pytest.mark.parametrize("kind", sorted(mutation.KINDS))
+def test_each_kind_changes_the_tree_and_still_parses(kind: str) -> None:
+    sites = mutation.find_sites({"pkg/mod.py": SOURCE}, kind)
+    assert sites, kind
+    original = ast.dump(ast.parse(SOURCE))
+    for site in sites:
+        mutated = mutation.apply_edit(SOURCE, site.edit)
+        assert ast.dump(ast.parse(mutated)) != original, (kind, site)
+        assert mutated.count("\n") >= SOURCE.count("\n") - 12
+        assert site.kind == kind and site.path == "pkg/mod.py"
+
+
+def test_site_counts_per_kind() -> None:
+    counts = {k: len(mutation.find_sites({"m.py": SOURCE}, k)) for k in mutation.KINDS}
+    assert counts["removed guard"] == EXPECTED_SITES["removed guard"]
+    assert counts["removed default"] == EXPECTED_SITES["removed default"]
+    assert counts["stricter parse"] == EXPECTED_SITES["stricter parse"]
+    assert counts["early-return initialisation"] == EXPECTED_SITES["early-return initialisation"]
+    assert counts["off-by-one bound"] == EXPECTED_SITES["off-by-one bound"]
+    assert all(counts.values())
+
+
+def test_edits_are_what_each_kind_says() -> None:
+    def mutated(kind: str) -> list[str]:
+        return [mutation.apply_edit(SOURCE, s.edit) for s in mutation.find_sites({"m.py": SOURCE}, kind)]
+
+    assert any("if not text" not in m for m in mutated("removed guard"))
+    assert any("except KeyError" not in m and "extra = json.loads(options['extra'])" in m
+               for m in mutated("removed guard"))
+    assert any("options['width']" in m for m in mutated("removed default"))
+    assert any("getattr(options, 'floor')" in m for m in mutated("removed default"))
+    assert any("self.nam.upper()" in m for m in mutated("renamed attribute"))
+    assert any("value = (text.strip())" in m for m in mutated("dropped conversion"))
+    assert any("max(len(str(extra)), value," in m for m in mutated("wrong argument order"))
+    assert any("range(len(parts) - 1 + 1)" in m for m in mutated("off-by-one bound"))
+    assert any("(i <= width)" in m for m in mutated("off-by-one bound"))
+    init = mutated("early-return initialisation")
+    assert any("        return\n        self.unit = unit" in m for m in init)
+    assert any("int((text))" in m for m in mutated("stricter parse"))
+    assert any("value += int(parts[i])" in m for m in mutated("stricter parse"))
+    assert any("text.split(':')" in m for m in mutated("stricter parse"))
+
+
+def test_nested_functions_are_their_own_sites() -> None:
+    src = "def outer(d):\n    def inner(x):\n        return d.get(x, 0)\n    return inner\n"
+    sites = mutation.find_sites({"m.py": src}, "removed default")
+    assert [s.function for s in sites] == ["outer.inner"]
+
+
+def test_site_order_is_deterministic_for_a_seed() -> None:
+    sources = {"a.py": SOURCE, "b.py": SOURCE.replace("Meter", "Gauge")}
+    for kind in mutation.KINDS:
+        first = [s.key() for s in mutation.ordered_sites(sources, kind, seed=3)]
+        again = [s.key() for s in mutation.ordered_sites(dict(reversed(list(sources.items()))), kind, seed=3)]
+        assert first == again
+        assert sorted(first) == sorted(s.key() for s in mutation.find_sites(sources, kind))
+    orders = {tuple(s.key() for s in mutation.ordered_sites(sources, "renamed attribute", seed=n)) for n in range(5)}
+    assert len(orders) > 1
+
+
+def test_first_traceback_and_qualification() -> None:
+    output = (
+        "....F\n"
+        "Traceback (most recent call last):\n"
+        '  File "/work/tests/test_m.py", line 3, in test_label\n'
+        "    Meter('x').label()\n"
+        '  File "/work/pkg/mod.py", line 12, in label\n'
+        '    return self.name.upper() + " " + self.unit\n'
+        "AttributeError: 'Meter' object has no attribute 'unit'\n"
+        "FAILED tests/test_m.py::test_label\n"
+    )
+    crash = mutation.first_traceback(output)
+    assert crash is not None
+    assert (crash.exc_type, crash.exc_message) == ("AttributeError", "'Meter' object has no attribute 'unit'")
+    assert crash.frames[-1] == ("/work/pkg/mod.py", 12, "label")
+    sources = {"pkg/mod.py": SOURCE}
+    init = next(s for s in mutation.find_sites(sources, "early-return initialisation") if s.edit.line == 8)
+    assert mutation.qualifies(init, crash, {"pkg/mod.py"}, sources)
+    rename = next(s for s in mutation.find_sites(sources, "renamed attribute") if s.function == "parse_count")
+    assert not mutation.qualifies(rename, crash, {"pkg/mod.py"}, sources)
+    assertion = mutation.Crash("", "AssertionError", "", [("/work/pkg/mod.py", 12, "label")])
+    label = next(s for s in mutation.find_sites(sources, "renamed attribute") if s.function == "Meter.label")
+    assert not mutation.qualifies(label, assertion, {"pkg/mod.py"}, sources)
+    assert mutation.qualifies(label, crash, {"pkg/mod.py"}, sources)
+
+
+def _tar(tmp_path: Path, members: list[tuple[tarfile.TarInfo, bytes]]) -> Path:
+    path = tmp_path / "evil-1.0.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for info, data in members:
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data) if info.isfile() else None)
+    return path
+
+
+def test_unpack_refuses_paths_out_and_skips_links(tmp_path: Path) -> None:
+    link = tarfile.TarInfo("pkg-1.0/link")
+    link.type = tarfile.SYMTYPE
+    link.linkname = "/etc/passwd"
+    ok = _tar(tmp_path, [(tarfile.TarInfo("pkg-1.0/a.py"), b"x = 1\n"), (link, b"")])
+    top = mutation.unpack(ok, tmp_path / "out")
+    assert (top / "a.py").read_text() == "x = 1\n"
+    assert not (top / "link").exists() and not (top / "link").is_symlink()
+    for bad in ("../escape.py", "/abs.py", "pkg-1.0/../../up.py"):
+        archive = _tar(tmp_path, [(tarfile.TarInfo(bad), b"x")])
+        with pytest.raises(ValueError, match="unsafe path"):
+            mutation.unpack(archive, tmp_path / f"out-{abs(hash(bad))}")
+    assert not (tmp_path / "escape.py").exists() and not Path("/abs.py").exists()
