@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install setup demo test lint bench clean
+.PHONY: install setup demo test lint bench bench-mutation clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,9 @@ lint: install
 
 bench: install
 	$(BIN)/python bench/run_all.py
+
+bench-mutation: install
+	$(BIN)/python bench/mutation.py
 
 clean:
 	rm -rf $(VENV) .healcrew out .pytest_cache .mypy_cache .ruff_cache
