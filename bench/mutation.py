@@ -698,38 +698,18 @@ def run_case(package: Package, repo: Path, case: dict[str, Any], work: Path, cac
 
 
 def sandbox_seconds(report: dict[str, Any]) -> float:
-    """Sandbox time a run reports: every ``duration`` number under the report's validations and
-    reproduction (the run's own accounting, when it gives a total, wins)."""
-    for key in ("sandbox_seconds", "sandbox_time"):
-        if isinstance(report.get(key), (int, float)):
-            return float(report[key])
-    total = 0.0
-
-    def walk(node: Any) -> None:
-        nonlocal total
-        if isinstance(node, dict):
-            for k, v in node.items():
-                if k in ("duration", "sandbox_seconds") and isinstance(v, (int, float)):
-                    total += float(v)
-                else:
-                    walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-    walk(report.get("reproduction"))
-    walk(report.get("attempts"))
-    walk(report.get("search"))
-    return total
+    """Sandbox time the run reports: its "sandbox" stage timing (the repair loop's sandbox share)."""
+    return float(sum(t.get("seconds") or 0.0 for t in report.get("timings") or []
+                     if isinstance(t, dict) and t.get("stage") == "sandbox"))
 
 
 def candidates_tried(report: dict[str, Any]) -> int:
-    search = report.get("search")
-    if isinstance(search, dict):
-        for key in ("candidates_tried", "tried", "validated"):
-            if isinstance(search.get(key), int):
-                return int(search[key])
-        if isinstance(search.get("candidates"), list):
-            return len(search["candidates"])
+    """Candidates the run generated and judged: its candidate records, else its counter, else its attempts."""
+    records = report.get("candidates")
+    if isinstance(records, list) and records:
+        return len(records)
+    if isinstance(report.get("candidates_considered"), int) and report["candidates_considered"]:
+        return int(report["candidates_considered"])
     return len(report.get("attempts") or [])
 
 

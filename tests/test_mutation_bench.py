@@ -165,3 +165,29 @@ def test_unpack_refuses_paths_out_and_skips_links(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="unsafe path"):
             mutation.unpack(archive, tmp_path / f"out-{abs(hash(bad))}")
     assert not (tmp_path / "escape.py").exists() and not Path("/abs.py").exists()
+
+
+def test_report_figures_read_from_the_run_report() -> None:
+    report = {"timings": [{"stage": "sandbox", "seconds": 4.5}, {"stage": "reflection", "seconds": 1.0},
+                          {"stage": "sandbox: baseline", "seconds": 2.0}],
+              "candidates": [{"verdict": "accepted"}, {"verdict": "test still fails"}], "candidates_considered": 7,
+              "attempts": [{}]}
+    assert mutation.sandbox_seconds(report) == 4.5
+    assert mutation.candidates_tried(report) == 2
+    assert mutation.candidates_tried({"candidates": [], "candidates_considered": 7}) == 7
+    assert mutation.candidates_tried({"attempts": [{}, {}]}) == 2
+
+
+def test_summary_counts_per_kind() -> None:
+    rows = [{"kind": "removed guard", "reproduced": "test", "validated": True, "fixed": True, "candidates": 3,
+             "sandbox_seconds": 2.0},
+            {"kind": "removed guard", "reproduced": "", "validated": False, "declined": "no fix", "candidates": 1,
+             "sandbox_seconds": 1.5},
+            {"kind": "stricter parse", "reproduced": "test", "validated": True, "fixed": False,
+             "wrong": "still failing: t", "false_claim": "ValueError: x", "candidates": 4, "sandbox_seconds": 3.0}]
+    by = {s["kind"]: s for s in mutation.summarise(rows)}
+    assert by["removed guard"] | {} == {"kind": "removed guard", "cases": 2, "reproduced": 1, "fixed": 1,
+                                         "declined": 1, "wrong": 0, "false_claims": 0, "errors": 0,
+                                         "candidates": 4, "sandbox_seconds": 3.5}
+    assert (by["stricter parse"]["wrong"], by["stricter parse"]["false_claims"]) == (1, 1)
+    assert by["all"]["cases"] == 3 and by["off-by-one bound"]["cases"] == 0
