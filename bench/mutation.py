@@ -473,13 +473,22 @@ def _git(repo: Path, *args: str, date: str) -> None:
     subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
 
 
+_NOT_COPIED = ("__pycache__", "*.pyc", "*.so", ".git", ".gitattributes", ".gitmodules", ".hg")
+
+
 def _copy_tree(src: Path, dest: Path) -> None:
+    """Copy a file or folder of the sdist: no links followed or kept, no git metadata (the harness's
+    own git commands must not meet a repository the sdist brought along)."""
+    if src.is_symlink():
+        return
     if src.is_file():
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest)
         return
-    shutil.copytree(src, dest, symlinks=False, dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.so"))
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skip = set(shutil.ignore_patterns(*_NOT_COPIED)(folder, names))
+        return skip | {n for n in names if os.path.islink(os.path.join(folder, n))}
+    shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True, ignore=ignore)
 
 
 def base_repo(package: Package, unpacked: Path, repo: Path) -> None:

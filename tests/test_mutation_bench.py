@@ -191,3 +191,21 @@ def test_summary_counts_per_kind() -> None:
                                          "candidates": 4, "sandbox_seconds": 3.5}
     assert (by["stricter parse"]["wrong"], by["stricter parse"]["false_claims"]) == (1, 1)
     assert by["all"]["cases"] == 3 and by["off-by-one bound"]["cases"] == 0
+
+
+def test_base_repo_leaves_out_git_metadata_and_links(tmp_path: Path) -> None:
+    sdist = tmp_path / "pkg-1.0"
+    (sdist / "pkg" / ".git").mkdir(parents=True)
+    (sdist / "pkg" / ".git" / "config").write_text("[core]\n\tfsmonitor = touch /tmp/pwned\n")
+    (sdist / "pkg" / ".gitattributes").write_text("* filter=x\n")
+    (sdist / "pkg" / "__init__.py").write_text("def f(d):\n    return d.get('a', 1)\n")
+    (sdist / "pkg" / "leak.py").symlink_to("/etc/hostname")
+    (sdist / "tests").mkdir()
+    (sdist / "tests" / "test_f.py").write_text("from pkg import f\n\ndef test_f():\n    assert f({}) == 1\n")
+    package = mutation.Package("pkg", "1.0", code=("pkg",), tests=("tests",))
+    repo = tmp_path / "repo"
+    mutation.base_repo(package, sdist, repo)
+    assert sorted(mutation.code_sources(package, repo)) == ["pkg/__init__.py"]
+    for name in (".git", ".gitattributes", "leak.py"):
+        assert not (repo / "pkg" / name).exists() and not (repo / "pkg" / name).is_symlink()
+    assert (repo / "tests" / "test_f.py").is_file() and (repo / ".git").is_dir()
