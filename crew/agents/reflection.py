@@ -12,15 +12,21 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from keyword import iskeyword
+from typing import TYPE_CHECKING, Literal
 
 from crew.errors import BadInputError
-from crew.handoffs import Critique, Diagnosis, Finding, RepairProposal, RootCause, ValidationReport
+from crew.handoffs import Critique, Diagnosis, Finding, RepairProposal, RootCause, SuspectCommit, ValidationReport
 from crew.policy import Policy, check_diff
 from crew.repair.diffs import parse_diff
+from crew.repair.kinds import describe, kind, reverted_commit
 from crew.testfiles import is_test_path
+
+if TYPE_CHECKING:
+    from crew.repo import GitRepo
 
 # Strategies whose job is to touch files other than the fault's module.
 CROSS_FILE_STRATEGIES = ("rename-import", "add-env-to-manifest", "raise-memory-limit", "add-requirement")
@@ -225,6 +231,7 @@ class _Context:
     exc: str = ""
     test_path: str | None = None
     code_files: list[_File] = field(default_factory=list)
+    repo: GitRepo | None = None
 
     def cause_advice(self) -> str:
         template = _CAUSE_ADVICE.get(self.diagnosis.root_cause, "fix the condition that raises {exc}")
@@ -556,6 +563,391 @@ def rule_validation(ctx: _Context) -> list[_Hit]:
     return hits
 
 
+# --------------------------------------------------------------------------- rules that know the generators
+#
+# Each kind of fix has its own way of being wrong while the sandbox stays green: a revert also
+# undoes what its commit meant to add, a guard returns a value where the function's contract says
+# raise, a coercion turns bad data into plausible data. A warning ranks the candidate down (it is
+# still acceptable, with the reason in the PR; see :func:`rank_penalty`); a blocker declines it.
+
+#: The rules below; a search ranks a candidate down by its warnings from these (:func:`rank_penalty`).
+GENERATOR_RULES = ("revert-intended-change", "revert-tested-change", "revert-partial-commit",
+                   "guard-contract-raises", "guard-falsy", "coerce-data-error", "coerce-in-validator")
+
+_FEATURE_WORDS = re.compile(
+    r"^(feat|feature)\b|\b(add(s|ed|ing)?|introduc\w*|support(s|ed|ing)?|new|allow(s|ed|ing)?|implement\w*|"
+    r"enabl\w*)\b", re.I)
+_CALL = re.compile(r"([A-Za-z_][\w.]*)\s*\(")
+_BRANCH = re.compile(r"^(if|elif|else|match|case|for|while|try|except|with)\b")
+_MAX_SCANNED_FILES = 400  # callers and tests read per critique: a bound on a huge repository
+
+
+def _hunk_features(ctx: _Context, f: _File) -> list[str]:
+    """What the lines a revert removes (the suspect commit's lines) add beyond the crash line."""
+    removed = [ln for ln in f.removed if ln.stripped and not ln.stripped.startswith("#")
+               and ln.source_no != ctx.fault_line and ln.stripped != ctx.fault_code]
+    added_text = "\n".join(ln.stripped for ln in f.added)
+    added_calls = set(_CALL.findall(added_text))
+    out: list[str] = []
+    new_defs = [ln for ln in f.removed if re.match(r"(async\s+)?def\s", ln.stripped)]
+    old_defs = [ln for ln in f.added if re.match(r"(async\s+)?def\s", ln.stripped)]
+    for new in new_defs:
+        name = re.match(r"(?:async\s+)?def\s+(\w+)", new.stripped)
+        old = next((o for o in old_defs if name and re.match(rf"(?:async\s+)?def\s+{name.group(1)}\b", o.stripped)),
+                   None)
+        gained = sorted(_params(new.stripped) - (_params(old.stripped) if old else set()))
+        if old is not None and gained:
+            out.append("new parameter " + ", ".join(f"`{p}`" for p in gained))
+        elif old is None:
+            out.append(f"new function `{name.group(1) if name else new.stripped}`")
+    for ln in removed:
+        if _BRANCH.match(ln.stripped) and ln.stripped not in added_text:
+            out.append(f"new branch `{ln.stripped}`")
+            break
+    for ln in removed:
+        if re.search(r"\bf['\"]|\.format\(|%[-#0 +]*\d*[sdfr]", ln.text) and ln.stripped not in added_text:
+            out.append(f"new format `{ln.stripped}`")
+            break
+    calls = [c for ln in removed for c in _CALL.findall(ln.stripped)
+             if c not in added_calls and c.split(".")[-1] not in _NOT_CALLS and not iskeyword(c)]
+    if calls:
+        out.append("new call " + ", ".join(f"`{c}()`" for c in dict.fromkeys(calls)))
+    return out
+
+
+_NOT_CALLS = {"print", "len", "str", "int", "float", "bool", "list", "dict", "set", "tuple", "isinstance",
+              "range", "super", "repr", "format", "join", "get", "append", "def", "if", "elif", "while", "return"}
+
+
+def _params(def_line: str) -> set[str]:
+    try:
+        node = ast.parse(def_line.rstrip(":") + ": pass").body[0]
+    except SyntaxError:
+        return set()
+    if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return set()
+    a = node.args
+    return {x.arg for x in (*a.posonlyargs, *a.args, *a.kwonlyargs, *([a.vararg] if a.vararg else []),
+                            *([a.kwarg] if a.kwarg else []))} - {"self", "cls"}
+
+
+def _removed_names(f: _File) -> set[str]:
+    """Identifiers in the lines a revert removes that none of its added lines keeps."""
+    kept = set(re.findall(r"[A-Za-z_]\w*", "\n".join(ln.text for ln in f.added)))
+    gone = set(re.findall(r"[A-Za-z_]\w*", "\n".join(
+        re.sub(r"#.*$|(['\"]).*?\1", "", ln.text) for ln in f.removed)))
+    return {n for n in gone - kept if len(n) > 2 and not iskeyword(n) and not hasattr(builtins, n)}
+
+
+def _commit_facts(repo: GitRepo, sha: str) -> tuple[str, list[str]]:
+    """The commit's whole message and the files it changed (``log`` reads no content: no driver runs)."""
+    from sandbox.safegit import run_git
+
+    if not re.fullmatch(r"[0-9a-f]{7,64}", sha):
+        return "", []
+    proc = run_git(("log", "-1", "--no-textconv", "--no-ext-diff", "--no-show-signature", "--no-renames",
+                    "--name-only", "--format=%B%x1e", sha), repo.path, ceiling=False)
+    if proc.returncode != 0:
+        return "", []
+    message, _, names = proc.stdout.decode("utf-8", errors="replace").partition("\x1e")
+    return message.strip(), [n for n in names.splitlines() if n.strip()]
+
+
+def _reverted(ctx: _Context) -> SuspectCommit | None:
+    return reverted_commit(ctx.proposal.strategy, ctx.proposal.rationale, ctx.diagnosis.suspect_commits)
+
+
+def rule_revert_intended_change(ctx: _Context) -> list[_Hit]:
+    """A revert also undoes what its commit meant to add: a feature in its message or its hunk,
+    names the repo's tests use, or the rest of a change that spans other files."""
+    if kind(ctx.proposal.strategy) != "revert":
+        return []
+    commit = _reverted(ctx)
+    what = f"{commit.sha[:12]}" + (f" \"{commit.summary}\"" if commit and commit.summary else "") if commit else \
+        "the suspect commit"
+    message, files = (_commit_facts(ctx.repo, commit.sha) if ctx.repo is not None and commit else ("", []))
+    message = message or (commit.summary if commit else "")
+    hits: list[_Hit] = []
+    fault_files = [f for f in ctx.code_files if f.path == ctx.fault_path] or ctx.code_files
+    features = [x for f in fault_files for x in _hunk_features(ctx, f)]
+    says = _FEATURE_WORDS.search(message.splitlines()[0] if message else "")
+    if features or says:
+        why = "; ".join([*([f"its message says it adds a feature (\"{message.splitlines()[0][:80]}\")"]
+                           if says else []), *features[:3]])
+        hits.append(_hit(
+            "revert-intended-change", "warning",
+            f"the revert of {what} also removes an intended change beyond the crash line: {why}",
+            advice=f"Prefer a fix that keeps the intended change of {what}.",
+        ))
+    if ctx.repo is not None:
+        names = {n for f in fault_files for n in _removed_names(f)}
+        used = _tests_using(ctx.repo, names) if names else {}
+        if used:
+            shown = ", ".join(f"`{n}` ({', '.join(paths[:2])})" for n, paths in sorted(used.items())[:3])
+            hits.append(_hit(
+                "revert-tested-change", "blocker",
+                f"the revert removes what the repo's tests use, so {what} is a tested change: {shown}",
+                advice=f"Keep what {what} added that the tests use; fix the crash in place.", cause=True,
+            ))
+        others = [p for p in files if p != ctx.fault_path and p not in {f.path for f in ctx.files}]
+        if others:
+            hits.append(_hit(
+                "revert-partial-commit", "warning",
+                f"{what} also changed {', '.join(others[:5])}{' ...' if len(others) > 5 else ''}; reverting "
+                f"only its lines in {ctx.fault_path} undoes part of a change",
+                advice="Check that the rest of the commit still works without these lines.",
+            ))
+    return hits
+
+
+def _tests_using(repo: GitRepo, names: set[str]) -> dict[str, list[str]]:
+    used: dict[str, list[str]] = {}
+    tests = [p for p in repo.tracked_files if p.endswith(".py") and is_test_path(p)][:_MAX_SCANNED_FILES]
+    for path in tests:
+        text = repo.read(path) or ""
+        for name in names:
+            if re.search(rf"\b{re.escape(name)}\b", text):
+                used.setdefault(name, []).append(path)
+    return used
+
+
+def _fault_function(ctx: _Context) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    """The fault function as deployed: from the repo when it is given, else from the code context."""
+    cc = ctx.diagnosis.code_context
+    name = (cc.function if cc else None) or (ctx.diagnosis.fault_frame.frame.function
+                                             if ctx.diagnosis.fault_frame else None)
+    sources: list[str] = []
+    if ctx.repo is not None and ctx.fault_path:
+        sources.append(ctx.repo.read(ctx.fault_path) or "")
+    if cc is not None:
+        sources.append(textwrap.dedent("\n".join(cc.lines)))
+    for src in sources:
+        try:
+            tree = ast.parse(src)
+        except (SyntaxError, ValueError):
+            continue
+        funcs = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == name]
+        if ctx.repo is not None and src is sources[0] and ctx.fault_line is not None:
+            funcs = [n for n in funcs if n.lineno <= ctx.fault_line <= (n.end_lineno or n.lineno)] or funcs
+        if funcs:
+            return funcs[-1]
+    return None
+
+
+def _exc_names(exc: str) -> set[str]:
+    return {exc, *_PARENTS.get(exc, ())}
+
+
+def _handler_catches(handler: ast.ExceptHandler, names: set[str]) -> bool:
+    if handler.type is None:
+        return False
+    nodes = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any((n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else "") in names
+               for n in nodes)
+
+
+def _calls(nodes: list[ast.stmt], name: str) -> bool:
+    for node in (n for stmt in nodes for n in ast.walk(stmt)):
+        if isinstance(node, ast.Call):
+            f = node.func
+            if (isinstance(f, ast.Name) and f.id == name) or (isinstance(f, ast.Attribute) and f.attr == name):
+                return True
+    return False
+
+
+def _callers_expecting_raise(repo: GitRepo, name: str, exc: str) -> list[str]:
+    """``path:line`` of code that calls ``name`` inside ``try/except exc`` or ``pytest.raises(exc)``."""
+    names = _exc_names(exc)
+    found: list[str] = []
+    paths = [p for p in repo.tracked_files if p.endswith(".py")][:_MAX_SCANNED_FILES]
+    for path in paths:
+        text = repo.read(path) or ""
+        if name not in text or not any(n in text for n in names):
+            continue
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            continue
+        found += [f"{path}:{node.lineno}" for node in ast.walk(tree) if isinstance(node, ast.stmt)
+                  and (_catches_around(node, name, names) or _raises_around(node, name, names))]
+    return found
+
+
+def _catches_around(node: ast.AST, name: str, names: set[str]) -> bool:
+    """``try: ... name(...) ... except <names>:``."""
+    return isinstance(node, ast.Try) and any(_handler_catches(h, names) for h in node.handlers) \
+        and _calls(node.body, name)
+
+
+def _raises_around(node: ast.AST, name: str, names: set[str]) -> bool:
+    """``with pytest.raises(<names>): ... name(...)``."""
+    if not isinstance(node, ast.With | ast.AsyncWith) or not _calls(node.body, name):
+        return False
+    for item in node.items:
+        cm = item.context_expr
+        if isinstance(cm, ast.Call) and _calls([ast.Expr(cm)], "raises") and any(
+                (a.id if isinstance(a, ast.Name) else a.attr if isinstance(a, ast.Attribute) else "") in names
+                for a in cm.args):
+            return True
+    return False
+
+
+def _takes_a_value(ctx: _Context) -> bool:
+    """The fix's added lines give a value or skip work (return, continue, a conditional) and raise nothing."""
+    added = [ln.stripped for f in ctx.code_files for ln in f.added]
+    if any(re.match(r"raise\b", a) for a in added):
+        return False
+    return any(re.match(r"(return|continue|break|yield)\b", a) or re.search(r"\bif\b.+\belse\b", a)
+               or re.search(r"\bor\b", a) for a in added)
+
+
+def rule_guard_contract_raises(ctx: _Context) -> list[_Hit]:
+    """A guard that returns a default where the function's contract says raise: its docstring says
+    so, it raises for other bad inputs, or a caller (or test) catches the exception it would raise."""
+    if kind(ctx.proposal.strategy) not in ("guard", "default") or not ctx.exc or not _takes_a_value(ctx):
+        return []
+    func = _fault_function(ctx)
+    if func is None:
+        return []
+    hits: list[_Hit] = []
+    doc = ast.get_docstring(func) or ""
+    names = _exc_names(ctx.exc)
+    raise_words = re.search(r"\braise[sd]?\b", doc, re.I)
+    named = [n for n in re.findall(r"\b([A-Z]\w*(?:Error|Exception))\b", doc)]
+    if raise_words and (not named or names.intersection(named)):
+        hits.append(_hit(
+            "guard-contract-raises", "blocker",
+            f"the guard returns a value where `{func.name}`'s docstring says it raises"
+            + (f" {ctx.exc}" if names.intersection(named) else "") + ": the caller is told to expect an error",
+            advice=f"Keep `{func.name}` raising as its docstring says; fix the caller or the data.", cause=True,
+        ))
+    if ctx.repo is not None:
+        callers = _callers_expecting_raise(ctx.repo, func.name, ctx.exc)
+        if callers:
+            hits.append(_hit(
+                "guard-contract-raises", "blocker",
+                f"the guard returns a value where callers expect `{func.name}` to raise {ctx.exc}: "
+                f"{', '.join(callers[:3])} catch it",
+                advice=f"Keep `{func.name}` raising {ctx.exc}; its callers handle it.", cause=True,
+            ))
+    if not hits:
+        raised = sorted({_raised_name(n) for n in ast.walk(func) if isinstance(n, ast.Raise) and n.exc is not None}
+                        - {""})
+        if raised:
+            hits.append(_hit(
+                "guard-contract-raises", "warning",
+                f"`{func.name}` raises {', '.join(raised)} for other bad inputs; the guard returns a value "
+                "for this one instead",
+                advice=f"Consider raising a clear error from `{func.name}`, as it does for other bad inputs.",
+            ))
+    return hits
+
+
+def _raised_name(node: ast.Raise) -> str:
+    target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+    if isinstance(target, ast.Name):
+        return target.id
+    if isinstance(target, ast.Attribute):
+        return target.attr
+    return ""
+
+
+def _truthiness_tests(line: str) -> list[str]:
+    """Expressions an added line tests for truth (``if not x``, ``x or d``, ``a if x else b``)."""
+    s = line.strip()
+    for src in (s, s + " pass", s.removeprefix("el") + " pass", f"({s})"):
+        try:
+            tree = ast.parse(src)
+            break
+        except SyntaxError:
+            continue
+    else:
+        return []
+    out: list[ast.expr] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If | ast.While | ast.IfExp):
+            test = node.test
+            out.append(test.operand if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not) else test)
+        elif isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or):
+            out.append(node.values[0])
+    return [ast.unparse(e) for e in out if isinstance(e, ast.Name | ast.Attribute | ast.Subscript | ast.Call)]
+
+
+def rule_guard_falsy(ctx: _Context) -> list[_Hit]:
+    """A guard for None written as a truth test also swallows 0, '', [] and False."""
+    if kind(ctx.proposal.strategy) not in ("guard", "default"):
+        return []
+    if ctx.diagnosis.root_cause is not RootCause.NONE_DEREFERENCE and "NoneType" not in ctx.diagnosis.exc_message:
+        return []
+    for f in ctx.code_files:
+        for ln in f.added:
+            tested = _truthiness_tests(ln.text)
+            hit = [t for t in tested if ctx.diagnosis.culprit is None or t == ctx.diagnosis.culprit]
+            if hit:
+                return [_hit(
+                    "guard-falsy", "warning",
+                    f"`{ln.stripped}` ({f.path}:{ln.target_no}) treats every falsy `{hit[0]}` (0, '', [], False) "
+                    "like None, where only None crashed",
+                    advice=f"Test `{hit[0]} is None` instead of its truth value.",
+                )]
+    return []
+
+
+_BAD_TEXT = (
+    re.compile(r"invalid literal for \w+\(\) with base \d+: (['\"])(?P<v>.*)\1\s*$"),
+    re.compile(r"could not convert string to \w+: (['\"])(?P<v>.*)\1\s*$"),
+    re.compile(r"^time data (['\"])(?P<v>.*?)\1 does not match format"),
+    re.compile(r"^Invalid isoformat string: (['\"])(?P<v>.*)\1\s*$"),
+    re.compile(r"^Unknown string format: (?P<v>.*)$"),
+)
+_VALIDATOR_NAME = re.compile(r"(^|_)(validate|validator|valid|check|verify|ensure|strict|strictly)(_|$)", re.I)
+_VALIDATOR_DOC = re.compile(r"\bvalidat\w*|\bstrict(ly)?\b|\bmust be\b|\breject\w*", re.I)
+
+
+def crashing_text(message: str) -> str | None:
+    """The text a conversion refused, when the exception message quotes it."""
+    for pattern in _BAD_TEXT:
+        m = pattern.search(message.strip())
+        if m:
+            return m.group("v")
+    return None
+
+
+def rule_coercion_hides_data_error(ctx: _Context) -> list[_Hit]:
+    """A coercion or tolerant parse that turns data which is no number or date into a value, or that
+    makes a validation function accept what it exists to reject."""
+    if kind(ctx.proposal.strategy) not in ("coerce", "parse"):
+        return []
+    hits: list[_Hit] = []
+    text = crashing_text(ctx.diagnosis.exc_message)
+    if text is not None and not re.search(r"\d", text):
+        hits.append(_hit(
+            "coerce-data-error", "blocker",
+            f"the crashing value {text[:60]!r} is no number or date in any spelling; converting it "
+            "hides a data error",
+            advice=f"Do not convert {text[:60]!r}; reject it with a clear error, or fix the producer.", cause=True,
+        ))
+    func = _fault_function(ctx)
+    if func is not None:
+        doc = ast.get_docstring(func) or ""
+        why = ("its name" if _VALIDATOR_NAME.search(func.name) else
+               f"its docstring (\"{_VALIDATOR_DOC.search(doc).group(0)}\")"  # type: ignore[union-attr]
+               if _VALIDATOR_DOC.search(doc) else "")
+        if why:
+            hits.append(_hit(
+                "coerce-in-validator", "blocker",
+                f"the {describe(ctx.proposal.strategy).label} is inside `{func.name}`, a validation function by "
+                f"{why}: it would accept what it exists to reject",
+                advice=f"Leave `{func.name}` strict; convert the value before it is validated, or fix the data.",
+            ))
+    return hits
+
+
+def rank_penalty(critique: Critique) -> int:
+    """How far a search ranks an accepted candidate down: its warnings from the generator rules."""
+    return sum(1 for f in critique.findings if f.rule in GENERATOR_RULES and f.severity == "warning")
+
+
 RULES: tuple[Callable[[_Context], list[_Hit]], ...] = (
     rule_forbidden_paths,
     rule_broad_except,
@@ -567,11 +959,16 @@ RULES: tuple[Callable[[_Context], list[_Hit]], ...] = (
     rule_diff_size,
     rule_empty_test,
     rule_validation,
+    rule_revert_intended_change,
+    rule_guard_contract_raises,
+    rule_guard_falsy,
+    rule_coercion_hides_data_error,
 )
 
 
 def _context(
-    proposal: RepairProposal, report: ValidationReport | None, diagnosis: Diagnosis, policy: ReflectionPolicy
+    proposal: RepairProposal, report: ValidationReport | None, diagnosis: Diagnosis, policy: ReflectionPolicy,
+    repo: GitRepo | None = None,
 ) -> _Context:
     files = _files(proposal.diff)
     fault = diagnosis.fault_frame
@@ -586,7 +983,7 @@ def _context(
         fault_code=fault_code or ((fault.frame.code or "").strip() if fault else ""),
         exc=_short(diagnosis.exc_type),
         test_path=proposal.test.path if proposal.test else None,
-        code_files=[f for f in files if f.is_python],
+        code_files=[f for f in files if f.is_python], repo=repo,
     )
 
 
@@ -597,12 +994,18 @@ def critique(
     policy: ReflectionPolicy | None = None,
     attempt: int | None = None,
     max_attempts: int = 3,
+    *,
+    repo: GitRepo | None = None,
 ) -> Critique:
-    """Accept, revise (with feedback) or reject ``proposal`` given its validation ``report``."""
+    """Accept, revise (with feedback) or reject ``proposal`` given its validation ``report``.
+
+    ``repo`` (the repository at the deployed commit) lets the rules that know the generators look
+    past the diff: the reverted commit's message and files, the tests, the fault function's callers.
+    """
     policy = policy or ReflectionPolicy()
     attempt = proposal.attempt if attempt is None else attempt
     try:
-        ctx = _context(proposal, report, diagnosis, policy)
+        ctx = _context(proposal, report, diagnosis, policy, repo)
     except BadInputError as exc:
         return Critique(
             verdict="revise" if attempt < max_attempts else "reject",
