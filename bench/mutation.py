@@ -542,28 +542,40 @@ class Crash:
 
 def first_traceback(output: str) -> Crash | None:
     """Read the first ``Traceback (most recent call last):`` block of ``output`` (a pytest run with
-    ``--tb=native``); None when there is none."""
+    ``--tb=native``); None when there is none. Frames before the first one in the repo (pytest's
+    own, when it prints them) are left out, as a service's traceback starts at its entry point."""
     lines = output.splitlines()
     for i, line in enumerate(lines):
         if line.strip() != "Traceback (most recent call last):":
             continue
-        block = [line.strip()]
-        frames: list[tuple[str, int, str]] = []
+        groups: list[tuple[tuple[str, int, str], list[str]]] = []
         for follow in lines[i + 1:]:
             m = _FRAME.match(follow)
             if m:
-                frames.append((m.group(1), int(m.group(2)), m.group(3)))
-                block.append(follow.rstrip())
-            elif follow.startswith((" ", "\t")):
-                block.append(follow.rstrip())
+                groups.append(((m.group(1), int(m.group(2)), m.group(3)), [follow.rstrip()]))
+            elif follow.startswith((" ", "\t")) and groups:
+                groups[-1][1].append(follow.rstrip())
             else:
                 exc = follow.strip()
                 m2 = re.match(r"^([\w.]+)(?::\s?(.*))?$", exc)
-                if not m2:
+                if not m2 or not groups:
                     return None
-                block.append(exc)
-                return Crash("\n".join(block), m2.group(1).rsplit(".", 1)[-1], m2.group(2) or "", frames)
+                first = next((k for k, (f, _) in enumerate(groups) if f[0].startswith(WORKDIR + "/")), 0)
+                kept = groups[first:]
+                block = [line.strip(), *(text for _, texts in kept for text in texts), exc]
+                crash = Crash("\n".join(block), m2.group(1).rsplit(".", 1)[-1], m2.group(2) or "",
+                              [f for f, _ in kept])
+                rest = "\n".join(lines[i + 2 + sum(len(t) for _, t in groups):])
+                if rest.lstrip().startswith(_CHAINED):  # the exception the test saw is the chain's last
+                    later = first_traceback(rest)
+                    if later is not None:
+                        return Crash(crash.text + "\n\n" + rest.lstrip().split("\n", 1)[0] + "\n\n" + later.text,
+                                     later.exc_type, later.exc_message, later.frames)
+                return crash
     return None
+
+
+_CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
 
 
 def deepest_package_frame(crash: Crash, code_paths: set[str]) -> tuple[str, int, str] | None:
@@ -817,7 +829,7 @@ def main() -> int:
     parser.add_argument("--budget", type=float, default=1200.0, help="wall-clock seconds for the whole run")
     parser.add_argument("--per-kind", type=int, default=2, help="sites per kind, across the packages")
     parser.add_argument("--seed", type=int, default=10)
-    parser.add_argument("--tries", type=int, default=12, help="sites tried per kind and package at most")
+    parser.add_argument("--tries", type=int, default=25, help="sites tried per kind and package at most")
     parser.add_argument("--packages", nargs="*", help="only these package names")
     parser.add_argument("--json", type=Path, help="also write rows and the per-kind summary as JSON")
     parser.add_argument("--keep", type=Path, help="keep repos, logs and reports in this folder")

@@ -209,3 +209,45 @@ def test_base_repo_leaves_out_git_metadata_and_links(tmp_path: Path) -> None:
     for name in (".git", ".gitattributes", "leak.py"):
         assert not (repo / "pkg" / name).exists() and not (repo / "pkg" / name).is_symlink()
     assert (repo / "tests" / "test_f.py").is_file() and (repo / ".git").is_dir()
+
+
+def test_first_traceback_starts_at_the_repo() -> None:
+    output = (
+        "Traceback (most recent call last):\n"
+        '  File "/opt/venv/lib/python3.11/site-packages/_pytest/runner.py", line 361, in from_call\n'
+        "    result = func()\n"
+        '  File "/work/test_m.py", line 4, in test_x\n'
+        "    f('1')\n"
+        '  File "/work/m.py", line 2, in f\n'
+        "    return abs(x)\n"
+        "TypeError: bad operand type for abs(): 'str'\n"
+    )
+    crash = mutation.first_traceback(output)
+    assert crash is not None
+    assert [f[0] for f in crash.frames] == ["/work/test_m.py", "/work/m.py"]
+    assert "_pytest" not in crash.text and crash.text.startswith("Traceback (most recent call last):\n")
+    assert crash.text.endswith("TypeError: bad operand type for abs(): 'str'")
+
+
+def test_first_traceback_follows_a_chain_to_its_last_exception() -> None:
+    output = (
+        "Traceback (most recent call last):\n"
+        '  File "/work/m.py", line 3, in f\n'
+        "    return d['k']\n"
+        "KeyError: 'k'\n"
+        "\n"
+        "During handling of the above exception, another exception occurred:\n"
+        "\n"
+        "Traceback (most recent call last):\n"
+        '  File "/work/test_m.py", line 4, in test_x\n'
+        "    f({})\n"
+        '  File "/work/m.py", line 5, in f\n'
+        "    raise ValueError('no k')\n"
+        "ValueError: no k\n"
+        "FAILED test_m.py::test_x\n"
+    )
+    crash = mutation.first_traceback(output)
+    assert crash is not None
+    assert (crash.exc_type, crash.exc_message) == ("ValueError", "no k")
+    assert crash.frames[-1] == ("/work/m.py", 5, "f")
+    assert "KeyError: 'k'" in crash.text and "During handling" in crash.text
