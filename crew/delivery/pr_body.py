@@ -22,8 +22,17 @@ from urllib.parse import quote
 
 from crew.delivery.redact import redact
 from crew.escape import html_text, markdown_code, markdown_fence, markdown_inline, markdown_prose
-from crew.handoffs import Attempt, DeliveryRecord, Diagnosis, RunReport, RunSummary, ValidationReport
-from crew.report import MARKDOWN, expected_words, input_source_words, sandbox_python_words
+from crew.handoffs import (
+    Attempt,
+    DeliveryRecord,
+    Diagnosis,
+    RepairProposal,
+    RunReport,
+    RunSummary,
+    ValidationReport,
+)
+from crew.repair.kinds import describe, is_partial_revert, reverted_commit
+from crew.report import MARKDOWN, expected_words, input_source_words, public, sandbox_python_words
 
 __all__ = ["render_pr_body", "repo_web_url_from", "TEMPLATE", "MAX_BODY_CHARS", "LOW_CONFIDENCE"]
 
@@ -145,6 +154,17 @@ def _commit_link(url: str | None, sha: str) -> str:
 
 
 # --------------------------------------------------------------------------- sections
+
+
+def _kind(proposal: RepairProposal, d: Diagnosis | None, url: str | None) -> dict[str, str]:
+    """Which kind of fix this is, and for a revert the commit it undoes (linked when there is a forge)."""
+    fix = describe(proposal.strategy)
+    commit = reverted_commit(proposal.strategy, proposal.rationale, d.suspect_commits if d is not None else [])
+    if commit is None:
+        return {"label": md(fix.label), "what": md(fix.description)}
+    subject = f' "{md(commit.summary)}"' if commit.summary else ""
+    how = "partly reverts" if is_partial_revert(proposal.strategy) else "reverts the fault function's part of"
+    return {"label": md(fix.label), "what": f"{how} {_commit_link(url, commit.sha)}{subject}"}
 
 
 def _summary(report: RunReport, d: Diagnosis | None) -> dict[str, Any]:
@@ -518,6 +538,7 @@ def build_context(
         "summary": _summary(report, d),
         "fix_sentence": prose(fix_in_one_sentence(proposal.rationale)) if proposal is not None else "",
         "strategy": code(proposal.strategy) if proposal is not None else None,
+        "kind": _kind(proposal, d, url) if proposal is not None else None,
         "rationale": prose(proposal.rationale) if proposal is not None else "",
         "paths": [code(p) for p in paths],
         "diff": fence(_cap_lines(diff, _MAX_BLOCK_LINES * 3, "diff"), "diff") if diff.strip() else None,
@@ -572,7 +593,9 @@ def render_pr_body(
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    context = build_context(report, delivery, config, repo_web_url=repo_web_url, replay_hint=replay_hint)
+    # Redact the values before they are escaped: an escaped secret (``ghp\_...``) no longer matches
+    # its pattern, so the pass over the finished body alone would miss it.
+    context = build_context(public(report), delivery, config, repo_web_url=repo_web_url, replay_hint=replay_hint)
     text = env.get_template(TEMPLATE).render(**context)
     text = _squeeze_blank_lines(text)
     if len(text) > MAX_BODY_CHARS:

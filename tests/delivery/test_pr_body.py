@@ -125,7 +125,7 @@ def test_diff_and_regression_test_with_input_source(flagship: RunReport) -> None
     assert "+    if not d:\n+        return p" in change
     test = _section(body, "Regression test")
     assert "`tests/test_healcrew_pricing_zero_division.py` calls `calc(12.5, 0.0)`" in test
-    assert "read from the service's logs" in test
+    assert "values the service logged near the crash" in test
     assert "from pathlib import Path\n\nsys.path.insert" in test  # code blocks keep their blank lines
 
 
