@@ -109,7 +109,7 @@ def _index_cond(seq: str, node: ast.Subscript) -> str | None:
     return f"-len({seq}) <= {ast.unparse(sl)} < len({seq})"
 
 
-def _options(fault: Fault, ctx: TemplateContext) -> list[Failing]:
+def options(fault: Fault, ctx: TemplateContext) -> list[Failing]:
     """Every (value, use) the message allows in the fault statement, those on the fault line first."""
     d = ctx.diagnosis
     msg = d.exc_message
@@ -181,21 +181,21 @@ _OP_SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Floor
 
 def failing(ctx: TemplateContext, fault: Fault) -> Failing | None:
     """The one failing (value, use): the carets decide, else it must be the only value that can fail."""
-    options = [o for o in _options(fault, ctx) if is_simple(o.value)]
-    if not options:
+    found = [o for o in options(fault, ctx) if is_simple(o.value)]
+    if not found:
         return None
     span = _caret_span(fault)
     src = fault.source
     if span is not None:
-        exact = [o for o in options if src.span(o.use) == span or src.span(o.value) == span]
+        exact = [o for o in found if src.span(o.use) == span or src.span(o.value) == span]
         if exact:
             return exact[0]
-        inside = [o for o in options if _within(src.span(o.use), span)]
+        inside = [o for o in found if _within(src.span(o.use), span)]
         if inside:
             return inside[0]
     # Without carets the diagnosis' culprit is the first candidate on the line, a guess: not used.
-    distinct = {src.segment(o.value) for o in options}
-    return options[0] if len(distinct) == 1 else None
+    distinct = {src.segment(o.value) for o in found}
+    return found[0] if len(distinct) == 1 else None
 
 
 def _within(inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]) -> bool:
@@ -458,7 +458,7 @@ def explain(ctx: TemplateContext) -> str | None:
     fault = locate(ctx)
     if fault is None:
         return None
-    opts = _options(fault, ctx)
+    opts = options(fault, ctx)
     if opts and not any(is_simple(o.value) for o in opts):
         return f"`{fault.source.segment(opts[0].value)}` is a call's result; a guard would evaluate it twice"
     return None
