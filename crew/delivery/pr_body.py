@@ -31,7 +31,7 @@ from crew.handoffs import (
     RunSummary,
     ValidationReport,
 )
-from crew.repair.kinds import describe, is_partial_revert, reverted_commit
+from crew.repair.kinds import kind_sentence
 from crew.report import MARKDOWN, expected_words, input_source_words, public, sandbox_python_words
 
 __all__ = ["render_pr_body", "repo_web_url_from", "TEMPLATE", "MAX_BODY_CHARS", "LOW_CONFIDENCE"]
@@ -156,15 +156,10 @@ def _commit_link(url: str | None, sha: str) -> str:
 # --------------------------------------------------------------------------- sections
 
 
-def _kind(proposal: RepairProposal, d: Diagnosis | None, url: str | None) -> dict[str, str]:
+def _kind(proposal: RepairProposal, d: Diagnosis | None, url: str | None) -> str:
     """Which kind of fix this is, and for a revert the commit it undoes (linked when there is a forge)."""
-    fix = describe(proposal.strategy)
-    commit = reverted_commit(proposal.strategy, proposal.rationale, d.suspect_commits if d is not None else [])
-    if commit is None:
-        return {"label": md(fix.label), "what": md(fix.description)}
-    subject = f' "{md(commit.summary)}"' if commit.summary else ""
-    how = "partly reverts" if is_partial_revert(proposal.strategy) else "reverts the fault function's part of"
-    return {"label": md(fix.label), "what": f"{how} {_commit_link(url, commit.sha)}{subject}"}
+    return kind_sentence(proposal.strategy, proposal.rationale, d.suspect_commits if d is not None else [],
+                         commit=lambda sha: _commit_link(url, sha), text=md)
 
 
 def _summary(report: RunReport, d: Diagnosis | None) -> dict[str, Any]:

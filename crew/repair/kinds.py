@@ -9,6 +9,7 @@ the kind in the same words, and reflection picks the rules that fit it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -131,3 +132,16 @@ def reverted_commit(strategy: str, rationale: str, suspects: list[SuspectCommit]
             return s
     return SuspectCommit(sha=short, author="", date=datetime.fromtimestamp(0, UTC), summary=m.group(2) or "",
                          reason="named by the revert")
+
+
+def kind_sentence(strategy: str, rationale: str, suspects: list[SuspectCommit], *,
+                  commit: Callable[[str], str], text: Callable[[str], str]) -> str:
+    """"<label> — <what it does>", for a revert naming the commit it undoes: one wording for the report
+    and the PR. ``commit`` renders a sha (a link on a forge), ``text`` makes untrusted text safe."""
+    fix = describe(strategy)
+    undone = reverted_commit(strategy, rationale, suspects)
+    if undone is None:
+        return f"{text(fix.label)} — {text(fix.description)}"
+    subject = f' "{text(undone.summary)}"' if undone.summary else ""
+    how = "partly reverts" if is_partial_revert(strategy) else "reverts the fault function's part of"
+    return f"{text(fix.label)} — {how} {commit(undone.sha)}{subject}"

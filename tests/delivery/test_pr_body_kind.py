@@ -80,3 +80,11 @@ def test_the_reverted_commit_subject_is_escaped_and_redacted(flagship: RunReport
     assert not re.search(r"(?<!\\)<img", line) and "*tiers*" not in line and "@admins" not in line
     assert "[x](http://evil)" not in line
     assert f"({URL}/commit/{SUSPECT})" in line  # the link itself survives
+
+
+def test_report_md_says_the_kind_too(flagship: RunReport) -> None:
+    from crew.report import to_markdown
+
+    assert "**Kind:** guard — checks the failing value" in to_markdown(flagship)
+    text = to_markdown(_revert(flagship, summary="Add *tiers*"))
+    assert f'**Kind:** revert — partly reverts `{SUSPECT[:12]}` "Add \\*tiers\\*".' in text
