@@ -275,9 +275,14 @@ def _fix_section(report: RunReport) -> list[str]:
     a = report.accepted
     assert a is not None
     p, v = a.proposal, a.validation
+    from crew.repair.kinds import kind_sentence
+
+    kind = kind_sentence(p.strategy, p.rationale, report.diagnosis.suspect_commits if report.diagnosis else [],
+                         commit=lambda sha: md.markdown_code(sha[:12]), text=md.markdown_inline)
     lines = ["", "## Fix", "", md.markdown_prose(p.rationale), "",
              f"Strategy {md.markdown_code(p.strategy)}, files: "
              + ", ".join(md.markdown_code(f) for f in p.touched_files),
+             "", f"**Kind:** {kind}.",
              "", md.markdown_fence(p.diff, "diff")]
     if p.test is not None:
         lines += ["", f"### Regression test {md.markdown_code(p.test.path)} "
