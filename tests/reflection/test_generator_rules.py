@@ -348,3 +348,26 @@ def test_a_coercion_inside_a_validation_function_is_declined(source: str, functi
     c = _critique(_proposal(source, after, "coerce-int-strip"), d)
     assert _rules(c)["coerce-in-validator"] == "blocker"
     assert f"`{function}`, a validation function" in c.findings[0].message
+
+
+# --------------------------------------------------------------------------- with the real diagnosis and generator
+
+
+def test_the_real_revert_candidate_is_judged_with_its_commit(tmp_path: Path) -> None:
+    from crew.repair.templates import revert
+    from tests.repair.helpers import crash
+
+    tests = "from app.pricing import price\n\n\ndef test_gold():\n    assert price(10, 3, tier='gold')\n"
+    repo, shas = _repo(tmp_path, [
+        ("Start", {PATH: BEFORE, "app/__init__.py": "", "tests/test_other.py": "def test_x():\n    assert 1\n"}),
+        ("Add tiered pricing", {PATH: TIERED, "app/tiers.py": "GOLD = 0.9\n", "tests/test_pricing.py": tests}),
+    ])
+    ctx = crash(repo, PATH, "return amount / (qty - 1)", "ZeroDivisionError", "division by zero")
+    cand = next(c for c in revert.generate(ctx) if c.strategy == "revert-suspect-hunk")
+    p = RepairProposal(incident_id="inc1", attempt=1, strategy=cand.strategy, diff=unified_diff(cand.edits),
+                       touched_files=cand.touched_files, test=TEST, rationale=cand.rationale)
+    c = critique(p, _passed(), ctx.diagnosis, ReflectionPolicy(), 1, 3, repo=repo)
+    msgs = {f.rule: f.message for f in c.findings}
+    assert shas[1][:12] in msgs["revert-intended-change"] and "Add tiered pricing" in msgs["revert-intended-change"]
+    assert "revert-tested-change" in msgs and "revert-partial-commit" in msgs
+    assert c.verdict == "revise"
