@@ -18,6 +18,7 @@ from crew.repo import GitRepo
 TEMPLATE_MODULES = (
     "division", "keys", "none_guard", "types", "index", "parse", "attributes", "imports",
     "config", "encoding", "revert", "rename", "guard", "initialise", "default",
+    "coerce", "mutate",
 )
 
 

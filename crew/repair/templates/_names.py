@@ -213,3 +213,24 @@ def repo_functions(ctx: TemplateContext, name: str, first: Source | None = None)
         for node in ast.walk(src.tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
                 yield src, node
+
+
+def value_type(node: ast.AST, func: ast.FunctionDef | ast.AsyncFunctionDef | None,
+               observed: dict[str, str] | None = None) -> str | None:
+    """What is known of a value's type at a call: a literal's, a logged local's, or its parameter's annotation."""
+    found = literal_type(node)
+    if found is not None or not isinstance(node, ast.Name):
+        return found
+    raw = (observed or {}).get(node.id)
+    if raw is not None:
+        try:
+            value = ast.literal_eval(raw)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            value = None
+        if value is not None:
+            return type(value).__name__
+    if func is not None:
+        for arg in parameters(func):
+            if arg.arg == node.id and arg.annotation is not None:
+                return _root(ast.unparse(arg.annotation))
+    return None
