@@ -631,12 +631,19 @@ def _params(def_line: str) -> set[str]:
                             *([a.kwarg] if a.kwarg else []))} - {"self", "cls"}
 
 
-def _removed_names(f: _File) -> set[str]:
-    """Identifiers in the lines a revert removes that none of its added lines keeps."""
-    kept = set(re.findall(r"[A-Za-z_]\w*", "\n".join(ln.text for ln in f.added)))
-    gone = set(re.findall(r"[A-Za-z_]\w*", "\n".join(
-        re.sub(r"#.*$|(['\"]).*?\1", "", ln.text) for ln in f.removed)))
-    return {n for n in gone - kept if len(n) > 2 and not iskeyword(n) and not hasattr(builtins, n)}
+def _words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z_]\w*", re.sub(r"#.*$", "", text))
+
+
+def _removed_names(f: _File, deployed: str) -> set[str]:
+    """Identifiers the revert's removed lines hold that the file no longer holds after it."""
+    from collections import Counter
+
+    left = Counter(_words(deployed))
+    left.subtract(w for ln in f.removed for w in _words(ln.text))
+    left.update(w for ln in f.added for w in _words(ln.text))
+    gone = {w for ln in f.removed for w in _words(ln.text)}
+    return {n for n in gone if left[n] <= 0 and len(n) > 2 and not iskeyword(n) and not hasattr(builtins, n)}
 
 
 def _commit_facts(repo: GitRepo, sha: str) -> tuple[str, list[str]]:
@@ -680,7 +687,7 @@ def rule_revert_intended_change(ctx: _Context) -> list[_Hit]:
             advice=f"Prefer a fix that keeps the intended change of {what}.",
         ))
     if ctx.repo is not None:
-        names = {n for f in fault_files for n in _removed_names(f)}
+        names = {n for f in fault_files for n in _removed_names(f, ctx.repo.read(f.path) or "")}
         used = _tests_using(ctx.repo, names) if names else {}
         if used:
             shown = ", ".join(f"`{n}` ({', '.join(paths[:2])})" for n, paths in sorted(used.items())[:3])

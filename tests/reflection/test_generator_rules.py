@@ -371,3 +371,17 @@ def test_the_real_revert_candidate_is_judged_with_its_commit(tmp_path: Path) -> 
     assert shas[1][:12] in msgs["revert-intended-change"] and "Add tiered pricing" in msgs["revert-intended-change"]
     assert "revert-tested-change" in msgs and "revert-partial-commit" in msgs
     assert c.verdict == "revise"
+
+
+def test_a_name_the_file_still_uses_is_not_a_tested_change(tmp_path: Path) -> None:
+    helper = "def rate(x):\n    return x\n\n\ndef twice(x):\n    return rate(x) * 2\n\n\n"
+    before = helper + "def price(amount, qty):\n    return amount / qty\n"
+    after = helper + "def price(amount, qty):\n    total = rate(amount)\n    return total / (qty - 1)\n"
+    test = "from app.pricing import rate\n\n\ndef test_rate():\n    assert rate(2) == 2\n"
+    repo, shas = _repo(tmp_path, [("Start", {PATH: before, "tests/test_rate.py": test}),
+                                  ("Simplify the price computation", {PATH: after})])
+    d = _diag(after, "price", _line(after, "return total / (qty - 1)"),
+              suspects=[_suspect(shas[1], "Simplify the price computation")])
+    p = _proposal(after, before, "revert-suspect-hunk", _revert_rationale(shas[1], "Simplify the price computation"))
+    found = _rules(_critique(p, d, repo))
+    assert "revert-tested-change" not in found  # `rate` stays in the file; `total` is in no test
