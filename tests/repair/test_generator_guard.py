@@ -279,3 +279,35 @@ def test_nothing_for_a_deliberate_raise_or_a_calls_result(shop: GitRepo) -> None
                    "'NoneType' object has no attribute 'name'")
     assert guard.generate(called) == []
     assert guard.explain(called) and "twice" in (guard.explain(called) or "")
+
+
+TYPED = '''def count(xs) -> int:
+    return len(xs)
+
+
+def region(cfg):
+    return f"region {cfg.region}"
+'''
+
+
+def test_wrong_type_guarded_with_isinstance_of_the_type_the_message_names(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "t", {"t.py": TYPED})
+    ctx = crash(repo, "t.py", "return len(xs)", "TypeError", "object of type 'int' has no len()")
+    cand = by_strategy(guard.generate(ctx), "guard-type-expression")
+    assert "return len(xs) if not isinstance(xs, int) else 0" in cand.edits[0].updated
+    assert cand.expected_result == "0"
+    assert_fixes(repo, cand, tmp_path, "count(5)", ["count([1, 2])", "count('abc')"], "from t import count")
+    assert result(repo, cand, "count(5)", tmp_path, "from t import count") == 0
+    odd = crash(repo, "t.py", "return len(xs)", "TypeError", "object of type 'Widget' has no len()")
+    assert guard.generate(odd) == []  # not a builtin: its name may not be bound where the guard goes
+
+
+def test_missing_attribute_tolerated_but_ranked_below_a_cause(tmp_path: Path) -> None:
+    repo = make_repo(tmp_path / "a", {"t.py": TYPED})
+    ctx = crash(repo, "t.py", 'return f"region {cfg.region}"', "AttributeError",
+                "'Cfg' object has no attribute 'region'")
+    cand = by_strategy(guard.generate(ctx), "guard-attr-expression")
+    assert "{cfg.region if hasattr(cfg, 'region') else ''}" in cand.edits[0].updated
+    assert cand.score < 0.6
+    setup = "from t import region\nclass Cfg:\n    pass"
+    assert result(repo, cand, "region(Cfg())", tmp_path, setup) == "region "

@@ -16,6 +16,7 @@ A value whose evaluation may have effects (a call) is never evaluated twice: not
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -36,13 +37,23 @@ from crew.repair.templates._ast_edit import (
 
 HANDLES: tuple[RootCause, ...] = (
     RootCause.NONE_DEREFERENCE, RootCause.DIVISION_BY_ZERO, RootCause.INDEX_OUT_OF_RANGE,
-    RootCause.MISSING_KEY, RootCause.TYPE_MISMATCH,
+    RootCause.MISSING_KEY, RootCause.TYPE_MISMATCH, RootCause.MISSING_ATTRIBUTE,
 )
+# A missing attribute on a real object is more often a rename or a missing initialisation than an
+# optional field: tolerating it ranks below the generators that name that cause.
+_ATTR_PENALTY = 0.25
 
 MAX_CALLER_FILES = 300
 _ATTR = re.compile(r"'(\w+)' object has no attribute '([^']+)'")
 _OPERAND = re.compile(r"unsupported operand type\(s\) for (\S+): '(\w+)' and '(\w+)'")
-_ARGUMENT = re.compile(r"^(\w+)\(\) argument.* not 'NoneType'")
+_ARGUMENT = re.compile(r"^(\w+)\(\) argument.* not '\w+'")
+_BAD_TYPE = re.compile(
+    r"'(\w+)' object is not (?:iterable|subscriptable|callable)|object of type '(\w+)' has no len\(\)"
+    r"|argument of type '(\w+)' is not iterable|\(\) argument.* not '(\w+)'"
+)
+# A wrong type is checked with isinstance only for builtins: their name is always bound.
+_BUILTIN_TYPES = frozenset({"int", "float", "str", "bytes", "bool", "list", "dict", "tuple", "set", "frozenset",
+                            "complex", "bytearray", "range"})
 # What a builtin returns, as the empty value of that type: a guarded call of it yields this.
 _RETURNS = {"len": "0", "sum": "0", "int": "0", "float": "0.0", "str": '""', "bool": "False", "abs": "0",
             "round": "0", "list": "[]", "sorted": "[]", "dict": "{}", "set": "set()", "tuple": "()",
@@ -148,8 +159,44 @@ def options(fault: Fault, ctx: TemplateContext) -> list[Failing]:
             if isinstance(n, ast.Attribute) and n.attr == attr.group(2) and isinstance(n.ctx, ast.Load):
                 add("attr", n.value, n, f"hasattr({src.segment(n.value)}, {attr.group(2)!r})")
         return out
-    if not none:
+    typed = _BAD_TYPE.search(msg)
+    bad = next((g for g in typed.groups() if g), None) if typed else ("NoneType" if none else None)
+    if bad is None or (bad != "NoneType" and bad not in _BUILTIN_TYPES):
         return out
+    kind = "none" if bad == "NoneType" else "type"
+
+    def check(value: ast.AST) -> str:
+        text = src.segment(value)
+        return f"{text} is not None" if kind == "none" else f"not isinstance({text}, {bad})"
+
+    def put(value: ast.AST, use: ast.AST) -> None:
+        if isinstance(value, ast.expr) and not isinstance(value, ast.Constant):
+            add(kind, value, use, check(value))
+
+    for n in fault.nodes(ast.AST):
+        attribute = attr and isinstance(n, ast.Attribute) and n.attr == attr.group(2)
+        subscript = "subscriptable" in msg and isinstance(n, ast.Subscript)
+        if (attribute or subscript) and isinstance(n, ast.Attribute | ast.Subscript) and isinstance(n.ctx, ast.Load):
+            put(n.value, n)
+        elif "not callable" in msg and isinstance(n, ast.Call):
+            put(n.func, n)
+        elif "iterable" in msg and isinstance(n, ast.For | ast.comprehension):
+            put(n.iter, n.iter)
+        elif "iterable" in msg and isinstance(n, ast.Compare) and isinstance(n.ops[0], ast.In | ast.NotIn):
+            put(n.comparators[0], n)
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and len(n.args) == 1 and not n.keywords and (
+            ("has no len()" in msg and n.func.id == "len") or ("iterable" in msg and n.func.id in _ITERATING)
+            or ((m := _ARGUMENT.search(msg)) and m.group(1) == n.func.id)
+        ):
+            put(n.args[0], n)
+        elif kind == "none" and (op := _OPERAND.search(msg)) and isinstance(n, ast.BinOp | ast.AugAssign):
+            # Which operand is None the message says; for two other types it does not (either may be wrong).
+            left = n.left if isinstance(n, ast.BinOp) else n.target
+            right = n.right if isinstance(n, ast.BinOp) else n.value
+            side = left if op.group(2) == "NoneType" else right if op.group(3) == "NoneType" else None
+            if side is not None and op.group(1).rstrip("=") == _OP_SYMBOL.get(type(n.op), ""):
+                put(side, n)
+    return out
     for n in fault.nodes(ast.AST):
         attribute = attr and isinstance(n, ast.Attribute) and n.attr == attr.group(2)
         subscript = "subscriptable" in msg and isinstance(n, ast.Subscript)
@@ -403,7 +450,7 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
     kind = f.kind
     value_text = src.segment(f.value)
     what = {"none": "None", "zero": "zero", "short": "too short", "key": "missing the key",
-            "attr": "missing the attribute"}[kind]
+            "attr": "missing the attribute", "type": "of the wrong type"}[kind]
     why = (f"`{value_text}` is {what} for this input, and `{src.segment(f.use)}` at {fault.path}:{fault.line} "
            "fails on it.")
     out: list[Candidate | None] = []
@@ -450,6 +497,8 @@ def generate(ctx: TemplateContext) -> list[Candidate]:
                 0.72 if isinstance(stmt, ast.Return) else 0.6,
                 expected_result=fallback if isinstance(stmt, ast.Return) and fallback != "None" else None,
             ))
+    if kind == "attr":
+        out = [dataclasses.replace(c, score=round(c.score - _ATTR_PENALTY, 3)) if c else None for c in out]
     return finish(ctx, out)
 
 
