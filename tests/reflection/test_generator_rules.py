@@ -385,3 +385,22 @@ def test_a_name_the_file_still_uses_is_not_a_tested_change(tmp_path: Path) -> No
     p = _proposal(after, before, "revert-suspect-hunk", _revert_rationale(shas[1], "Simplify the price computation"))
     found = _rules(_critique(p, d, repo))
     assert "revert-tested-change" not in found  # `rate` stays in the file; `total` is in no test
+
+
+def test_reading_the_reverted_commit_runs_no_repo_configured_command(tmp_path: Path) -> None:
+    from tests.security.test_git_config import APP, hostile_repo
+
+    root, marker = hostile_repo(tmp_path)
+    repo = GitRepo(root)
+    sha = _git(root, "rev-parse", "HEAD")
+    after = APP + "\n# second\n"
+    d = _diag(after, "div", 2, suspects=[_suspect(sha, "second")])
+    p = RepairProposal(incident_id="inc1", attempt=1, strategy="revert-suspect-hunk",
+                       diff=unified_diff([SourceEdit("app.py", after, APP)]), touched_files=["app.py"], test=TEST,
+                       rationale=f"Undo the hunk of commit {sha[:12]} (second) at the fault in `div`: ...")
+    c = critique(p, _passed(), d, ReflectionPolicy(), 1, 3, repo=repo)
+    assert c.verdict in ("accept", "revise")
+    from crew.agents.reflection import _commit_facts
+
+    assert _commit_facts(repo, sha) == ("second", ["app.py"])  # the log really ran, through safegit
+    assert not marker.exists(), marker.read_text()
