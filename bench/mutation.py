@@ -734,6 +734,20 @@ def candidates_tried(report: dict[str, Any]) -> int:
     return len(report.get("attempts") or [])
 
 
+def decline_reason(report: dict[str, Any]) -> str:
+    """Why a run ended without a fix: its decline, its error, else the last attempt's rejection or
+    the first candidate's verdict (a run that found no fix says why in those)."""
+    if report.get("declined") or report.get("error"):
+        return str(report.get("declined") or report.get("error"))
+    attempts = report.get("attempts") or []
+    if attempts and attempts[-1].get("rejected_because"):
+        return f"no fix ({report.get('outcome')}): {attempts[-1]['rejected_because']}"
+    records = report.get("candidates") or []
+    if records and isinstance(records[0], dict) and records[0].get("verdict"):
+        return f"no fix ({report.get('outcome')}): {records[0]['verdict']}"
+    return f"no fix ({report.get('outcome') or 'no outcome'})"
+
+
 def judge(package: Package, mutated: Path, case: dict[str, Any], report: dict[str, Any], row: dict[str, Any],
           cache: Path, baseline_failing: set[str]) -> None:
     """Fill a row from the run report, then check an accepted patch with the package's own tests."""
@@ -743,7 +757,7 @@ def judge(package: Package, mutated: Path, case: dict[str, Any], report: dict[st
     row["false_claim"] = " / ".join(false_claims)
     row["refused"] = refused
     row["validated"] = report.get("outcome") == "fixed"
-    row["declined"] = report.get("declined") or (report.get("error") or "" if not row["validated"] else "")
+    row["declined"] = "" if row["validated"] else decline_reason(report)
     row["candidates"] = candidates_tried(report)
     row["sandbox_seconds"] = sandbox_seconds(report)
     accepted = report.get("accepted") or {}

@@ -251,3 +251,13 @@ def test_first_traceback_follows_a_chain_to_its_last_exception() -> None:
     assert (crash.exc_type, crash.exc_message) == ("ValueError", "no k")
     assert crash.frames[-1] == ("/work/m.py", 5, "f")
     assert "KeyError: 'k'" in crash.text and "During handling" in crash.text
+
+
+def test_decline_reason_names_the_real_reason() -> None:
+    assert mutation.decline_reason({"declined": "no safe repair"}) == "no safe repair"
+    assert mutation.decline_reason({"error": "boom"}) == "boom"
+    report = {"outcome": "no_fix", "attempts": [{"rejected_because": "2 tests newly fail"}]}
+    assert mutation.decline_reason(report) == "no fix (no_fix): 2 tests newly fail"
+    assert mutation.decline_reason({"outcome": "no_fix", "candidates": [{"verdict": "test still fails"}]}) == (
+        "no fix (no_fix): test still fails")
+    assert mutation.decline_reason({}) == "no fix (no outcome)"
