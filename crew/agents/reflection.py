@@ -927,7 +927,7 @@ def rule_coercion_hides_data_error(ctx: _Context) -> list[_Hit]:
         return []
     hits: list[_Hit] = []
     text = crashing_text(ctx.diagnosis.exc_message)
-    if text is not None and not re.search(r"\d", text):
+    if text is not None and text.strip() and not re.search(r"\d", text):  # '' is a missing value, not bad data
         hits.append(_hit(
             "coerce-data-error", "blocker",
             f"the crashing value {text[:60]!r} is no number or date in any spelling; converting it "

@@ -404,3 +404,10 @@ def test_reading_the_reverted_commit_runs_no_repo_configured_command(tmp_path: P
 
     assert _commit_facts(repo, sha) == ("second", ["app.py"])  # the log really ran, through safegit
     assert not marker.exists(), marker.read_text()
+
+
+@pytest.mark.parametrize("blank", ["''", "'   '"])
+def test_an_empty_value_is_a_missing_value_not_a_data_error(blank: str) -> None:
+    d = _parse_diag(QUANTITY, "quantity", f"invalid literal for int() with base 10: {blank}")
+    c = _critique(_proposal(QUANTITY, TOLERANT, "parse-tolerant-int"), d)
+    assert "coerce-data-error" not in _rules(c)
