@@ -145,12 +145,6 @@ def to_markdown(report: RunReport) -> str:
                 f"{time_words(v.time) if v is not None and v.time is not None else '-'} | "
                 f"{md.markdown_prose((a.rejected_because or '')[:120])} |"
             )
-    if report.candidates:
-        out += ["", "## Candidates", "", "| rank | kind | strategy | location | size | prior | sandbox s | verdict |",
-                "|---:|---|---|---|---:|---:|---:|---|"]
-        out += [f"| {c.rank or '-'} | {md.markdown_inline(c.kind)} | {md.markdown_code(c.strategy)} | "
-                f"{md.markdown_inline(c.location or '-')} | {c.size} | {c.prior:g} | {c.seconds:.2f} | "
-                f"{md.markdown_prose(c.verdict[:160])} |" for c in report.candidates]
     if report.evidence and report.evidence.log_excerpt:
         out += ["", "## Evidence", "", md.markdown_fence("\n".join(report.evidence.log_excerpt[-30:]))]
     out += ["", "## Stages", "", "| stage | status | ms |", "|---|---|---:|"]
