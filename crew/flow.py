@@ -23,6 +23,7 @@ from crew import __version__
 from crew.errors import HealcrewError
 from crew.handoffs import (
     Attempt,
+    CandidateRecord,
     CrashEvidence,
     DeliveryRecord,
     Diagnosis,
@@ -64,6 +65,7 @@ class FlowState(BaseModel):
     sandbox_runs: int = 0
     sandbox_python: SandboxPython | None = None
     candidates_considered: int = 0
+    candidates: list[CandidateRecord] = Field(default_factory=list)
     policy_decisions: list[str] = Field(default_factory=list)
     deliver: str | None = Field(default=None, description="Forge to deliver an accepted fix to; None: no delivery.")
     delivery_config: dict[str, Any] | None = Field(default=None, description="DeliveryConfig fields.")
@@ -191,6 +193,7 @@ class Stages:
         state.attempts, state.accepted, state.declined = outcome.attempts, outcome.accepted, outcome.declined
         state.reproduction = outcome.reproduction
         state.sandbox_runs, state.candidates_considered = outcome.sandbox_runs, outcome.candidates_considered
+        state.candidates = outcome.candidates
         state.policy_decisions.extend(outcome.policy_decisions)
         # Sandbox and Reflection run inside the repair loop; their shares are reported on their own.
         steps = [(f"sandbox: {step.replace('_', ' ')}", s) for step, s in outcome.step_seconds.items()]
@@ -337,7 +340,7 @@ def to_report(state: FlowState, brain: str = "offline") -> RunReport:
         incident=state.incident, brain=brain, evidence=state.evidence, diagnosis=state.diagnosis,
         timings=state.timings, attempts=state.attempts, accepted=state.accepted, declined=state.declined,
         reproduction=state.reproduction, sandbox_runs=state.sandbox_runs, sandbox_python=state.sandbox_python,
-        candidates_considered=state.candidates_considered,
+        candidates_considered=state.candidates_considered, candidates=state.candidates,
         policy_decisions=state.policy_decisions, stopped_at=state.stopped_at, delivery=state.delivery,
         outcome=outcome,  # type: ignore[arg-type]
         error=state.error,

@@ -430,6 +430,22 @@ class Attempt(Record):
     rejected_because: str | None = None
 
 
+class CandidateRecord(Record):
+    """One candidate the budgeted search generated, and how far it got (the reviewer sees what else was tried)."""
+
+    strategy: str
+    kind: str = Field(description="The generator (template module) that offered it; 'other' when unknown.")
+    location: str | None = Field(default=None, description="path:line of the fault location it edits.")
+    size: int = Field(description="Lines changed after normalisation (comments and formatting ignored).")
+    prior: float = Field(description="The generator's prior score.")
+    verdict: str = Field(description="Its stage: refused by policy, test still fails, newly failing, "
+                                     "differential, rejected by reflection, accepted, not validated.")
+    seconds: float = Field(default=0.0, description="Sandbox seconds its validation steps took.")
+    rank: int | None = Field(default=None, description="Its place in the evidence ranking (passing ones only).")
+    warnings: list[str] = Field(default_factory=list, description=(
+        "Reflection's warnings from the rules that know the generators; each ranks the candidate down."))
+
+
 # --------------------------------------------------------------------------- delivery
 
 
@@ -501,6 +517,8 @@ class RunReport(Record):
     sandbox_python: SandboxPython | None = Field(
         default=None, description="The Python the sandbox ran the repo on and why (None: no container ran).")
     candidates_considered: int = 0
+    candidates: list[CandidateRecord] = Field(
+        default_factory=list, description="Every candidate the search generated, with its verdict.")
     delivery: DeliveryRecord | None = None
     policy_decisions: list[str] = Field(default_factory=list)
     stopped_at: str | None = Field(default=None, description="Stage where the run stopped early.")

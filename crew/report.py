@@ -18,7 +18,7 @@ from pathlib import Path
 
 from crew import escape as md
 from crew.errors import HealcrewError
-from crew.handoffs import InputSource, ReproductionRecord, RunReport, SandboxPython, TimeSpent
+from crew.handoffs import CandidateRecord, InputSource, ReproductionRecord, RunReport, SandboxPython, TimeSpent
 
 
 class OutputError(HealcrewError):
@@ -145,6 +145,12 @@ def to_markdown(report: RunReport) -> str:
                 f"{time_words(v.time) if v is not None and v.time is not None else '-'} | "
                 f"{md.markdown_prose((a.rejected_because or '')[:120])} |"
             )
+    if report.candidates:
+        out += ["", "## Candidates", "", "| rank | kind | strategy | location | size | prior | sandbox s | verdict |",
+                "|---:|---|---|---|---:|---:|---:|---|"]
+        out += [f"| {c.rank or '-'} | {md.markdown_inline(c.kind)} | {md.markdown_code(c.strategy)} | "
+                f"{md.markdown_inline(c.location or '-')} | {c.size} | {c.prior:g} | {c.seconds:.2f} | "
+                f"{md.markdown_prose(_candidate_verdict(c)[:240])} |" for c in report.candidates]
     if report.evidence and report.evidence.log_excerpt:
         out += ["", "## Evidence", "", md.markdown_fence("\n".join(report.evidence.log_excerpt[-30:]))]
     out += ["", "## Stages", "", "| stage | status | ms |", "|---|---|---:|"]
@@ -392,3 +398,8 @@ def write_report(report: RunReport, out_dir: Path) -> tuple[Path, Path]:
     _write_atomic(json_path, report.model_dump_json(indent=2))
     _write_atomic(md_path, public_text(to_markdown(report)))
     return json_path, md_path
+
+
+def _candidate_verdict(c: CandidateRecord) -> str:
+    """The candidate's stage, and the reflection warnings that ranked it down."""
+    return c.verdict + (f" (ranked down: {'; '.join(c.warnings)})" if c.warnings else "")

@@ -49,12 +49,17 @@ class SandboxRunner:
         self.policy_decisions: list[str] = []
         """What the sandbox refused or left out of the repo (dependency lines, spec files, links), once each."""
 
-    def run(self, command: list[str], diff: str | None, files: dict[str, str], timeout: float) -> SandboxOutcome:
+    def run(self, command: list[str], diff: str | None, files: dict[str, str], timeout: float,
+            output_cap: int | None = None) -> SandboxOutcome:
+        """``output_cap`` raises the bytes of output kept (a batch's tagged blocks must all survive)."""
         from sandbox import PatchError, prepare
         from sandbox import SandboxError as RawSandboxError
 
+        config = self.config
+        if output_cap is not None and output_cap > config.output_cap_bytes:
+            config = config.model_copy(update={"output_cap_bytes": output_cap})
         try:
-            with prepare(self.repo.path, self.repo.commit, diff or None, files, self.config) as box:
+            with prepare(self.repo.path, self.repo.commit, diff or None, files, config) as box:
                 junit = JUNIT_PATH if any("--junitxml" in arg for arg in command) else None
                 left_out = [f"sandbox copy: {note}" for note in box.workspace.notes]
                 self._note_refusals([r.note() for r in box.refused] + left_out)

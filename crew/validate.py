@@ -21,10 +21,12 @@ rejected with "got a pass". Each run's seconds are kept, so the report says wher
 
 from __future__ import annotations
 
+import json
 import shlex
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import Any, Protocol
 
 from crew.errors import HealcrewError
@@ -376,15 +378,28 @@ def validate(
         return ValidationReport(**common, reproduces=True, test_run_alone=True, fixed=False,
                                 no_regressions=False, passed=False, patch_applies=False, sandbox_runs=1,
                                 failure=outcome.patch_error[:300], time=spent)
+    return _judge(common, baseline, on_test, on_suite, outcome.timed_out, probed, spent, runs, start)
+
+
+def _judge(
+    common: dict[str, Any], baseline: Baseline, on_test: RunSummary | None, on_suite: RunSummary, timed_out: bool,
+    probed: list[ProbeResult], spent: TimeSpent, runs: int, start: float, failure: str | None = None,
+) -> ValidationReport:
+    """Checks (b)-(d) of the patched side against the baseline: one judgement for one run or a batch.
+
+    ``failure``, when given, is a more precise reason the regression test did not pass (a hang, a
+    crashed interpreter), kept in place of the generic one.
+    """
+    assert baseline.target is not None
+    diff_inputs = baseline.reproduction.normal_inputs if baseline.reproduction else []
     was_failing = set(baseline.suite_on_original.failing if baseline.suite_on_original else [])
     newly = [t for t in on_suite.failing if t not in was_failing]
     fixed = on_test is not None and on_test.failed + on_test.errors == 0 and on_test.passed > 0
     mismatches: list[str] = []
     differential_ok: bool | None = None
-    if diff_inputs and baseline.reproduction is not None:
-        results = probed
+    if diff_inputs and baseline.reproduction is not None and (fixed or probed):
         by_index: dict[int, Any] = {}
-        for entry in results:
+        for entry in probed:
             if entry.index is not None and entry.index < len(diff_inputs):
                 by_index.setdefault(entry.index, entry)
         for index, (args, before) in enumerate(zip(diff_inputs, baseline.reproduction.normal_results, strict=True)):
@@ -395,16 +410,17 @@ def validate(
             elif after.result != before:
                 mismatches.append(f"{shown}: {before} before, {after.result or after.error} after")
         differential_ok = not mismatches
-    failure = None
-    if not fixed:
+    if fixed:
+        failure = None
+    elif failure is None:
         failure = f"the regression test still fails on the patched code: {on_test.exc_type if on_test else '?'}"
         if on_test and on_test.exc_message:
             failure += f": {on_test.exc_message[:120]}"
-    elif newly:
+    if failure is None and newly:
         failure = f"{len(newly)} existing test(s) newly fail: {', '.join(newly[:3])}"
-    elif mismatches:
+    elif failure is None and mismatches:
         failure = f"differential check: {mismatches[0]}"
-    elif outcome.timed_out:
+    elif failure is None and timed_out:
         failure = "the patched run timed out"
     return ValidationReport(
         **common,
@@ -415,6 +431,179 @@ def validate(
         differential_ok=differential_ok, sandbox_runs=runs,
         seconds=round(time.perf_counter() - start, 3), passed=failure is None, failure=failure, time=spent,
     )
+
+
+@dataclass
+class BatchItem:
+    """One candidate for :func:`validate_batch`: its patched files, computed on the host."""
+
+    files: dict[str, str]
+    expected_result: str | None = None
+
+
+@dataclass
+class BatchOutcome:
+    """One container's verdicts, in the order of the items, and what the container cost."""
+
+    reports: list[ValidationReport | None]
+    """None: not started, because the batch stopped after an earlier candidate passed (``stop_after_pass``)."""
+    seconds: float
+    containers: int
+
+
+BATCH_OUTPUT_CAP = 32 << 20
+"""Bytes of the batch's output kept: every candidate's block must survive the head/tail cap."""
+COPY_SECONDS = 3.0  # per candidate, for copying the work dir and starting the steps
+
+
+def validate_batch(
+    items: list[BatchItem], baseline: Baseline, diagnosis: Diagnosis, runner: Runner, test_command: str,
+    timeout: float = 300.0, stop_after_pass: bool = False,
+) -> BatchOutcome:
+    """Validate several candidates in ONE sandbox run, each in its own copy (``batch_script.py``).
+
+    Per candidate: the regression test alone (``REGRESSION_TIMEOUT`` per test), then, only when it
+    passed, the suite and the differential probe; the baseline's original side is reused. A
+    candidate that hangs or kills its interpreter costs its own step's timeout. Verdicts are the
+    same judgement as :func:`validate`'s. With ``stop_after_pass`` the container stops after the
+    first candidate whose regression test passed; those after it come back as None.
+    """
+    from crew.repair import batch
+    from crew.repair.probe_run import KEY_PATH as PROBE_KEY_PATH
+    from crew.repair.probe_run import probe_command
+    from crew.repair.reproduce import PROBE_SCRIPT, parse_probe_output
+
+    start = time.perf_counter()
+    common: dict[str, Any] = {"backend": runner.backend, "isolation_note": runner.isolation_note}
+    if not items:
+        return BatchOutcome([], 0.0, 0)
+    if not _can_run(baseline, diagnosis):  # nothing to run: validate() says why without a sandbox run
+        early: list[ValidationReport | None] = [
+            validate("", baseline, diagnosis, runner, test_command, it.expected_result, timeout=timeout)
+            for it in items]
+        return BatchOutcome(early, 0.0, 0)
+    assert baseline.test is not None and baseline.target is not None
+    tests: list[RegressionTest] = []
+    failures: dict[int, str] = {}
+    for index, item in enumerate(items):
+        test = baseline.test
+        if item.expected_result is not None and baseline.reproduction is not None:
+            try:
+                test = render_test(baseline.target, baseline.reproduction, diagnosis, diagnosis.incident_id,
+                                   test.path, item.expected_result, repo=baseline.repo, before=baseline.before)
+            except HealcrewError as exc:
+                failures[index] = str(exc)
+        tests.append(test)
+    diff_inputs = baseline.reproduction.normal_inputs if baseline.reproduction else []
+    probe: dict[str, Any] | None = None
+    if diff_inputs and (baseline.target.function or baseline.target.route):
+        probe_files = {PROBE_PATH_IN_COPY: PROBE_SCRIPT.read_text(encoding="utf-8"),
+                       DIFF_SPEC_PATH: json.dumps(probe_spec(baseline.target, diff_inputs, diagnosis))}
+        probe = {"argv": probe_command(DIFF_SPEC_PATH), "files": probe_files, "key_path": PROBE_KEY_PATH}
+    run_items = [i for i in range(len(items)) if i not in failures]
+    batch_key, probe_keys = batch.new_keys(len(run_items))
+    spec = {
+        "scratch": batch.SCRATCH, "junit": JUNIT_PATH, "deadline": max(1.0, timeout - 5.0),
+        "test": _test_command(baseline.test.path), "test_timeout": REGRESSION_TIMEOUT + STEP_SLACK,
+        "suite": _suite_command(test_command), "suite_timeout": min(timeout, SUITE_STEP_TIMEOUT),
+        "probe": probe, "probe_timeout": PROBE_STEP_TIMEOUT,
+        "candidates": [{"files": {**items[i].files, tests[i].path: tests[i].code}} for i in run_items],
+        "stop_after_pass": stop_after_pass,
+    }
+    outcome = _run_batch(runner, batch.command(), batch.files(spec, batch_key, probe_keys), timeout)
+    found = batch.parse_blocks(outcome.stdout, batch_key, len(run_items))
+    root = baseline.repo.path if baseline.repo is not None else None
+    reports: list[ValidationReport | None] = []
+    for index in range(len(items)):
+        if index in failures:
+            reports.append(ValidationReport(**common, reproduces=False, fixed=False, no_regressions=False,
+                                            passed=False, sandbox_runs=0, failure=failures[index]))
+            continue
+        slot = run_items.index(index)
+        got = found.get(slot)
+        if got is not None and got.stopped:
+            reports.append(None)
+            continue
+        if got is None or got.steps is None or "test" not in got.steps:
+            why = (got.skipped or got.error) if got is not None else None
+            if why is None:
+                why = ("the batch timed out before this candidate finished" if outcome.timed_out else
+                       "no verified result came back from the batch for this candidate")
+            reports.append(ValidationReport(**common, reproduces=True, test_run_alone=True, fixed=False,
+                                            no_regressions=False, passed=False, sandbox_runs=0,
+                                            failure=f"not validated: {why}"))
+            continue
+        copy = batch.copy_of(slot)
+        cases = partial(_junit_cases, root=root, workdir=copy)
+        test_step = got.steps["test"]
+        test_run = SandboxOutcome(exit_code=test_step.exit_code, stdout="", stderr=test_step.stderr,
+                                  seconds=test_step.seconds, timed_out=test_step.timed_out,
+                                  cases=cases(test_step.junit))
+        on_test, _ = _summaries(test_run, tests[index].path)
+        suite_step = got.steps.get("suite")
+        suite_run = SandboxOutcome(exit_code=suite_step.exit_code if suite_step else None, stdout="",
+                                   stderr=suite_step.stderr if suite_step else "",
+                                   seconds=suite_step.seconds if suite_step else 0.0,
+                                   timed_out=suite_step.timed_out if suite_step else False,
+                                   cases=cases(suite_step.junit) if suite_step else [])
+        _, on_suite = _summaries(suite_run, tests[index].path)
+        probe_step = got.steps.get("probe")
+        probed = (parse_probe_output(probe_step.stdout, probe_keys[slot]) or []) if probe_step else []
+        spent = TimeSpent(test_on_patched=round(test_step.seconds, 3),
+                          patched_suite=round(suite_run.seconds, 3),
+                          differential=round(probe_step.seconds, 3) if probe_step else 0.0)
+        spent.total = _total(spent)
+        runs = 1 + (suite_step is not None) + (probe_step is not None)
+        reports.append(_judge(common, baseline, on_test, on_suite, suite_run.timed_out, probed, spent, runs, start,
+                              failure=_step_failure(test_step.exit_code, test_step.timed_out, on_test)))
+    return BatchOutcome(reports, round(outcome.seconds, 3), 1)
+
+
+STEP_SLACK = 10.0
+"""Seconds beyond the per-test timeout a step may take (starting pytest, collecting) before it is killed."""
+SUITE_STEP_TIMEOUT = 120.0
+PROBE_STEP_TIMEOUT = 30.0
+PROBE_PATH_IN_COPY = ".healcrew/probe.py"
+
+
+def _junit_cases(xml: bytes | None, root: Path | None, workdir: str) -> list[CaseOutcome]:
+    """A copy's JUnit report through the sandbox's hostile-input parser; frames made copy-relative."""
+    from sandbox.errors import SandboxError as RawSandboxError
+    from sandbox.junit import parse_junit
+
+    if not xml:
+        return []
+    try:
+        parsed = parse_junit(xml, root=root, workdir=workdir)
+    except RawSandboxError:
+        return []
+    return [CaseOutcome(test_id=t.test_id, outcome=t.outcome, exc_type=t.exc_type, message=t.message,
+                        frame=t.frame) for t in parsed]
+
+
+def _can_run(baseline: Baseline, diagnosis: Diagnosis) -> bool:
+    return (baseline.test is not None and baseline.target is not None
+            and reproduction_verdict(baseline.test_on_original, diagnosis).matched)
+
+
+def _step_failure(exit_code: int | None, timed_out: bool, on_test: RunSummary | None) -> str | None:
+    """A precise reason when the regression test's run itself went wrong (read from exit code and
+    report only: never from what the run printed)."""
+    if timed_out:
+        return f"the regression test hung: killed after {REGRESSION_TIMEOUT + STEP_SLACK:g} s"
+    if on_test is None or on_test.passed + on_test.failed + on_test.errors == 0:
+        return f"the regression test's interpreter died without a report (exit code {exit_code})"
+    return None
+
+
+def _run_batch(runner: Runner, command: list[str], files: dict[str, str], timeout: float) -> SandboxOutcome:
+    """The batch run; with the sandbox runner's output cap raised so every block survives."""
+    import inspect
+
+    extra: dict[str, Any] = {}
+    if "output_cap" in inspect.signature(runner.run).parameters:
+        extra["output_cap"] = BATCH_OUTPUT_CAP
+    return runner.run(command, None, files, timeout, **extra)
 
 
 def _total(spent: TimeSpent) -> float:

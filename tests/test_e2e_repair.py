@@ -138,31 +138,34 @@ def test_replaying_a_bundle_twice_gives_the_same_report(cache: Path, docker_clie
     assert reports[0] == reports[1]
 
 
-def test_a_candidate_that_does_not_fix_is_revised_and_the_next_is_accepted(
+def test_a_candidate_that_does_not_fix_is_recorded_and_the_right_one_is_accepted(
     cache: Path, docker_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The revise loop, with a first candidate that only touches a comment (a real, useless edit)."""
+    """The search, with a first candidate that adds a useless (but real) statement, and one that only
+    adds a comment: neither reaches reflection, both are in the report with why."""
     import crew.agents.repair as repair_module
     from crew.repair.candidates import Candidate, SourceEdit, generate_candidates
 
-    def with_a_useless_first(ctx: Any, limit: int = 6) -> list[Candidate]:
+    def with_useless_firsts(ctx: Any, limit: int = 6) -> list[Candidate]:
         real = generate_candidates(ctx, limit)
         if ctx.tried or not real:  # revising, or an upstream location with nothing to offer
             return real
         edit = real[0].edits[0]
         commented = edit.original.replace("def calc(p, d):", "def calc(p, d):  # divisor")
-        useless = SourceEdit(edit.path, edit.original, commented)
-        return [Candidate("comment-only", (useless,), "adds a comment", 0.99), *real]
+        useless = edit.original.replace("    return p / d", "    d = d\n    return p / d")  # smallest first
+        return [Candidate("comment-only", (SourceEdit(edit.path, edit.original, commented),), "a comment", 0.99),
+                Candidate("useless", (SourceEdit(edit.path, edit.original, useless),), "d = d", 0.98), *real]
 
-    monkeypatch.setattr(repair_module, "generate_candidates", with_a_useless_first)
+    monkeypatch.setattr(repair_module, "generate_candidates", with_useless_firsts)
     incident = load_bundle(INCIDENTS / "pricing-zero-division", cache)
     report = to_report(run_stages(incident, use_crewai=False, repair=True, sandbox="docker"))
-    first, second = report.attempts[:2]
-    assert first.proposal.strategy == "comment-only" and first.critique and first.critique.verdict == "revise"
-    assert first.validation and first.validation.reproduces and not first.validation.fixed
-    assert "still fails on the patched code" in (first.rejected_because or "")
-    assert "comment-only" in first.critique.feedback
-    assert second.critique and second.critique.verdict == "accept" and report.outcome == "fixed"
+    assert report.outcome == "fixed" and report.accepted is not None
+    assert report.accepted.proposal.strategy not in ("comment-only", "useless")
+    assert all(a.proposal.strategy not in ("comment-only", "useless") for a in report.attempts)
+    verdicts = {c.strategy: c.verdict for c in report.candidates}
+    assert verdicts["comment-only"].startswith("not validated: no change after normalisation")
+    assert "still fails on the patched code" in verdicts["useless"]
+    assert verdicts[report.accepted.proposal.strategy] == "accepted"
 
 
 def test_a_patch_that_does_not_apply_is_an_outcome_not_a_crash(cache: Path, docker_client: Any) -> None:

@@ -1,10 +1,14 @@
-"""Repair agent (offline brain) and the bounded repair → sandbox → reflection loop.
+"""Repair agent (offline brain) and the budgeted search → reflection loop.
 
-Candidates come ranked from the templates; each attempt is validated in the sandbox and
-critiqued; a revise verdict feeds the critique back so the next candidate avoids what failed.
-The loop stops at the first accepted attempt, after ``max_attempts``, or when the repair's time
-``budget`` is spent (no sandbox run is started that the budget cannot pay for, and each run's
-timeout is cut to what is left); every attempt is kept, with where its sandbox time went.
+After the reproduction, every candidate the templates offer at the two or three best fault
+locations is generated, deduplicated after normalisation (:mod:`crew.repair.search`), checked by
+policy, and validated in batches, several candidates per container (:func:`validate_batch`).
+Candidates that pass are ranked by evidence and reflection critiques them in that order: the
+first it accepts is the fix; a revise verdict feeds back into the templates for a further round
+while budget and ``max_attempts`` (the most fixes reflection is asked to judge) remain. Without
+``--budget`` the search gets ``SEARCH_BUDGET`` seconds of sandbox time; ``--budget`` bounds the
+whole repair (no sandbox run is started that it cannot pay for, and each run's timeout is cut to
+what is left). Every candidate is recorded with its verdict and sandbox seconds.
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from crew.handoffs import (
     Attempt,
+    CandidateRecord,
     CrashEvidence,
     Critique,
     Diagnosis,
@@ -25,8 +31,22 @@ from crew.handoffs import (
     ValidationReport,
 )
 from crew.repair.candidates import Candidate, TemplateContext, explain_decline, generate_candidates
+from crew.repair.search import (
+    dedup,
+    is_noop,
+    kinds,
+    normal_key,
+    normalised_size,
+    order_key,
+    provably_first,
+    rank,
+    verdict,
+)
 from crew.repo import GitRepo
-from crew.validate import Baseline, Runner, prepare_baseline, validate
+from crew.validate import Baseline, BatchItem, Runner, prepare_baseline, validate_batch
+
+if TYPE_CHECKING:
+    from crew.agents.reflection import ReflectionPolicy
 
 
 @dataclass
@@ -45,9 +65,20 @@ class RepairOutcome:
     """Sandbox seconds by validation step over all attempts (reproduction, suite on original, ...)."""
     budget_spent: bool = False
     reproduction: ReproductionRecord | None = None
+    candidates: list[CandidateRecord] = field(default_factory=list)
+    """Every candidate the search generated, with its verdict (the report's table)."""
+    containers: int = 0
+    """Containers the candidates' validation started (a batch is one)."""
+    batch_seconds: float = 0.0
+    """Wall seconds of those containers, start to end."""
 
 
 SANDBOX_TIMEOUT = 300.0  # seconds one sandbox run may take when no budget is tighter
+SEARCH_BUDGET = 60.0
+"""Sandbox seconds the candidates' validation may take when ``--budget`` is not given (measured: at
+least 20 candidates fit in it on a 2-core machine, bench/bench_search.py)."""
+BATCH_SIZE = 12  # candidates per container
+SEARCH_LIMIT = 40  # candidates generated per fault location and round
 MIN_RUN_SECONDS = 5.0  # a sandbox run is not started with less budget left than this
 
 
@@ -80,7 +111,8 @@ def _add_time(outcome: RepairOutcome, spent: TimeSpent | None) -> None:
 MAX_LOCATIONS = 3
 
 
-def _located_candidates(ctx: TemplateContext, limit: int = 6) -> list[Candidate]:
+def _located_candidates(ctx: TemplateContext, limit: int = 6, kind_of: dict[tuple[tuple[str, str], ...], str]
+                        | None = None) -> list[Candidate]:
     """Candidates at the raising line and at the next best fault locations, ranked together.
 
     An upstream candidate scores its own score times its location's, and its strategy names the
@@ -90,7 +122,10 @@ def _located_candidates(ctx: TemplateContext, limit: int = 6) -> list[Candidate]
 
     from crew.diagnosis.locations import diagnosis_at
 
-    found = generate_candidates(ctx)
+    found = generate_candidates(ctx, limit)
+    if kind_of is not None:
+        for key, kind in kinds(ctx).items():
+            kind_of.setdefault(key, kind)
     for loc in ctx.diagnosis.fault_locations[1:MAX_LOCATIONS]:
         moved = diagnosis_at(ctx.diagnosis, loc, ctx.repo.read)
         if moved is None:
@@ -99,7 +134,10 @@ def _located_candidates(ctx: TemplateContext, limit: int = 6) -> list[Candidate]
         tried = {s.removesuffix(place) for s in ctx.tried if s.endswith(place)}
         sub = TemplateContext(diagnosis=moved, repo=ctx.repo, evidence=ctx.evidence, feedback=ctx.feedback,
                               tried=tried)
-        for cand in generate_candidates(sub):
+        if kind_of is not None:
+            for key, kind in kinds(sub).items():
+                kind_of.setdefault(key, kind)
+        for cand in generate_candidates(sub, limit):
             found.append(replace(cand, strategy=cand.strategy + place, score=cand.score * loc.score,
                                  rationale=f"{cand.rationale} At {loc.path}:{loc.line}: {loc.reason}."))
     seen: set[tuple[tuple[str, str], ...]] = set()
@@ -130,7 +168,7 @@ def repair(
 
     ``budget`` bounds the whole repair in seconds (the operator's ``--budget``).
     """
-    from crew.agents.reflection import ReflectionPolicy, critique, decline
+    from crew.agents.reflection import critique, decline
 
     outcome = RepairOutcome()
     clock = _Budget(budget)
@@ -169,7 +207,8 @@ def repair(
         if not outcome.reproduction.reproduced:
             outcome.declined = f"could not reproduce the crash: {outcome.reproduction.failure or baseline.failure}"
             return outcome
-        candidates = _located_candidates(ctx)
+        kind_of: dict[tuple[tuple[str, str], ...], str] = {}
+        candidates = dedup(_located_candidates(ctx, SEARCH_LIMIT, kind_of))
     outcome.candidates_considered = len(candidates)
     if not candidates:
         why = explain_decline(ctx)
@@ -179,66 +218,197 @@ def repair(
             outcome.declined += (f" (the crash is reproduced: {outcome.reproduction.test.path} fails on the deployed "
                                  "commit with it, and is kept in the report)")
         return outcome
-    for number in range(1, max_attempts + 1):
+    if not is_config:
+        assert baseline is not None
+        search = clock if budget is not None else _Budget(SEARCH_BUDGET)
+        _search(outcome, candidates, kind_of, ctx, baseline, diagnosis, repo, runner, test_command, policy,
+                max_attempts, on_attempt, search, budget)
+        outcome.candidates_considered = max(outcome.candidates_considered, len(outcome.candidates))
+        return outcome
+    for number in range(1, max_attempts + 1):  # the configuration repair: no sandbox, reflection reviews it
         if not candidates:
-            break
-        if not is_config and clock.spent():
-            outcome.budget_spent = True
-            outcome.policy_decisions.append(
-                f"repair budget of {budget:g} s spent after {len(outcome.attempts)} attempt(s): no further attempt")
-            if not outcome.attempts:
-                outcome.declined = f"the repair budget of {budget:g} s was spent before any candidate was validated"
             break
         cand = candidates.pop(0)
         ctx.tried.add(cand.strategy)
         proposal = _proposal(cand, diagnosis, number, baseline)
-        report: ValidationReport | None
         refused = before_sandbox(proposal, repo, policy)
         if refused is not None:
             outcome.policy_decisions.append(
                 f"attempt {number} ({cand.strategy}) refused before the sandbox: "
                 + "; ".join(f.message for f in refused.findings))
-            attempt = Attempt(number=number, proposal=proposal, validation=None, critique=refused,
-                              rejected_because=refused.feedback)
-            outcome.attempts.append(attempt)
-            if on_attempt:
-                on_attempt(attempt)
+            _record_attempt(outcome, Attempt(number=number, proposal=proposal, validation=None, critique=refused,
+                                             rejected_because=refused.feedback), on_attempt)
             ctx.feedback = refused
-            if not is_config:
-                candidates = _located_candidates(ctx)
             continue
-        if is_config:
-            report = None  # an OOM kill cannot be reproduced by a unit test; reflection reviews the manifest
-        else:
-            assert baseline is not None
-            started = time.perf_counter()
-            report = validate(proposal.diff, baseline, diagnosis, runner, test_command, cand.expected_result,
-                              timeout=clock.timeout())
-            outcome.sandbox_seconds += time.perf_counter() - started
-            outcome.sandbox_runs += report.sandbox_runs
-            if report.time is not None:  # the original side was paid once, with the reproduction
-                report.time = report.time.model_copy(update={
-                    "reproduction": 0.0, "test_on_original": 0.0, "suite_on_original": 0.0})
-                report.time.total = round(report.time.patched_suite + report.time.test_on_patched
-                                          + report.time.differential, 3)
-            _add_time(outcome, report.time)
         started = time.perf_counter()
-        verdict: Critique = critique(proposal, report, diagnosis, policy, number, max_attempts)
+        judged: Critique = critique(proposal, None, diagnosis, policy, number, max_attempts, repo=repo)
         outcome.reflection_seconds += time.perf_counter() - started
-        attempt = Attempt(
-            number=number, proposal=proposal, validation=report, critique=verdict,
-            rejected_because=None if verdict.verdict == "accept" else (
-                (report.failure if report else None) or verdict.feedback
-                or "; ".join(f.message for f in verdict.findings)
-            ),
-        )
-        outcome.attempts.append(attempt)
-        if on_attempt:
-            on_attempt(attempt)
-        if verdict.verdict == "accept":
+        attempt = _judged_attempt(number, proposal, None, judged)
+        _record_attempt(outcome, attempt, on_attempt)
+        if judged.verdict == "accept":
             outcome.accepted = attempt
             break
-        ctx.feedback = verdict
-        if not is_config:
-            candidates = _located_candidates(ctx)
+        ctx.feedback = judged
     return outcome
+
+
+def _record_attempt(outcome: RepairOutcome, attempt: Attempt, on_attempt: Callable[[Attempt], None] | None) -> None:
+    outcome.attempts.append(attempt)
+    if on_attempt:
+        on_attempt(attempt)
+
+
+def _judged_attempt(number: int, proposal: RepairProposal, report: ValidationReport | None,
+                    judged: Critique) -> Attempt:
+    return Attempt(
+        number=number, proposal=proposal, validation=report, critique=judged,
+        rejected_because=None if judged.verdict == "accept" else (
+            (report.failure if report else None) or judged.feedback
+            or "; ".join(f.message for f in judged.findings)
+        ),
+    )
+
+
+def _location(cand: Candidate, diagnosis: Diagnosis) -> str | None:
+    """Where a candidate edits: the place its strategy names, else the raising line."""
+    _, at, place = cand.strategy.rpartition("@")
+    if at and ":" in place:
+        return place
+    first = diagnosis.fault_locations[0] if diagnosis.fault_locations else None
+    return f"{first.path}:{first.line}" if first is not None else None
+
+
+def _search(
+    outcome: RepairOutcome, pool: list[Candidate], kind_of: dict[tuple[tuple[str, str], ...], str],
+    ctx: TemplateContext, baseline: Baseline, diagnosis: Diagnosis, repo: GitRepo, runner: Runner,
+    test_command: str, policy: ReflectionPolicy, max_attempts: int, on_attempt: Callable[[Attempt], None] | None,
+    clock: _Budget, budget: float | None,
+) -> None:
+    """Validate every distinct candidate in batches under ``clock``, rank the passing ones by
+    evidence, and let reflection judge them best first; a revise verdict adds a round of candidates."""
+    from crew.agents.reflection import GENERATOR_RULES, critique, rank_penalty
+    from crew.policy.gate import before_sandbox
+
+    records: dict[tuple[tuple[str, str], ...], CandidateRecord] = {}
+    reviews: dict[tuple[tuple[str, str], ...], tuple[int, int]] = {}
+
+    def review(cand: Candidate, report: ValidationReport) -> tuple[int, int]:
+        """Reflection's view of a passing candidate before it is judged, as a rank: accepted first, then
+        fewer warnings from the rules that know the generators (a revert that undoes an intended
+        change, a guard against the contract, a coercion that hides bad data). Cached: it is static."""
+        key = normal_key(cand)
+        if key not in reviews:
+            started = time.perf_counter()
+            seen = critique(_proposal(cand, diagnosis, 1, baseline), report, diagnosis, policy, 1, max_attempts + 1,
+                            repo=repo)
+            outcome.reflection_seconds += time.perf_counter() - started
+            reviews[key] = (0 if seen.verdict == "accept" else 1, rank_penalty(seen))
+            records[key].warnings = [f.message[:200] for f in seen.findings
+                                     if f.rule in GENERATOR_RULES and f.severity == "warning"]
+        return reviews[key]
+
+    fixed: list[tuple[Candidate, ValidationReport]] = []
+    pending: list[Candidate] = []
+    number = judged_count = 0
+    queue = list(pool)
+    while True:
+        for cand in queue:
+            key = normal_key(cand)
+            if key in records:
+                continue
+            record = CandidateRecord(strategy=cand.strategy, kind=kind_of.get(key, "other"),
+                                     location=_location(cand, diagnosis), size=normalised_size(cand),
+                                     prior=round(cand.score, 3), verdict="not validated")
+            records[key] = record
+            outcome.candidates.append(record)
+            if is_noop(cand):
+                record.verdict = "not validated: no change after normalisation (comments or layout only)"
+                continue
+            proposal = _proposal(cand, diagnosis, 0, baseline)
+            refused = before_sandbox(proposal, repo, policy)
+            if refused is not None:
+                number += 1
+                reasons = "; ".join(f.message for f in refused.findings)
+                record.verdict = f"refused by policy: {reasons}"[:300]
+                outcome.policy_decisions.append(
+                    f"candidate {cand.strategy} refused before the sandbox: {reasons}")
+                numbered = proposal.model_copy(update={"attempt": number})
+                _record_attempt(outcome, Attempt(number=number, proposal=numbered, validation=None,
+                                                 critique=refused, rejected_because=refused.feedback), on_attempt)
+                ctx.feedback = refused
+                continue
+            pending.append(cand)
+        queue = []
+        pending.sort(key=order_key)
+        while pending:
+            ranked = rank(fixed)
+            if ranked and provably_first(ranked[0], pending) and review(*ranked[0]) == (0, 0):
+                break  # reflection accepts it without a warning, and nothing left to validate can outrank it
+            if clock.spent():
+                outcome.budget_spent = True
+                spent_on = f"{budget:g}" if budget is not None else f"{clock.seconds:g}"
+                note = f"repair budget of {spent_on} s spent: {len(pending)} candidate(s) not validated"
+                outcome.policy_decisions.append(note)
+                for cand in pending:
+                    records[normal_key(cand)].verdict = "not validated: the budget was spent"
+                pending = []
+                break
+            chunk, pending = pending[:BATCH_SIZE], pending[BATCH_SIZE:]
+            items = [BatchItem(files={e.path: e.updated for e in cand.edits}, expected_result=cand.expected_result)
+                     for cand in chunk]
+            started = time.perf_counter()
+            result = validate_batch(items, baseline, diagnosis, runner, test_command, timeout=clock.timeout(),
+                                    stop_after_pass=True)
+            outcome.sandbox_seconds += time.perf_counter() - started
+            outcome.sandbox_runs += result.containers
+            outcome.containers += result.containers
+            outcome.batch_seconds = round(outcome.batch_seconds + result.seconds, 3)
+            not_started = []
+            for cand, report in zip(chunk, result.reports, strict=True):
+                if report is None:
+                    not_started.append(cand)
+                    continue
+                record = records[normal_key(cand)]
+                record.verdict = verdict(report)[:300]
+                if report.time is not None:  # the original side was paid once, with the reproduction
+                    report.time = report.time.model_copy(update={
+                        "reproduction": 0.0, "test_on_original": 0.0, "suite_on_original": 0.0})
+                    report.time.total = round(report.time.patched_suite + report.time.test_on_patched
+                                              + report.time.differential, 3)
+                    record.seconds = report.time.total
+                _add_time(outcome, report.time)
+                if report.reproduces and report.fixed:
+                    fixed.append((cand, report))
+            pending = not_started + pending
+        ranked = sorted(rank(fixed), key=lambda pair: review(*pair))  # stable: evidence breaks ties
+        for place, (cand, _) in enumerate(ranked, 1):
+            records[normal_key(cand)].rank = place
+        if not ranked or judged_count >= max_attempts:
+            if not outcome.attempts and outcome.budget_spent:
+                outcome.declined = (f"the repair budget of {budget if budget is not None else clock.seconds:g} s "
+                                    "was spent before any candidate passed validation")
+            for cand in pending:
+                records[normal_key(cand)].verdict = "not validated: a better-ranked candidate was judged first"
+            return
+        cand, report = ranked[0]
+        fixed.remove((cand, report))
+        judged_count += 1
+        number += 1
+        ctx.tried.add(cand.strategy)
+        proposal = _proposal(cand, diagnosis, number, baseline)
+        started = time.perf_counter()
+        judged: Critique = critique(proposal, report, diagnosis, policy, judged_count, max_attempts, repo=repo)
+        outcome.reflection_seconds += time.perf_counter() - started
+        attempt = _judged_attempt(number, proposal, report, judged)
+        _record_attempt(outcome, attempt, on_attempt)
+        record = records[normal_key(cand)]
+        if judged.verdict == "accept":
+            record.verdict = "accepted"
+            outcome.accepted = attempt
+            for cand in pending:
+                records[normal_key(cand)].verdict = "not validated: a better-ranked candidate was accepted"
+            return
+        why = attempt.rejected_because or judged.verdict
+        record.verdict = f"rejected by reflection: {why}"[:300]
+        ctx.feedback = judged
+        queue = dedup(_located_candidates(ctx, SEARCH_LIMIT, kind_of))

@@ -16,12 +16,12 @@ import pytest
 
 from crew.agents import repair as repair_agent
 from crew.agents.reflection import critique
-from crew.handoffs import RunReport, ValidationReport
+from crew.handoffs import RunReport
 from crew.policy import Policy, check_diff, load_repo_settings
 from crew.repair.candidates import Candidate, SourceEdit
 from crew.repair.diffs import unified_diff
 from crew.repo import GitRepo
-from crew.validate import Baseline
+from crew.validate import Baseline, BatchOutcome
 from tests.e2e_helpers import commit_repo
 from tests.reflection.test_reflection import (
     GOOD,
@@ -103,15 +103,15 @@ def test_a_refused_candidate_is_never_run_in_the_sandbox(tmp_path: Path, monkeyp
     queue = [[bad, good], [good]]
     run_diffs: list[str] = []
 
-    def fake_validate(diff: str, *_: Any, **__: Any) -> ValidationReport:
-        run_diffs.append(diff)
-        return passed()
+    def fake_validate_batch(items: list[Any], *_: Any, **__: Any) -> BatchOutcome:
+        run_diffs.extend("\n".join(item.files) for item in items)  # the paths each candidate ships
+        return BatchOutcome([passed() for _ in items], 0.0, 1)
 
-    monkeypatch.setattr(repair_agent, "generate_candidates", lambda ctx: queue.pop(0) if queue else [])
+    monkeypatch.setattr(repair_agent, "generate_candidates", lambda ctx, *_: queue.pop(0) if queue else [])
     monkeypatch.setattr(repair_agent, "prepare_baseline", lambda *a, **k: Baseline(
         target=None, reproduction=None, test=GOOD_TEST, test_on_original=crashed_on_original(),
         suite_on_original=None, runs=1))
-    monkeypatch.setattr(repair_agent, "validate", fake_validate)
+    monkeypatch.setattr(repair_agent, "validate_batch", fake_validate_batch)
     outcome = repair_agent.repair(diagnosis(), None, GitRepo(repo_dir), runner=object(),  # type: ignore[arg-type]
                                   test_command="pytest", max_attempts=3)
     assert all("secrets/" not in d for d in run_diffs)  # the refused candidate never reached the sandbox

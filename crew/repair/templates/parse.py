@@ -31,7 +31,10 @@ HANDLES: tuple[RootCause, ...] = (RootCause.VALUE_PARSE_ERROR,)
 
 _INT_LITERAL = re.compile(r"invalid literal for int\(\) with base 10: (.*)$", re.DOTALL)
 _FLOAT_LITERAL = re.compile(r"could not convert string to float: (.*)$", re.DOTALL)
-_DATE = re.compile(r"unconverted data remains: [T ]\d|time data '\d{4}-\d{2}-\d{2}[T ].* does not match format ")
+_DATE = re.compile(r"unconverted data remains: (?:[T ]\d|\.\d+Z?$|Z$|[+-]\d{2}:?\d{2}$)|"
+                   r"time data '\d{4}-\d{2}-\d{2}[T ].* does not match format ")
+_FRACTION_OR_UTC = re.compile(r"unconverted data remains: (?:\.\d+Z?|Z)$")
+_WIDTHS = {"%Y": 4, "%m": 2, "%d": 2, "%H": 2, "%M": 2, "%S": 2}
 _EMPTY_JSON = re.compile(r"Expecting value: line 1 column 1 \(char 0\)")
 _ISOFORMAT = re.compile(r"Invalid isoformat string: (.*)$", re.DOTALL)
 _EMPTY_STATS = re.compile(r"requires at least one data point|no (?:median|mode) for empty data|"
@@ -83,7 +86,7 @@ def _number(ctx: TemplateContext, fault: Fault, kind: str, bad: str) -> list[Can
             "else that is not a number still raises.", 0.8,
         )]
     if not blank and not decimal:
-        return []  # garbage input: a default would hide it
+        return _shaped_number(fault, kind, bad, calls)  # garbage input is left alone: a default would hide it
     if not calls:
         return []
     call = calls[0]
@@ -113,6 +116,85 @@ def _number(ctx: TemplateContext, fault: Fault, kind: str, bad: str) -> list[Can
     return out
 
 
+_THOUSANDS = re.compile(r"^\s*[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?\s*$")
+_UNIT = re.compile(r"^\s*[-+]?\d+(?:\.\d+)?\s*[A-Za-z]{1,12}\s*$")
+_DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+$", re.IGNORECASE)
+_TIME_WORDS = re.compile(r"timeout|interval|delay|ttl|duration|second|secs|period|wait|retry|backoff|expir|age|"
+                         r"sleep|window|every|lifetime|grace", re.IGNORECASE)
+
+
+def _number_part_helper(name: str) -> list[str]:
+    return [
+        f"def {name}(value):",
+        '    """The number a value with a trailing unit holds ("30kg" -> "30"); any other value unchanged."""',
+        "    import re",
+        "",
+        "    match = re.fullmatch(r\"\\s*([-+]?\\d+(?:\\.\\d+)?)\\s*[A-Za-z]{1,12}\\s*\", str(value))",
+        "    return match.group(1) if match else value",
+    ]
+
+
+def _duration_helper(name: str) -> list[str]:
+    return [
+        f"def {name}(value):",
+        '    """Seconds in a duration such as "90", "30s", "5m", "1h30m" or "250ms"; other text still raises."""',
+        "    import re",
+        "",
+        "    text = str(value).strip().lower()",
+        "    parts = re.findall(r\"(\\d+(?:\\.\\d+)?)\\s*(ms|s|m|h|d)\", text)",
+        "    if not parts or re.sub(r\"(\\d+(?:\\.\\d+)?)\\s*(ms|s|m|h|d)|\\s+\", \"\", text):",
+        "        return float(text)",
+        "    scale = {\"ms\": 0.001, \"s\": 1, \"m\": 60, \"h\": 3600, \"d\": 86400}",
+        "    return sum(float(number) * scale[unit] for number, unit in parts)",
+    ]
+
+
+def _time_named(fault: Fault, call: ast.Call) -> bool:
+    """Whether the value parsed is named as a time span (``timeout``, ``retry_delay``, ...)."""
+    words = " ".join(n.id if isinstance(n, ast.Name) else n.attr if isinstance(n, ast.Attribute) else
+                     str(n.value) if isinstance(n, ast.Constant) else "" for n in ast.walk(fault.stmt))
+    return bool(_TIME_WORDS.search(words))
+
+
+def _shaped_number(fault: Fault, kind: str, bad: str, calls: list[ast.Call]) -> list[Candidate | None]:
+    """A number the producer now writes with thousands separators, a trailing unit, or as a duration."""
+    if not calls:
+        return []
+    src = fault.source
+    call = calls[0]
+    arg = src.segment(call.args[0])
+    where = f"`{src.segment(call)}` at {fault.path}:{call.lineno} receives {bad!r}"
+    defined = module_names(src.tree)
+    out: list[Candidate | None] = []
+    if _THOUSANDS.match(bad) and (kind == "float" or "." not in bad):
+        out.append(candidate(
+            "parse-thousands-separators", src,
+            Edit(src).replace(call.args[0], f'str({arg}).replace(",", "")').apply(),
+            f"{where}, a number written with thousands separators, which `{kind}()` rejects. Drop the "
+            "separators before parsing; a value that is no number still raises.", 0.75,
+        ))
+    duration = bool(_DURATION.match(bad))
+    timed = _time_named(fault, call)
+    if duration and "_duration_seconds" not in defined:
+        out.append(candidate(
+            "parse-duration-seconds", src,
+            Edit(src).replace(call.args[0], f"_duration_seconds({arg})")
+            .insert_top_level(_duration_helper("_duration_seconds")).apply(),
+            f"{where}, a duration with a unit, which `{kind}()` rejects. Read it as seconds with a small "
+            "helper (`30s`, `5m`, `1h30m`, `250ms`; a plain number is seconds as before); other text still "
+            "raises.", 0.75 if timed else 0.5,
+        ))
+    if _UNIT.match(bad) and "_number_part" not in defined and not (duration and timed):
+        out.append(candidate(
+            "parse-strip-unit", src,
+            Edit(src).replace(call.args[0], f"_number_part({arg})")
+            .insert_top_level(_number_part_helper("_number_part")).apply(),
+            f"{where}, a number followed by a unit, which `{kind}()` rejects. Parse the number in front of "
+            "the unit with a small helper; a value without a leading number still raises.", 0.6,
+        ))
+    return out
+
+
 def _strptime(ctx: TemplateContext, fault: Fault) -> list[Candidate | None]:
     src = fault.source
     for node in fault.nodes(ast.Call):
@@ -133,6 +215,14 @@ def _strptime(ctx: TemplateContext, fault: Fault) -> list[Candidate | None]:
                 why + " Parse only its date part (the first 10 characters), so both plain dates and "
                 "timestamps are read, and the result stays a naive date-time as before.", 0.8,
             ))
+        width = _fixed_width(fmt_value)
+        if width and is_simple(value) and _FRACTION_OR_UTC.search(ctx.diagnosis.exc_message):
+            out.append(candidate(
+                "parse-date-drop-fraction", src, Edit(src).replace(value, f"{text}[:{width}]").apply(),
+                f"`{src.segment(node)}` at {fault.path}:{node.lineno} is given a timestamp with fractional "
+                "seconds or a `Z` (UTC) suffix after the fields its format reads. Parse the part the format "
+                f"describes (the first {width} characters), so the result stays the naive date-time it was.", 0.75,
+            ))
         iso = f"{text}.replace(\"Z\", \"+00:00\")" if is_simple(value) else f"({text}).replace(\"Z\", \"+00:00\")"
         out.append(candidate(
             "parse-isoformat", src, Edit(src).replace(node, f"{owner}.fromisoformat({iso})").apply(),
@@ -141,6 +231,22 @@ def _strptime(ctx: TemplateContext, fault: Fault) -> list[Candidate | None]:
         ))
         return out
     return []
+
+
+def _fixed_width(fmt: str | None) -> int | None:
+    """The length of text a format of fixed-width fields reads (``%Y-%m-%dT%H:%M:%S`` → 19), else None."""
+    if not fmt:
+        return None
+    width, i = 0, 0
+    while i < len(fmt):
+        if fmt[i] == "%":
+            size = _WIDTHS.get(fmt[i:i + 2])
+            if size is None:
+                return None
+            width, i = width + size, i + 2
+        else:
+            width, i = width + 1, i + 1
+    return width
 
 
 def _json(ctx: TemplateContext, fault: Fault) -> list[Candidate | None]:
