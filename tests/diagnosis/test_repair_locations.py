@@ -13,7 +13,7 @@ from tests.diagnosis.helpers import crash_diagnosis
 from tests.diagnosis.test_locations import NONE_FROM_CALLER
 
 
-def _one_per_line(ctx: TemplateContext) -> list[Candidate]:
+def _one_per_line(ctx: TemplateContext, limit: int = 6) -> list[Candidate]:
     """A stand-in template registry: one edit at whatever line the diagnosis points to."""
     assert ctx.diagnosis.fault_frame is not None and ctx.diagnosis.code_context is not None
     line = ctx.diagnosis.code_context.fault_line
