@@ -230,6 +230,9 @@ def decide(
     proposal = accepted.proposal
     fix_kind = kind_of(proposal.strategy)
 
+    service = report.incident.service
+    if policy.service and service and service != policy.service:
+        rejects.append(f"this policy is for {policy.service}, not for {service}")
     if fix_kind not in policy.allowed_strategies:
         rejects.append(f"a {fix_kind} fix ({proposal.strategy}) is not among the allowed strategies "
                        f"({', '.join(policy.allowed_strategies) or 'none'})")

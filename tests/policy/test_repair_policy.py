@@ -239,6 +239,14 @@ def test_every_reason_is_kept_when_several_rules_apply() -> None:
     assert len(decision.reasons) == 4  # strategy, path, quota, always
 
 
+def test_a_policy_for_another_service_rejects() -> None:
+    report = _report()
+    assert report.incident.service == "pricing-service"
+    assert decide(RepairPolicy(service="pricing-service"), report, attempts_last_hour=0).action == "deliver"
+    decision = decide(RepairPolicy(service="billing"), report, attempts_last_hour=0)
+    assert decision.action == "reject" and "this policy is for billing, not for pricing-service" in decision.reasons
+
+
 def test_canary_autostart_is_passed_on_only_with_a_delivery() -> None:
     policy = RepairPolicy(canary_autostart=True)
     assert decide(policy, _report(), attempts_last_hour=0).canary_autostart is True
