@@ -310,12 +310,22 @@ def _problem(raw: bytes, ended: bool, seq: int, prev: str) -> AuditRecord | str:
     return parsed
 
 
-def verify_chain(path: Path) -> ChainCheck:
-    """Check every record of the log at ``path``: the first broken one and why (``AuditError`` if unreadable)."""
+def verify_chain(path: Path, *, expect_head: str | None = None) -> ChainCheck:
+    """Check every record of the log at ``path``: the first broken one and why (``AuditError`` if unreadable).
+
+    ``expect_head`` is a hash noted earlier (a past ``head``): when no record has it, records were
+    removed from the end or the log was rewritten, which the chain alone cannot show.
+    """
     prev, seq, head = GENESIS, 0, None
+    seen_expected = expect_head is None
     for number, raw, ended in _lines(Path(path)):
         found = _problem(raw, ended, seq, prev)
         if isinstance(found, str):
             return ChainCheck(ok=False, records=seq, first_bad=number, reason=f"line {number}: {found}", head=head)
         prev, seq, head = found.hash, found.seq, found.hash
+        seen_expected = seen_expected or found.hash == expect_head
+    if not seen_expected:
+        return ChainCheck(ok=False, records=seq, first_bad=seq + 1, head=head,
+                          reason=f"line {seq + 1}: no record has the expected head {expect_head} "
+                                 "(records were removed from the end, or the log was rewritten)")
     return ChainCheck(ok=True, records=seq, head=head)

@@ -34,6 +34,9 @@ def verify(
         help="The audit log (default: $HEALCREW_AUDIT_LOG, else $XDG_STATE_HOME/healcrew/audit.jsonl).",
         show_default=False)] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    expect_head: Annotated[str | None, typer.Option(
+        "--expect-head", metavar="HASH",
+        help="A head hash noted earlier: fail when no record has it (records cut from the end).")] = None,
 ) -> None:
     """Report the first broken or altered record; exit 1 when there is one."""
     from crew.audit import AuditError, default_audit_path, verify_chain
@@ -41,7 +44,7 @@ def verify(
 
     path = file if file is not None else default_audit_path()
     try:
-        check = verify_chain(path)
+        check = verify_chain(path, expect_head=expect_head)
     except AuditError as exc:
         _err.print(f"healcrew: {terminal(exc, markup=False)}", style="red", markup=False)
         raise typer.Exit(exc.exit_code) from None

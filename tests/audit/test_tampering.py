@@ -152,3 +152,21 @@ def test_escapes_in_a_forged_line_do_not_reach_the_terminal(log_file: Path) -> N
     _write(log_file, rows)
     result = CliRunner().invoke(app, ["audit", "verify", str(log_file)])
     assert result.exit_code == 1 and "\x1b" not in result.output and "\x07" not in result.output
+
+
+def test_records_cut_from_the_end_are_found_against_a_noted_head(log_file: Path) -> None:
+    head = verify_chain(log_file).head
+    assert head is not None and verify_chain(log_file, expect_head=head).ok
+    _write(log_file, _rows(log_file)[:3])
+    assert verify_chain(log_file).ok  # the chain alone cannot tell
+    check = verify_chain(log_file, expect_head=head)
+    assert not check.ok and check.first_bad == 4 and "removed from the end" in check.reason
+    result = CliRunner().invoke(app, ["audit", "verify", "--expect-head", head, str(log_file)])
+    assert result.exit_code == 1 and "removed from the end" in result.output
+
+
+def test_a_noted_head_older_than_the_last_record_still_verifies(log_file: Path) -> None:
+    head = verify_chain(log_file).head
+    assert head is not None
+    AuditLog(log_file).append("canary.step", correlation_id="inc-7", actor="service")
+    assert verify_chain(log_file, expect_head=head).ok
