@@ -157,3 +157,15 @@ def test_an_empty_log_verifies_with_no_records(tmp_path: Path) -> None:
     (tmp_path / "a.jsonl").write_bytes(b"")
     check = verify_chain(tmp_path / "a.jsonl")
     assert check.ok and check.records == 0 and check.head is None
+
+
+def test_the_webhook_token_from_the_environment_never_reaches_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    token = "s3rv1ce-t0ken-ab12cd34ef"
+    monkeypatch.setenv("HEALCREW_WEBHOOK_TOKEN", token)
+    path = tmp_path / "audit.jsonl"
+    AuditLog(path).append("alert.rejected", correlation_id="", actor=f"client {token}",
+                          detail={"header": f"X-Token: {token}", "labels": {"pod": token}})
+    assert token not in path.read_text()
+    assert verify_chain(path).ok
