@@ -56,14 +56,15 @@ def test_a_crashing_command_is_restarted_with_a_growing_back_off(tmp_path: Path)
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 1
     assert seen_waiting
-    assert restarts_seen == sorted(restarts_seen) and max(restarts_seen) == 4
+    # Monotonic, every count seen while it lasted (the last one lives only until the final crash).
+    assert restarts_seen == sorted(restarts_seen) and {0, 1, 2, 3} <= set(restarts_seen)
+    assert "4 restarts, the limit: stopping" in err
     assert "back-off 0.2 s" in err and "back-off 0.4 s" in err and "back-off 0.8 s" in err
     log = (tmp_path / "app.log").read_text()
     starts = [float(line.split()[1]) for line in log.splitlines() if line.startswith("starting")]
     assert len(starts) == 5 and log.count("ZeroDivisionError: boom") == 5
     gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
     assert gaps[0] >= 0.2 and gaps[1] >= 0.4 and gaps[2] >= 0.8 and gaps[3] >= 0.8
-    assert gaps[2] > gaps[0] + 0.3
 
 
 def test_metrics_carry_the_last_exit_code_and_listen_on_loopback_only(tmp_path: Path) -> None:
