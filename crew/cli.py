@@ -436,6 +436,9 @@ def _mount_subcommands() -> None:
     from crew.cli_audit import audit_app
 
     app.add_typer(audit_app, name="audit")
+    from crew.cli_serve import serve_app
+
+    app.add_typer(serve_app, name="serve")
     try:
         from crew.cli_sandbox import sandbox_app
     except ImportError:
