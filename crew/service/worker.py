@@ -117,6 +117,18 @@ class FlowPipeline:
         return link, f"delivered on branch {record.branch}" + (" (pushed)" if record.pushed else "")
 
 
+def repo_path(path: str) -> str:
+    """A git checkout for ``path``: itself, or for a healcrew example tree its materialized history."""
+    from crew.history import has_history, materialize
+
+    folder = Path(path)
+    if not (folder / ".git").exists() and folder.is_dir() and has_history(folder):
+        from crew.cli import cache_dir
+
+        return str(materialize(folder, cache_dir() / "repos"))
+    return path
+
+
 def incident_for(row: IncidentRow, entry: ServiceEntry, alerts: list[AlertInfo]) -> Incident:
     """The ``Incident`` the stages run on, from the config entry and the folded alerts."""
     labels = row.labels or {}
@@ -131,7 +143,7 @@ def incident_for(row: IncidentRow, entry: ServiceEntry, alerts: list[AlertInfo])
             container=labels.get("container") or None, previous=True))
     return Incident(
         id=f"{entry.name}-{row.id}"[:60], service=entry.name, namespace=labels.get("namespace", ""),
-        pod=labels.get("pod", ""), container=labels.get("container", ""), repo=entry.repo.path or "",
+        pod=labels.get("pod", ""), container=labels.get("container", ""), repo=repo_path(entry.repo.path or ""),
         commit=commit, alerts=alerts, logs=logs, test_command=entry.test_command, correlation_id=row.id,
     )
 
