@@ -91,6 +91,8 @@ def test_a_crash_looping_pod_becomes_a_pull_request(tmp_path: Path, docker_clien
 
             def fixed() -> list[dict[str, Any]] | None:
                 page = httpx.get(f"{base}/incidents", headers=auth, timeout=5).json()
+                ended = [i for i in page["items"] if i["status"] in ("rejected", "failed", "no_fix")]
+                assert not ended, f"the incident ended without a fix: {ended[0]['status']}: {ended[0]['reason']}"
                 done = [i for i in page["items"] if i["status"] == "fixed" and i["pr_url"]]
                 return done or None
 
@@ -101,7 +103,11 @@ def test_a_crash_looping_pod_becomes_a_pull_request(tmp_path: Path, docker_clien
         print(f"\nalert firing -> PR delivered: {delivered - fired:.1f} s (pod start to PR {delivered - began:.1f} s)")
     finally:
         serve.terminate()
-        serve.wait(timeout=20)
+        try:
+            serve.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            serve.kill()
+            serve.wait(timeout=10)
         serve_out.close()
     assert firing[0]["labels"]["pod"] == POD["pod"]
     assert len(incidents) == 1 and len(runs) == 1, runs
