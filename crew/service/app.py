@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 
 from crew.errors import BadInputError
+from crew.service.auditq import QueuedAudit
 from crew.service.auth import Secrets, authorized
 from crew.service.config import ServiceConfig
 from crew.service.intake import fold
@@ -144,6 +145,8 @@ def create_app(store: Store, config: ServiceConfig, secrets: Secrets, pipeline: 
                start_workers: bool = True, decider: Decider = policy_decide) -> FastAPI:
     """The app; workers start (after restart recovery) when it starts and stop when it stops."""
     metrics = Metrics()
+    queued = QueuedAudit(audit) if audit is not None else None
+    audit = queued
     pool = Workers(store, config, pipeline, metrics, audit=audit, count=workers, decider=decider)
     intake_lock = threading.Lock()  # one writer folds at a time, so two repeats never make two incidents
 
@@ -157,6 +160,8 @@ def create_app(store: Store, config: ServiceConfig, secrets: Secrets, pipeline: 
             pool.start()
         yield
         pool.stop()
+        if queued is not None:
+            queued.close()
 
     app = FastAPI(title="healcrew", lifespan=lifespan)
     app.state.store, app.state.workers, app.state.metrics = store, pool, metrics
@@ -201,6 +206,12 @@ def create_app(store: Store, config: ServiceConfig, secrets: Secrets, pipeline: 
         actions: list[str] = []
         with intake_lock, store.session() as s:
             results = [fold(s, config, alert) for alert in parsed]
+            for r in results:  # audited before the commit, so no worker's record can come first
+                if audit is not None and r.incident_id:
+                    action = {"deduplicated": "alert_deduplicated", "cancelled": "incident_cancelled"}.get(
+                        r.action, "alert_received")
+                    audit.append(action, correlation_id=r.incident_id, actor="alertmanager",
+                                 detail={"fingerprint": r.fingerprint, "result": r.action})
             s.commit()
         for r in results:
             ids.append(r.incident_id or "")
@@ -208,11 +219,6 @@ def create_app(store: Store, config: ServiceConfig, secrets: Secrets, pipeline: 
             metrics.alerts_received.inc()
             if r.action == "deduplicated":
                 metrics.alerts_deduplicated.inc()
-            if audit is not None and r.incident_id:
-                action = {"deduplicated": "alert_deduplicated", "cancelled": "incident_cancelled"}.get(
-                    r.action, "alert_received")
-                audit.append(action, correlation_id=r.incident_id, actor="alertmanager",
-                             detail={"fingerprint": r.fingerprint, "result": r.action})
         metrics.intake_seconds.observe(time.perf_counter() - start)
         return Accepted(incidents=ids, actions=actions)
 

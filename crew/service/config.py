@@ -100,6 +100,8 @@ def load_service_config(path: Path | None) -> ServiceConfig:
     except ValidationError as exc:
         raise BadInputError(f"service config {path}: {describe_validation_error(exc, 'config')}") from None
     base = path.parent
+    if not Path(config.out_dir).is_absolute():
+        config.out_dir = str((base / config.out_dir).resolve())
     for entry in config.services:
         if entry.repo.path and not Path(entry.repo.path).is_absolute():
             entry.repo.path = str((base / entry.repo.path).resolve())

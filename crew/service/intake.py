@@ -1,8 +1,9 @@
 """Alert -> incident folding on the request path: only database work, nothing slow.
 
 Rules: the same fingerprint folds into the incident it already belongs to while that incident is
-active (queued, running, awaiting approval) or fixed within the fold window, so Alertmanager's
-repeats are idempotent; a ``resolved`` alert cancels its incident if no worker has started it; an
+active (queued, running, awaiting approval) or ended (other than cancelled) within the fold window,
+so Alertmanager's repeats are idempotent and a failed or rejected incident is not re-run per
+repeat; a ``resolved`` alert cancels its incident if no worker has started it; an
 alert for a service the config does not know becomes a ``rejected`` incident with the reason.
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from crew.handoffs import AlertInfo
 from crew.service.config import ServiceConfig
@@ -38,17 +39,16 @@ def fingerprint_of(alert: AlertInfo) -> str:
 
 
 def _open_alert(s: Session, fp: str, window: timedelta) -> AlertRow | None:
-    rows = s.scalars(
-        select(AlertRow).join(IncidentRow).where(AlertRow.fingerprint == fp).order_by(AlertRow.id.desc())
-    ).all()
-    cutoff = now() - window
-    for row in rows:
-        inc = row.incident
-        if inc.status in ACTIVE:
-            return row
-        if inc.status == "fixed" and (aware(inc.updated_at) or cutoff) >= cutoff:
-            return row
-    return None
+    """The alert row a repeat of ``fp`` folds into: only the newest can be (an older one was closed first)."""
+    row = s.scalars(select(AlertRow).options(joinedload(AlertRow.incident))
+                    .where(AlertRow.fingerprint == fp).order_by(AlertRow.id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    inc = row.incident
+    if inc.status in ACTIVE:
+        return row
+    recent = (aware(inc.updated_at) or now()) >= now() - window
+    return row if inc.status != "cancelled" and recent else None
 
 
 def fold(s: Session, config: ServiceConfig, alert: AlertInfo) -> Folded:

@@ -65,8 +65,8 @@ class Pipeline(Protocol):
     def finish(self, handle: Any) -> Outcome:
         """Diagnosis and repair with delivery off; the run's outcome and report."""
 
-    def deliver(self, handle: Any, forge: str, config: dict[str, Any]) -> tuple[str | None, str]:
-        """Deliver the accepted fix; (PR URL or bundle path, summary)."""
+    def deliver(self, handle: Any, forge: str, config: dict[str, Any]) -> tuple[str | None, str, bool]:
+        """Deliver the accepted fix; (PR URL or bundle path, summary, whether a branch was pushed)."""
 
 
 class FlowPipeline:
@@ -104,7 +104,7 @@ class FlowPipeline:
                                   state.declined or "no fix")
         return Outcome(outcome=report.outcome, summary=summary, report=report, report_path=str(path))
 
-    def deliver(self, handle: Any, forge: str, config: dict[str, Any]) -> tuple[str | None, str]:
+    def deliver(self, handle: Any, forge: str, config: dict[str, Any]) -> tuple[str | None, str, bool]:
         state = handle.state
         state.deliver, state.delivery_config = forge, config
         handle.delivery()
@@ -114,7 +114,7 @@ class FlowPipeline:
         if record.error:
             raise HealcrewError(f"delivery failed: {record.error}")
         link = record.pull_request.url if record.pull_request is not None else state.out_dir
-        return link, f"delivered on branch {record.branch}" + (" (pushed)" if record.pushed else "")
+        return link, f"delivered on branch {record.branch}" + (" (pushed)" if record.pushed else ""), record.pushed
 
 
 def repo_path(path: str) -> str:
@@ -291,10 +291,12 @@ class Workers:
         forge = entry.deliver or "local"
         config = dict(entry.delivery)
         config.setdefault("push", forge != "local" or "remote_url" in config)  # local: a review bundle only
-        link, summary = self.pipeline.deliver(handle, forge, config)
+        link, summary, pushed = self.pipeline.deliver(handle, forge, config)
         self._set(incident_id, status="fixed", stage=None, outcome="fixed", pr_url=link, delivered_at=now(),
                   summary=summary)
-        self._record("pr_opened" if forge == "github" else "branch_pushed", incident_id, {"link": link or ""})
+        if pushed:
+            self._record("branch_pushed", incident_id, {"forge": forge})
+        self._record("pr_opened", incident_id, {"forge": forge, "link": link or ""})
 
     def _fold_by_signature(self, incident_id: str, service: str, signature: str) -> bool:
         cutoff = now() - timedelta(minutes=self.config.fold_window_minutes)

@@ -39,9 +39,9 @@ class RecordingPipeline:
     def finish(self, handle: Any) -> Outcome:
         return Outcome(outcome=self.outcome, summary=f"run {self.outcome}", report=handle)
 
-    def deliver(self, handle: Any, forge: str, config: dict[str, Any]) -> tuple[str | None, str]:
+    def deliver(self, handle: Any, forge: str, config: dict[str, Any]) -> tuple[str | None, str, bool]:
         self.delivered.append(handle.correlation_id)
-        return f"bundle://{handle.id}", "delivered"
+        return f"bundle://{handle.id}", "delivered", False
 
 
 class Decisions:

@@ -163,3 +163,33 @@ def time_now():  # naive UTC, as SQLite stores it
     from crew.service.store import now
 
     return now().replace(tzinfo=None)
+
+
+def test_audit_log_records_the_run_in_order_and_verifies(tmp_path: Path) -> None:
+    from crew.audit import AuditLog, verify_chain
+
+    log = tmp_path / "audit.jsonl"
+    pipe = RecordingPipeline()
+    with TestClient(make(tmp_path, pipe, audit=AuditLog(log))) as c:
+        iid = c.post("/alerts", json=alert_payload("a1"), headers=AUTH).json()["incidents"][0]
+        c.post("/alerts", json=alert_payload("a1"), headers=AUTH)
+        deadline = time.monotonic() + 10
+        while c.get(f"/incidents/{iid}", headers=AUTH).json()["status"] != "fixed" and time.monotonic() < deadline:
+            time.sleep(0.05)
+    actions = [json.loads(line)["action"] for line in log.read_text().splitlines()]
+    assert actions[0] == "alert_received" and actions[-1] == "pr_opened"
+    assert {"run_started", "run_finished", "policy_decision"} <= set(actions)
+    assert "alert_deduplicated" in actions and verify_chain(log).ok
+
+
+def test_repeats_of_a_rejected_alert_fold_and_a_refire_after_cancel_is_new(tmp_path: Path) -> None:
+    with _client(tmp_path) as c:
+        unknown = alert_payload("rj", service="billing", namespace="billing")
+        first = c.post("/alerts", json=unknown, headers=AUTH).json()
+        again = c.post("/alerts", json=unknown, headers=AUTH).json()
+        assert first["actions"] == ["rejected"] and again["actions"] == ["deduplicated"]
+        assert again["incidents"] == first["incidents"]
+        a = c.post("/alerts", json=alert_payload("cx"), headers=AUTH).json()["incidents"][0]
+        c.post("/alerts", json=alert_payload("cx", status="resolved"), headers=AUTH)
+        b = c.post("/alerts", json=alert_payload("cx"), headers=AUTH).json()
+        assert b["actions"] == ["created"] and b["incidents"][0] != a
