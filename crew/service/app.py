@@ -112,13 +112,21 @@ class Health(BaseModel):
     checks: dict[str, bool] = Field(default_factory=dict)
 
 
+def _public(text: str | None) -> str | None:
+    """Run text (log and sandbox output can reach it) with secrets masked before it leaves."""
+    from crew.report import public_text
+
+    return None if text is None else public_text(text)
+
+
 def _out(row: IncidentRow, with_alerts: bool) -> IncidentOut:
     alerts = [AlertOut(fingerprint=a.fingerprint, alertname=a.alertname, status=a.status, received=a.received,
                        labels=dict(a.labels or {}), first_seen=aware(a.first_seen), last_seen=aware(a.last_seen))
               for a in row.alerts] if with_alerts else []
     return IncidentOut(
-        id=row.id, service=row.service, status=row.status, stage=row.stage, outcome=row.outcome, reason=row.reason,
-        signature=row.signature, folded_into=row.folded_into, report_path=row.report_path, summary=row.summary,
+        id=row.id, service=row.service, status=row.status, stage=row.stage, outcome=row.outcome,
+        reason=_public(row.reason), signature=row.signature, folded_into=row.folded_into,
+        report_path=row.report_path, summary=_public(row.summary),
         pr_url=row.pr_url, approved_by=row.approved_by, created_at=aware(row.created_at),
         updated_at=aware(row.updated_at), alerts=alerts,
     )

@@ -99,7 +99,9 @@ class FlowPipeline:
         folder = self.out_dir / state.incident.id
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "report.json"
-        path.write_text(report.model_dump_json(indent=2), encoding="utf-8")
+        from crew.report import public
+
+        path.write_text(public(report).model_dump_json(indent=2), encoding="utf-8")  # secrets masked
         summary = state.error or (f"fix accepted: {state.accepted.proposal.strategy}" if state.accepted else
                                   state.declined or "no fix")
         return Outcome(outcome=report.outcome, summary=summary, report=report, report_path=str(path))

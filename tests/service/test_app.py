@@ -193,3 +193,19 @@ def test_repeats_of_a_rejected_alert_fold_and_a_refire_after_cancel_is_new(tmp_p
         c.post("/alerts", json=alert_payload("cx", status="resolved"), headers=AUTH)
         b = c.post("/alerts", json=alert_payload("cx"), headers=AUTH).json()
         assert b["actions"] == ["created"] and b["incidents"][0] != a
+
+
+def test_run_text_is_redacted_before_the_api_shows_it(tmp_path: Path, monkeypatch: object) -> None:
+    import pytest
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    monkeypatch.setenv("HEALCREW_WEBHOOK_TOKEN", "t0ken-for-tests")
+    with _client(tmp_path) as c:
+        iid = c.post("/alerts", json=alert_payload("red"), headers=AUTH).json()["incidents"][0]
+        store = c.app.state.store  # type: ignore[attr-defined]
+        with store.session() as s:
+            row = s.get(IncidentRow, iid)
+            row.reason = row.summary = "sandbox said t0ken-for-tests out loud"
+            s.commit()
+        body = c.get(f"/incidents/{iid}", headers=AUTH).text
+        assert "t0ken-for-tests" not in body and "sandbox said" in body
