@@ -433,6 +433,12 @@ def pr_close(run_path: RunArg) -> None:
 
 def _mount_subcommands() -> None:
     app.add_typer(pr_app, name="pr")
+    from crew.cli_audit import audit_app
+
+    app.add_typer(audit_app, name="audit")
+    from crew.cli_serve import serve_app
+
+    app.add_typer(serve_app, name="serve")
     try:
         from crew.cli_sandbox import sandbox_app
     except ImportError:

@@ -1,0 +1,42 @@
+"""``healcrew serve``: run the webhook service under uvicorn."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+serve_app = typer.Typer(help="Run the Alertmanager webhook service.")
+
+
+@serve_app.callback(invoke_without_command=True)
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to bind.")] = 8080,
+    config: Annotated[Path | None, typer.Option("--config", help="Service config YAML.")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=32, help="Worker threads.")] = 1,
+    state: Annotated[str, typer.Option("--state", help="SQLAlchemy URL of the state database.")] =
+        "sqlite:///healcrew-service.db",
+    audit_log: Annotated[Path | None, typer.Option("--audit-log", help="Audit log file.")] = None,
+) -> None:
+    """Accept alerts, queue incidents, run fixes; needs HEALCREW_WEBHOOK_TOKEN or HEALCREW_WEBHOOK_HMAC_KEY."""
+    import uvicorn
+
+    from crew.audit import AuditLog, default_audit_path
+    from crew.service.app import create_app
+    from crew.service.auth import secrets_from_env
+    from crew.service.config import load_service_config
+    from crew.service.worker import FlowPipeline
+
+    secrets = secrets_from_env()
+    service_config = load_service_config(config)
+    from crew.service.metrics import Metrics
+    from crew.service.store import Store
+
+    store = Store(state)
+    pipeline = FlowPipeline(Path(service_config.out_dir), Metrics())
+    app = create_app(store, service_config, secrets, pipeline, workers=workers,
+                     audit=AuditLog(audit_log or default_audit_path()))  # type: ignore[arg-type]
+    pipeline.metrics = app.state.metrics
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,1 @@
+"""``healcrew serve``: the webhook service, its state, queue and workers."""
