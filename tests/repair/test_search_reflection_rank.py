@@ -56,7 +56,8 @@ def _passing() -> ValidationReport:
 
 
 def _candidates(source: str) -> list[Candidate]:
-    guard = source.replace("    return price / divisor", "    if divisor == 0:\n        return 0.0\n    return price / divisor")
+    line = "    return price / divisor"
+    guard = source.replace(line, "    if divisor == 0:\n        return 0.0\n" + line)
     mutate = source.replace("    return price / divisor", "    return price / divisor if divisor else 0.0")
     return [Candidate("guard-zero-divisor-zero", (SourceEdit(PATH, source, guard),), "guard", 0.9),
             Candidate("mutate-zero-divisor", (SourceEdit(PATH, source, mutate),), "mutate", 0.4)]
