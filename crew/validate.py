@@ -120,6 +120,9 @@ class Baseline:
     refused: int = 0  # inputs with the right type, frame and line and another message
     repo: GitRepo | None = None  # for re-rendering the test in the repo's style
     before: Expected | None = None  # what the crashing input returned before the regression
+    entry: tuple[Target, Reproduction] | None = None
+    """Production's outermost entry and an input that crashes through it, when the test's target is the
+    fault function: the regression test also calls it, so a fix must hold on production's path too."""
 
     def record(self, diagnosis: Diagnosis) -> ReproductionRecord:
         """The reproduction as the report tells it: reproduced only when the test failed on the
@@ -293,15 +296,50 @@ def prepare_baseline(
     if reproduction is not None and revert_diff(repo, diagnosis) is not None:
         before = probe_before_regression(runner, repo, target, reproduction, diagnosis, timeout)
         runs += 1
+    entry, entry_runs = None, 0
+    if reproduction is not None and reproduction.args is not None and target.depth == 0 and target.route is None:
+        began = time.perf_counter()
+        entry, entry_runs = _crash_through_entry(targets, diagnosis, evidence, repo, runner,
+                                                 deadline - time.monotonic())
+        runs += entry_runs
+        make = partial(make, reproduction_seconds=round(probing + time.perf_counter() - began, 3))
+    write = partial(render_test, target, reproduction, diagnosis, incident_id, test_path(repo, incident_id),
+                    repo=repo, before=before)
     try:
-        test = render_test(target, reproduction, diagnosis, incident_id, test_path(repo, incident_id),
-                           repo=repo, before=before)
+        try:
+            test = write(entry=entry)
+        except HealcrewError:
+            if entry is None:
+                raise
+            entry = None  # the entry's input cannot be written as a test: the fault function's test alone
+            test = write()
     except HealcrewError as exc:
         return make(target, reproduction, None, None, None, runs, str(exc))
     on_test, on_suite, test_run, suite_run = _run_test_and_suite(runner, test, test_command, None, timeout)
     runs += 2
     return make(target, reproduction, test, on_test, on_suite, runs, test_seconds=round(test_run.seconds, 3),
-                suite_seconds=round(suite_run.seconds, 3), repo=repo, before=before)
+                suite_seconds=round(suite_run.seconds, 3), repo=repo, before=before, entry=entry)
+
+
+def _crash_through_entry(
+    targets: list[Target], diagnosis: Diagnosis, evidence: CrashEvidence | None, repo: GitRepo, runner: Runner,
+    left: float,
+) -> tuple[tuple[Target, Reproduction] | None, int]:
+    """An input that raises the production crash through the outermost repo frame, and the probe runs
+    it took. A fix proven at the fault function alone can still leave production's path broken (a
+    guard whose value makes the caller loop forever); calling the entry too catches it."""
+    outer = next((t for t in targets if t.depth > 0 and t.function is not None and t.route is None), None)
+    if outer is None or left < 5.0:
+        return None, 0
+    inputs = candidate_inputs(outer, diagnosis, evidence, repo)
+    if not inputs:
+        return None, 0
+    results, _ = run_probe(runner, probe_spec(outer, [cand.args for cand in inputs], diagnosis), SPEC_PATH, None,
+                           max(left, 1.0))
+    if results is None:
+        return None, 1
+    found = pick_reproduction(results, inputs, diagnosis)
+    return ((outer, found) if found.args is not None else None), 1
 
 
 def reproduction_verdict(summary: RunSummary | None, diagnosis: Diagnosis) -> Verdict:
@@ -343,7 +381,8 @@ def validate(
     if expected_result is not None and baseline.reproduction is not None:
         try:
             test = render_test(baseline.target, baseline.reproduction, diagnosis, diagnosis.incident_id,
-                               test.path, expected_result, repo=baseline.repo, before=baseline.before)
+                               test.path, expected_result, repo=baseline.repo, before=baseline.before,
+                               entry=baseline.entry)
         except HealcrewError as exc:
             return ValidationReport(
                 **common, reproduces=False, fixed=False, no_regressions=False, passed=False,
@@ -490,7 +529,8 @@ def validate_batch(
         if item.expected_result is not None and baseline.reproduction is not None:
             try:
                 test = render_test(baseline.target, baseline.reproduction, diagnosis, diagnosis.incident_id,
-                                   test.path, item.expected_result, repo=baseline.repo, before=baseline.before)
+                                   test.path, item.expected_result, repo=baseline.repo, before=baseline.before,
+                                   entry=baseline.entry)
             except HealcrewError as exc:
                 failures[index] = str(exc)
         tests.append(test)

@@ -200,8 +200,10 @@ def test_a_file_scoped_test_command_still_runs_the_regression_test(
     assert report["outcome"] == "fixed", [a["rejected_because"] for a in report["attempts"]]
     v = report["accepted"]["validation"]
     assert v["reproduces"] is True and v["test_run_alone"] is True and v["reproduction_mismatch"] is None
-    assert v["test_on_original"]["failed"] == 1 and v["test_on_original"]["exc_type"] == "ZeroDivisionError"
-    written = report["accepted"]["proposal"]["test"]["code"].count("\ndef test_")  # the incident, and pins
+    code = report["accepted"]["proposal"]["test"]["code"]
+    crashing = code.count("_handles_the_incident_input():")  # at the fault function, and at production's entry
+    assert v["test_on_original"]["failed"] == crashing >= 1 and v["test_on_original"]["exc_type"] == "ZeroDivisionError"
+    written = code.count("\ndef test_")  # the incident's, and pins
     assert v["test_on_patched"]["passed"] == written >= 1 and v["test_on_patched"]["failed"] == 0
     # the suite is the one the command scopes: test_one's two tests, not test_other
     assert v["suite_on_patched"]["passed"] == 2

@@ -267,14 +267,18 @@ def _require(condition: bool, what: str) -> None:
 def render_test(
     target: Target, reproduction: Reproduction | None, diagnosis: Diagnosis, incident_id: str,
     path: str, expected_result: str | None = None, *, repo: GitRepo | None = None,
-    before: Expected | None = None,
+    before: Expected | None = None, entry: tuple[Target, Reproduction] | None = None,
 ) -> RegressionTest:
     """The pytest file: call the crashing code with the crashing input, assert what it should return.
 
     It reads like a test a developer of the repo would write: its import style, one call, the
     expected value when one can be derived (:mod:`crew.repair.expected`; ``before`` is the probe's
     answer on the code before the regression), and a second test pinning ordinary inputs to their
-    deployed results. The import root goes on ``sys.path`` only when nothing the repo configures
+    deployed results. With ``entry`` (production's outermost repo frame and an input that crashes
+    through it), a third test calls that entry too: the fix must also hold on production's path
+    and the call must return. Only when ordinary inputs were seen to return through the entry in
+    the sandbox: a service's ``main()`` that serves forever once it starts is no such entry.
+    The import root goes on ``sys.path`` only when nothing the repo configures
     (``pythonpath``, a conftest) puts it there. Without ``repo``, the self-contained default.
 
     Everything written as code is healcrew's own: the inputs it built (re-checked here with
@@ -355,11 +359,22 @@ def render_test(
             stdlib.insert(0, "import math")
         if target.is_async:
             stdlib.insert(0, "import asyncio")
-        used = _used_imports(rendered + [a for args_ in reproduction.normal_inputs for a in args_], known)
+        entry_call: str | None = None
+        entry_own: str | None = None
+        entry_args: list[str] = []
+        entry_asserts: list[str] = []
+        if entry is not None and entry[1].normal_types:  # ordinary inputs were seen to return through it
+            entry_call, entry_own, entry_args = _entry_call(entry)
+            entry_asserts = _sanity_asserts(entry[1].normal_types, None, entry[0].returns)
+            if not entry_asserts:  # nothing to assert about the entry's result: its test is left out
+                entry_call, entry_own, entry_args = None, None, []
+        used = _used_imports(rendered + entry_args + [a for args_ in reproduction.normal_inputs for a in args_],
+                             {**known, **(safe_imports({**entry[0].imports, **entry[1].imports}) if entry else {})})
         std_modules = set(STDLIB_NAMES.values())
         stdlib += [line for line in used if line.split()[1] in std_modules]
         imports = [f"{line}{noqa}" for line in
-                   dict.fromkeys([own, *(line for line in used if line.split()[1] not in std_modules)])]
+                   dict.fromkeys([own, *([entry_own] if entry_own else []),
+                                  *(line for line in used if line.split()[1] not in std_modules)])]
         name = _identifier(method or target.function)
         if asserts:
             body = [f"def test_{name}_handles_the_incident_input():", f"    result = {call}", *asserts]
@@ -369,6 +384,17 @@ def render_test(
         if pinned:
             body += ["", "", f"def test_{name}_keeps_its_ordinary_results():",
                      '    """The results these inputs had on the deployed commit."""', *pinned]
+        if entry is not None and entry_call is not None:
+            assert entry[0].function is not None
+            outer = _identifier(entry[0].function.rpartition(".")[2])
+            outer += "_entry" if outer == name else ""
+            body += ["", "", f"def test_{outer}_handles_the_incident_input():",
+                     '    """The incident input through production\'s entry point: the call must return."""',
+                     f"    result = {entry_call}", *entry_asserts]
+            if any("math." in line for line in entry_asserts) and "import math" not in stdlib:
+                stdlib.insert(0, "import math")
+            if entry[0].is_async and "import asyncio" not in stdlib:
+                stdlib.insert(0, "import asyncio")
         source = reproduction.source
     if expected is not None:
         docstring += ["", f"The expected value comes from {_doc(expected.source, 120)}."]
@@ -386,6 +412,23 @@ def render_test(
     return RegressionTest(path=path, code=code, call=call, input_source=source, note=note,  # type: ignore[arg-type]
                           expected=expected.literal if expected else None,
                           expected_from=expected.source if expected else None)
+
+
+def _entry_call(entry: tuple[Target, Reproduction]) -> tuple[str, str, list[str]]:
+    """The call of production's entry with its crashing input, its import line, and its rendered arguments;
+    checked like the fault function's own (``UnsafeInputError`` when anything is not healcrew's own)."""
+    target, reproduction = entry
+    assert reproduction.args is not None
+    _require(target.function is not None and is_dotted_name(target.function) and target.function.count(".") <= 1
+             and is_dotted_name(target.module), "the entry's name is not an identifier")
+    assert target.function is not None
+    known = safe_imports({**target.imports, **reproduction.imports})
+    args = [safe_expression(a, known) for a in reproduction.args]
+    _require(all(a is not None for a in args), "an entry input is not a literal or a known constructor")
+    rendered = [a for a in args if a is not None]
+    owner = target.function.rpartition(".")[0]
+    own = f"from {target.module} import {owner or target.function}"
+    return _call(target, rendered), own, rendered
 
 
 def _snake(name: str) -> str:
