@@ -333,10 +333,7 @@ def render_test(
         assert reproduction is not None and reproduction.args is not None
         _require(is_dotted_name(target.function) and target.function.count(".") <= 1,
                  "the function name is not an identifier")
-        known = safe_imports({**target.imports, **reproduction.imports})
-        args = [safe_expression(a, known) for a in reproduction.args]
-        _require(all(a is not None for a in args), "an input is not a literal or a known constructor")
-        rendered = [a for a in args if a is not None]
+        rendered, known = _rendered_args(target, reproduction, "an input")
         if expected_result is not None:
             _require(safe_expression(expected_result) is not None and safe_literal(expected_result) is not None,
                      "the expected result is not a literal")
@@ -362,14 +359,15 @@ def render_test(
         entry_call: str | None = None
         entry_own: str | None = None
         entry_args: list[str] = []
+        entry_known: dict[str, str] = {}
         entry_asserts: list[str] = []
         if entry is not None and entry[1].normal_types:  # ordinary inputs were seen to return through it
-            entry_call, entry_own, entry_args = _entry_call(entry)
+            entry_call, entry_own, entry_args, entry_known = _entry_call(entry)
             entry_asserts = _sanity_asserts(entry[1].normal_types, None, entry[0].returns)
             if not entry_asserts:  # nothing to assert about the entry's result: its test is left out
-                entry_call, entry_own, entry_args = None, None, []
+                entry_call, entry_own, entry_args, entry_known = None, None, [], {}
         used = _used_imports(rendered + entry_args + [a for args_ in reproduction.normal_inputs for a in args_],
-                             {**known, **(safe_imports({**entry[0].imports, **entry[1].imports}) if entry else {})})
+                             {**known, **entry_known})
         std_modules = set(STDLIB_NAMES.values())
         stdlib += [line for line in used if line.split()[1] in std_modules]
         imports = [f"{line}{noqa}" for line in
@@ -414,21 +412,27 @@ def render_test(
                           expected_from=expected.source if expected else None)
 
 
-def _entry_call(entry: tuple[Target, Reproduction]) -> tuple[str, str, list[str]]:
-    """The call of production's entry with its crashing input, its import line, and its rendered arguments;
-    checked like the fault function's own (``UnsafeInputError`` when anything is not healcrew's own)."""
-    target, reproduction = entry
+def _rendered_args(target: Target, reproduction: Reproduction, what: str) -> tuple[list[str], dict[str, str]]:
+    """The reproduction's arguments re-rendered by ``safe_expression``, and the imports they may use;
+    ``UnsafeInputError`` when one is not a literal or a known constructor."""
     assert reproduction.args is not None
+    known = safe_imports({**target.imports, **reproduction.imports})
+    args = [safe_expression(a, known) for a in reproduction.args]
+    _require(all(a is not None for a in args), f"{what} is not a literal or a known constructor")
+    return [a for a in args if a is not None], known
+
+
+def _entry_call(entry: tuple[Target, Reproduction]) -> tuple[str, str, list[str], dict[str, str]]:
+    """The call of production's entry with its crashing input, its import line, its rendered arguments
+    and their imports; checked like the fault function's own."""
+    target, reproduction = entry
     _require(target.function is not None and is_dotted_name(target.function) and target.function.count(".") <= 1
              and is_dotted_name(target.module), "the entry's name is not an identifier")
     assert target.function is not None
-    known = safe_imports({**target.imports, **reproduction.imports})
-    args = [safe_expression(a, known) for a in reproduction.args]
-    _require(all(a is not None for a in args), "an entry input is not a literal or a known constructor")
-    rendered = [a for a in args if a is not None]
+    rendered, known = _rendered_args(target, reproduction, "an entry input")
     owner = target.function.rpartition(".")[0]
     own = f"from {target.module} import {owner or target.function}"
-    return _call(target, rendered), own, rendered
+    return _call(target, rendered), own, rendered, known
 
 
 def _snake(name: str) -> str:
