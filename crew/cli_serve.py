@@ -35,8 +35,11 @@ def serve(
     from crew.service.store import Store
 
     store = Store(state)
-    pipeline = FlowPipeline(Path(service_config.out_dir), Metrics())
+    pipeline = FlowPipeline(Path(service_config.out_dir), Metrics(), processes=workers)
     app = create_app(store, service_config, secrets, pipeline, workers=workers,
                      audit=AuditLog(audit_log or default_audit_path()))  # type: ignore[arg-type]
     pipeline.metrics = app.state.metrics
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    finally:
+        pipeline.close()

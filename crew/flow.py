@@ -177,7 +177,7 @@ class Stages:
             runner = open_runner(repo, state.sandbox, incident.sandbox_python)
             try:
                 done = repair(diagnosis, state.evidence, repo, runner, incident.test_command, state.max_attempts,
-                              budget=incident.repair_budget)
+                              budget=incident.repair_budget, operator_policy=incident.operator_policy)
                 done.policy_decisions.extend(runner.policy_decisions)
                 return done
             finally:

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from crew.policy.model import Policy
+
 
 class Record(BaseModel):
     """Base of every handoff record."""
@@ -86,6 +88,10 @@ class Incident(Record):
     sandbox_python: str | None = Field(
         default=None, pattern=r"^3\.\d{1,2}$",
         description="Python X.Y the sandbox must use (--python); None: chosen from the repository.")
+    operator_policy: Policy | None = Field(
+        default=None,
+        description="The operator's diff policy for this service (healcrew serve's RepairPolicy); the "
+                    "repository's .healcrew.yaml may only narrow it. None: the built-in defaults.")
 
 
 # --------------------------------------------------------------------------- monitoring

@@ -47,6 +47,7 @@ from crew.validate import Baseline, BatchItem, Runner, prepare_baseline, validat
 
 if TYPE_CHECKING:
     from crew.agents.reflection import ReflectionPolicy
+    from crew.policy.model import Policy
 
 
 @dataclass
@@ -163,10 +164,12 @@ def _proposal(cand: Candidate, diagnosis: Diagnosis, number: int, baseline: Base
 def repair(
     diagnosis: Diagnosis, evidence: CrashEvidence | None, repo: GitRepo, runner: Runner, test_command: str,
     max_attempts: int = 3, on_attempt: Callable[[Attempt], None] | None = None, budget: float | None = None,
+    operator_policy: Policy | None = None,
 ) -> RepairOutcome:
     """Run the bounded loop; returns the attempts and the accepted one, if any.
 
-    ``budget`` bounds the whole repair in seconds (the operator's ``--budget``).
+    ``budget`` bounds the whole repair in seconds (the operator's ``--budget``); ``operator_policy``
+    is the service's diff policy, which the repository's own file may only narrow.
     """
     from crew.agents.reflection import critique, decline
 
@@ -179,7 +182,7 @@ def repair(
     from crew.policy import load_repo_settings
     from crew.policy.gate import before_sandbox
 
-    settings = load_repo_settings(repo.path)
+    settings = load_repo_settings(repo.path, base=operator_policy)
     policy: ReflectionPolicy = settings.policy
     outcome.policy_decisions.extend(settings.policy_notes)
     baseline: Baseline | None = None

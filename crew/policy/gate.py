@@ -37,7 +37,7 @@ def before_delivery(report: RunReport, repo: GitRepo) -> None:
     """Raise ``DeliveryError`` when the fix to deliver (diff and test) touches a forbidden path."""
     from crew.delivery.gitops import fix_patch
 
-    policy = load_repo_settings(repo.path).policy
+    policy = load_repo_settings(repo.path, base=report.incident.operator_policy).policy
     refusals = check_diff(fix_patch(report), policy, repo.read)
     if refusals:
         raise DeliveryError(f"not delivered: {refusals[0].message}")

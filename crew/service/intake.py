@@ -1,10 +1,12 @@
 """Alert -> incident folding on the request path: only database work, nothing slow.
 
 Rules: the same fingerprint folds into the incident it already belongs to while that incident is
-active (queued, running, awaiting approval) or ended (other than cancelled) within the fold window,
-so Alertmanager's repeats are idempotent and a failed or rejected incident is not re-run per
-repeat; a ``resolved`` alert cancels its incident if no worker has started it; an
-alert for a service the config does not know becomes a ``rejected`` incident with the reason.
+active (queued, running, awaiting approval, waiting) or ended (other than cancelled) within the fold
+window, so Alertmanager's repeats are idempotent and a failed or rejected incident is not re-run per
+repeat; a repeat whose restart count changed puts a ``waiting`` incident (below the failure
+threshold) back in the queue, where the worker checks the threshold again; a ``resolved`` alert
+cancels its incident if no worker has started it; an alert for a service the config does not know
+becomes a ``rejected`` incident with the reason.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from crew.service.store import ACTIVE, AlertRow, IncidentRow, aware, now
 
 @dataclass(frozen=True)
 class Folded:
-    """What one alert did: ``created``, ``deduplicated``, ``cancelled``, ``rejected`` or ``ignored``."""
+    """What one alert did: ``created``, ``deduplicated``, ``requeued``, ``cancelled``, ``rejected`` or ``ignored``."""
 
     incident_id: str | None
     action: str
@@ -56,14 +58,18 @@ def fold(s: Session, config: ServiceConfig, alert: AlertInfo) -> Folded:
     fp = fingerprint_of(alert)
     existing = _open_alert(s, fp, timedelta(minutes=config.fold_window_minutes))
     if existing is not None:
+        restarts_before = (existing.annotations or {}).get("restarts")
         existing.received += 1
         existing.last_seen = now()
         existing.status = alert.status
         existing.annotations = dict(alert.annotations)  # the latest restart count counts
         inc = existing.incident
-        if alert.status == "resolved" and inc.status == "queued":
+        if alert.status == "resolved" and inc.status in ("queued", "waiting"):
             inc.status, inc.reason = "cancelled", "the alert resolved before a worker started"
             return Folded(inc.id, "cancelled", fp)
+        if inc.status == "waiting" and alert.annotations.get("restarts") != restarts_before:
+            inc.status, inc.reason = "queued", "more restarts reported; the failure threshold is checked again"
+            return Folded(inc.id, "requeued", fp)
         return Folded(inc.id, "deduplicated", fp)
     if alert.status == "resolved":
         return Folded(None, "ignored", fp)

@@ -10,8 +10,8 @@ from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, create
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship, sessionmaker
 
-ACTIVE = ("queued", "running", "awaiting_approval")
-"""Statuses of an incident that still absorbs identical alerts."""
+ACTIVE = ("queued", "running", "awaiting_approval", "waiting")
+"""Statuses of an incident that still absorbs identical alerts (``waiting``: below the failure threshold)."""
 
 
 def now() -> datetime:

@@ -12,18 +12,24 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import func, select
 
 from crew.errors import HealcrewError
 from crew.handoffs import AlertInfo, Incident, KubernetesSource, LogSource, LokiSource
+from crew.policy.model import Policy
 from crew.service.config import ServiceConfig, ServiceEntry
 from crew.service.metrics import Metrics
 from crew.service.store import ACTIVE, IncidentRow, Store, aware, now
+
+T = TypeVar("T")
 
 
 class Auditor(Protocol):
@@ -69,47 +75,78 @@ class Pipeline(Protocol):
         """Deliver the accepted fix; (PR URL or bundle path, summary, whether a branch was pushed)."""
 
 
-class FlowPipeline:
-    """The real stages of ``crew.flow`` (the same code ``healcrew run`` runs)."""
+@dataclass
+class FlowRun:
+    """One run's ``FlowState`` as JSON, as the stage process hands it back after each phase."""
 
-    def __init__(self, out_dir: Path, metrics: Metrics) -> None:
+    state_json: str
+
+
+class FlowPipeline:
+    """The real stages of ``crew.flow`` (the same code ``healcrew run`` runs), in child processes."""
+
+    def __init__(self, out_dir: Path, metrics: Metrics, processes: int = 1) -> None:
         self.out_dir = out_dir
         self.metrics = metrics
+        self.processes = processes
+        self.lock = threading.Lock()
+        self.children: ProcessPoolExecutor | None = None
+
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        from crew.service import stage_process
+
+        with self.lock:
+            if self.children is None:
+                self.children = stage_process.pool(self.processes)
+            children = self.children
+        try:
+            return children.submit(fn, *args).result()
+        except BrokenProcessPool:
+            with self.lock:
+                if self.children is children:
+                    self.children = None  # the next run starts a fresh child
+            raise HealcrewError("the run's process died (killed or out of memory)") from None
+
+    def close(self) -> None:
+        """Stop the child processes (a run still going in one is abandoned)."""
+        with self.lock:
+            if self.children is not None:
+                self.children.shutdown(wait=False, cancel_futures=True)
+                self.children = None
 
     def monitor(self, incident: Incident) -> tuple[Any, str | None]:
-        from crew.flow import FlowState, Stages
+        from crew.service import stage_process
 
-        state = FlowState(id=incident.correlation_id, incident=incident, repair_enabled=True,
-                          out_dir=str(self.out_dir / incident.id))
-        stages = Stages(state)
-        stages.monitoring()
-        groups = state.evidence.groups if state.evidence is not None else []
-        return stages, (groups[0].signature if groups else None)
+        state_json, signature = self._call(stage_process.monitor, incident.model_dump_json(),
+                                           str(self.out_dir / incident.id))
+        return FlowRun(state_json), signature
 
     def finish(self, handle: Any) -> Outcome:
-        from crew.flow import to_report
+        from crew.flow import FlowState, to_report
+        from crew.report import public
+        from crew.service import stage_process
 
-        handle.diagnostic()
-        handle.repair()
-        state = handle.state
+        handle.state_json = self._call(stage_process.diagnose_and_repair, handle.state_json)
+        state = FlowState.model_validate_json(handle.state_json)
         for timing in state.timings:
             self.metrics.stage_seconds.labels(stage=timing.stage).observe(timing.seconds)
         self.metrics.sandbox_runs.inc(state.sandbox_runs)
+        assert state.incident is not None
         report = to_report(state)
         folder = self.out_dir / state.incident.id
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "report.json"
-        from crew.report import public
-
         path.write_text(public(report).model_dump_json(indent=2), encoding="utf-8")  # secrets masked
         summary = state.error or (f"fix accepted: {state.accepted.proposal.strategy}" if state.accepted else
                                   state.declined or "no fix")
         return Outcome(outcome=report.outcome, summary=summary, report=report, report_path=str(path))
 
     def deliver(self, handle: Any, forge: str, config: dict[str, Any]) -> tuple[str | None, str, bool]:
-        state = handle.state
-        state.deliver, state.delivery_config = forge, config
-        handle.delivery()
+        from crew.flow import FlowState
+        from crew.service import stage_process
+
+        handle.state_json = self._call(stage_process.deliver, handle.state_json, forge, config)
+        state = FlowState.model_validate_json(handle.state_json)
         if state.delivery is None:
             raise HealcrewError(state.error or "delivery produced no record")
         record = state.delivery
@@ -131,8 +168,8 @@ def repo_path(path: str) -> str:
     return path
 
 
-def incident_for(row: IncidentRow, entry: ServiceEntry, alerts: list[AlertInfo]) -> Incident:
-    """The ``Incident`` the stages run on, from the config entry and the folded alerts."""
+def incident_for(row: IncidentRow, entry: ServiceEntry, alerts: list[AlertInfo], operator_policy: Policy) -> Incident:
+    """The ``Incident`` the stages run on, from the config entry, the folded alerts and the service's policy."""
     labels = row.labels or {}
     commit = labels.get(entry.repo.commit_label, entry.repo.branch) if entry.repo.commit_label else entry.repo.branch
     if entry.logs.file:
@@ -147,6 +184,7 @@ def incident_for(row: IncidentRow, entry: ServiceEntry, alerts: list[AlertInfo])
         id=f"{entry.name}-{row.id}"[:60], service=entry.name, namespace=labels.get("namespace", ""),
         pod=labels.get("pod", ""), container=labels.get("container", ""), repo=repo_path(entry.repo.path or ""),
         commit=commit, alerts=alerts, logs=logs, test_command=entry.test_command, correlation_id=row.id,
+        operator_policy=operator_policy,
     )
 
 
@@ -238,8 +276,9 @@ class Workers:
         policy = load_repair_policy(Path(entry.policy)) if entry.policy else RepairPolicy(service=entry.name)
         if not approved_by:
             low = next((r for a in alerts if (r := below_failure_threshold(policy, restarts_in(a)))), None)
-            if low:
-                self._set(incident_id, status="rejected", stage=None, reason=low)
+            if low:  # not final: a repeat with more restarts puts it back in the queue
+                self._set(incident_id, status="waiting", stage=None, reason=low)
+                self._record("policy_decision", incident_id, {"action": "wait", "reasons": [low]})
                 return
         attempts = self._attempts_last_hour(service, incident_id)
         if attempts >= policy.attempts_per_hour and not approved_by:
@@ -250,7 +289,7 @@ class Workers:
             return
         self._set(incident_id, started_at=now())
         self._record("run_started", incident_id, {"service": service})
-        incident = incident_for(row, entry, alerts)
+        incident = incident_for(row, entry, alerts, policy.gate_policy())
         start = time.perf_counter()
         handle, signature = self.pipeline.monitor(incident)
         if signature and self._fold_by_signature(incident_id, service, signature):

@@ -140,3 +140,20 @@ def test_delivery_refuses_a_forbidden_fix_again(tmp_path: Path) -> None:
                 DeliveryConfig(remote_url=str(remote)), tmp_path / "out")
     heads = subprocess.run(["git", "for-each-ref", "refs/heads"], cwd=remote, capture_output=True, text=True)
     assert heads.stdout == ""  # nothing was pushed
+
+
+def test_the_operators_policy_is_the_base_the_run_checks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo_dir = commit_repo(tmp_path / "svc", {PATH: PRICING}, "init")
+    good = Candidate("guard-zero-divisor", (SourceEdit(PATH, PRICING, GOOD),), "r", 0.9)
+    run: list[Any] = []
+    monkeypatch.setattr(repair_agent, "generate_candidates", lambda ctx, *_: [good])
+    monkeypatch.setattr(repair_agent, "prepare_baseline", lambda *a, **k: Baseline(
+        target=None, reproduction=None, test=GOOD_TEST, test_on_original=crashed_on_original(),
+        suite_on_original=None, runs=1))
+    monkeypatch.setattr(repair_agent, "validate_batch", lambda items, *_, **__: (
+        run.extend(items) or BatchOutcome([passed() for _ in items], 0.0, 1)))
+    outcome = repair_agent.repair(diagnosis(), None, GitRepo(repo_dir), runner=object(),  # type: ignore[arg-type]
+                                  test_command="pytest", max_attempts=1,
+                                  operator_policy=Policy(forbidden_paths=[PATH]))
+    assert run == [] and outcome.accepted is None  # the service forbade the file: never run, never accepted
+    assert any("refused before the sandbox" in d and PATH in d for d in outcome.policy_decisions)
