@@ -108,11 +108,13 @@ class FlowPipeline:
             raise HealcrewError("the run's process died (killed or out of memory)") from None
 
     def close(self) -> None:
-        """Stop the child processes (a run still going in one is abandoned)."""
+        """Stop the child processes; a run still going in one is abandoned and resumed on the next start."""
+        from crew.service import stage_process
+
         with self.lock:
-            if self.children is not None:
-                self.children.shutdown(wait=False, cancel_futures=True)
-                self.children = None
+            children, self.children = self.children, None
+        if children is not None:
+            stage_process.stop(children)
 
     def monitor(self, incident: Incident) -> tuple[Any, str | None]:
         from crew.service import stage_process
