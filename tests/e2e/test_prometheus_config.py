@@ -58,3 +58,25 @@ def test_amtool_accepts_the_receiver_and_it_sends_what_healcrew_needs() -> None:
     assert hook["send_resolved"] is True and hook["url"].endswith("/alerts")
     assert hook["http_config"]["authorization"]["type"] == "Bearer"
     assert "credentials" not in hook["http_config"]["authorization"]  # a file, never the token inline
+
+
+def _readme_yaml(marker: str) -> dict[str, object]:
+    text = (DEPLOY.parents[1] / "README.md").read_text()
+    blocks = [b.split("\n", 1)[1] for b in text.split("```yaml")[1:]]
+    block = next(b.split("```", 1)[0] for b in blocks if marker in b.split("```", 1)[0])
+    loaded: dict[str, object] = yaml.safe_load(block)
+    return loaded
+
+
+def test_the_readme_snippets_say_what_the_shipped_files_say() -> None:
+    shipped = yaml.safe_load((DEPLOY / "alertmanager.yml").read_text())
+    readme = _readme_yaml("webhook_configs")
+    ours = next(r for r in shipped["route"]["routes"] if r["receiver"] == "healcrew")
+    theirs = next(r for r in readme["route"]["routes"] if r["receiver"] == "healcrew")  # type: ignore[index]
+    assert {k: v for k, v in ours.items() if k != "matchers"} == {k: v for k, v in theirs.items() if k != "matchers"}
+    hook = next(r for r in shipped["receivers"] if r["name"] == "healcrew")
+    assert next(r for r in readme["receivers"] if r["name"] == "healcrew") == hook  # type: ignore[index]
+    rule = yaml.safe_load((DEPLOY / "prometheusrule.yaml").read_text())["spec"]["groups"][0]["rules"][0]
+    shown = _readme_yaml("PrometheusRule")["spec"]["groups"][0]["rules"][0]  # type: ignore[index]
+    assert shown["expr"].strip() == rule["expr"].strip() and shown["for"] == rule["for"]
+    assert shown["annotations"]["restarts"] == rule["annotations"]["restarts"]
