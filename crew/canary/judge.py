@@ -104,12 +104,13 @@ def classify(spec: MetricSpec, canary: list[float], stable: list[float], *, tole
              confidence: float = 0.98) -> MetricVerdict:
     """One metric's classification (see the module docstring)."""
     c, s = _clean(canary), _clean(stable)
-    base = {"name": spec.name, "critical": spec.critical, "canary_count": int(c.size), "stable_count": int(s.size)}
+    nodata = MetricVerdict(name=spec.name, classification="nodata", failed=False, critical=spec.critical,
+                           canary_count=int(c.size), stable_count=int(s.size))
     if c.size == 0 or s.size == 0:
-        return MetricVerdict(classification="nodata", failed=False, **base)
+        return nodata
     ratio = float(c.mean() / s.mean()) if s.mean() != 0 else None
     if c.size == s.size and np.array_equal(np.sort(c), np.sort(s)):
-        return MetricVerdict(classification="pass", failed=False, estimate=0.0, ratio=ratio, **base)
+        return nodata.model_copy(update={"classification": "pass", "estimate": 0.0, "ratio": ratio})
     estimate, lower, upper, p = shift_interval(c, s, confidence)
     bound = tolerance * abs(estimate)
     label: Classification = "pass"
@@ -120,8 +121,8 @@ def classify(spec: MetricSpec, canary: list[float], stable: list[float], *, tole
     watched = {"high": ("increase", "either"), "low": ("decrease", "either")}.get(label, ())
     if spec.direction not in watched:
         label = "pass"  # unchanged, or changed the good way (Kayenta's directional classifier)
-    return MetricVerdict(classification=label, failed=label != "pass", estimate=estimate, lower=lower, upper=upper,
-                         p_value=p, ratio=ratio, **base)
+    return nodata.model_copy(update={"classification": label, "failed": label != "pass", "estimate": estimate,
+                                     "lower": lower, "upper": upper, "p_value": p, "ratio": ratio})
 
 
 def judge(samples: dict[str, tuple[list[float], list[float]]], specs: list[MetricSpec], *,
