@@ -392,12 +392,29 @@ def write_fix(report: RunReport, out_dir: Path) -> None:
 
 
 def write_report(report: RunReport, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``report.json`` and ``report.md`` into ``out_dir``, redacted."""
+    """Write ``report.json``, ``report.md`` and ``report.html`` into ``out_dir``, redacted.
+
+    Returns the JSON and Markdown paths; the HTML report sits beside them.
+    """
     json_path, md_path = out_dir / "report.json", out_dir / "report.md"
     report = public(report)
     _write_atomic(json_path, report.model_dump_json(indent=2))
     _write_atomic(md_path, public_text(to_markdown(report)))
+    _write_atomic(out_dir / "report.html", _html_or_note(report))
     return json_path, md_path
+
+
+def _html_or_note(report: RunReport) -> str:
+    """``report.html``; a page pointing to ``report.md`` if rendering fails, so the run's other outputs stand."""
+    from crew.report_html import to_html
+
+    try:
+        return to_html(report)
+    except Exception as exc:  # a template bug (jinja2 raises many types) must not cost the run its report
+        import html
+
+        return (f"<!DOCTYPE html><meta charset=utf-8><title>healcrew report</title><p>The HTML report could not "
+                f"be rendered ({html.escape(type(exc).__name__)}); see report.md beside this file.</p>\n")
 
 
 def _candidate_verdict(c: CandidateRecord) -> str:
