@@ -108,7 +108,9 @@ def to_markdown(report: RunReport) -> str:
         if d.fault_frame and d.fault_frame.repo_path:
             fault = md.markdown_code(f"{d.fault_frame.repo_path}:{d.fault_frame.frame.line}")
             out.append(f"- **Fault line:** {fault} at `{d.commit[:12]}`")
-        for s in d.suspect_commits:
+        from crew.delivery.repo_facts import real_suspects, repo_facts
+
+        for s in real_suspects(d.suspect_commits, repo_facts(report)):  # the file's first commit is history
             out.append(f"- **Suspect commit:** `{s.sha[:12]}` {md.markdown_inline(s.summary)} — "
                        f"{md.markdown_inline(s.author)}, {s.date:%Y-%m-%d} ({md.markdown_inline(s.reason)})")
         if d.code_context:
@@ -392,12 +394,29 @@ def write_fix(report: RunReport, out_dir: Path) -> None:
 
 
 def write_report(report: RunReport, out_dir: Path) -> tuple[Path, Path]:
-    """Write ``report.json`` and ``report.md`` into ``out_dir``, redacted."""
+    """Write ``report.json``, ``report.md`` and ``report.html`` into ``out_dir``, redacted.
+
+    Returns the JSON and Markdown paths; the HTML report sits beside them.
+    """
     json_path, md_path = out_dir / "report.json", out_dir / "report.md"
     report = public(report)
     _write_atomic(json_path, report.model_dump_json(indent=2))
     _write_atomic(md_path, public_text(to_markdown(report)))
+    _write_atomic(out_dir / "report.html", _html_or_note(report))
     return json_path, md_path
+
+
+def _html_or_note(report: RunReport) -> str:
+    """``report.html``; a page pointing to ``report.md`` if rendering fails, so the run's other outputs stand."""
+    from crew.report_html import to_html
+
+    try:
+        return to_html(report)
+    except Exception as exc:  # a template bug (jinja2 raises many types) must not cost the run its report
+        import html
+
+        return (f"<!DOCTYPE html><meta charset=utf-8><title>healcrew report</title><p>The HTML report could not "
+                f"be rendered ({html.escape(type(exc).__name__)}); see report.md beside this file.</p>\n")
 
 
 def _candidate_verdict(c: CandidateRecord) -> str:

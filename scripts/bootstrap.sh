@@ -6,9 +6,13 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 for pair in dockerd:docker.io debootstrap:debootstrap bwrap:bubblewrap \
-            prometheus-alertmanager:prometheus-alertmanager prometheus:prometheus git:git make:make; do
+            prometheus-alertmanager:prometheus-alertmanager prometheus:prometheus git:git make:make \
+            chromium:chromium; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need_pkgs+=("${pair##*:}")
 done
+# The screenshot tests render the PR and report.html in headless Chromium; emoji need a font to show.
+dpkg-query -W -f='${Status}' fonts-noto-color-emoji 2>/dev/null | grep -q "install ok installed" \
+  || need_pkgs+=(fonts-noto-color-emoji)
 if ((${#need_pkgs[@]})); then
   if [ "$(id -u)" -ne 0 ]; then echo "bootstrap: need root to install: ${need_pkgs[*]}" >&2; exit 2; fi
   echo "bootstrap: installing ${need_pkgs[*]}"

@@ -21,9 +21,9 @@ def flagship() -> RunReport:
 
 
 def _summary(body: str) -> str:
-    m = re.search(r"^## Summary\n(.*?)(?=^## )", body, re.S | re.M)
-    assert m
-    return m.group(1)
+    """The first screen, before any section heading, where the kind of fix is said."""
+    assert "\n## " in body
+    return body[: body.index("\n## ")]
 
 
 def _as(report: RunReport, strategy: str, rationale: str, summary: str | None = None) -> RunReport:
@@ -45,17 +45,17 @@ def _revert(report: RunReport, strategy: str = "revert-suspect-hunk", summary: s
 
 def test_a_guard_says_its_kind_in_the_summary(flagship: RunReport) -> None:
     summary = _summary(render_pr_body(flagship, repo_web_url=URL))
-    assert "**Kind:** guard — checks the failing value before the operation" in summary
+    assert "**Kind of fix:** guard — checks the failing value before the operation" in summary
 
 
 def test_a_coercion_says_coercion(flagship: RunReport) -> None:
     summary = _summary(render_pr_body(_as(flagship, "coerce-operand-float@app/pricing.py:20", "Convert `d`.")))
-    assert "**Kind:** coercion — converts the value to the type the operation expects." in summary
+    assert "**Kind of fix:** coercion — converts the value to the type the operation expects." in summary
 
 
 def test_a_partial_revert_links_the_commit_it_partly_reverts(flagship: RunReport) -> None:
     summary = _summary(render_pr_body(_revert(flagship), repo_web_url=URL))
-    assert (f'**Kind:** revert — partly reverts [`{SUSPECT[:12]}`]({URL}/commit/{SUSPECT}) '
+    assert (f'**Kind of fix:** revert — partly reverts [`{SUSPECT[:12]}`]({URL}/commit/{SUSPECT}) '
             '"Apply per-item discount divisor".') in summary
 
 
@@ -67,7 +67,7 @@ def test_a_function_revert_says_it_reverts_the_function(flagship: RunReport) -> 
 def test_no_link_without_a_forge(flagship: RunReport) -> None:
     summary = _summary(render_pr_body(_revert(flagship)))
     assert f'partly reverts `{SUSPECT[:12]}` "Apply per-item discount divisor"' in summary
-    assert "](http" not in summary
+    assert f"]({URL}" not in summary and "/commit/" not in summary
 
 
 def test_the_reverted_commit_subject_is_escaped_and_redacted(flagship: RunReport) -> None:
@@ -75,7 +75,8 @@ def test_the_reverted_commit_subject_is_escaped_and_redacted(flagship: RunReport
     body = render_pr_body(_revert(flagship, summary=dirty), repo_web_url=URL)
     assert "ghp_FAKE0example0" not in body  # redacted before escaping, in the root cause's suspect list too
     summary = _summary(body)
-    line = next(ln for ln in summary.splitlines() if ln.startswith("**Kind:**"))
+    line = next(ln for ln in summary.splitlines() if ln.startswith("**Behaviour change:**"))
+    line = line[line.index("**Kind of fix:**"):]
     assert "ghp_FAKE0example0" not in line and r"\[REDACTED:github-token\]" in line
     assert not re.search(r"(?<!\\)<img", line) and "*tiers*" not in line and "@admins" not in line
     assert "[x](http://evil)" not in line

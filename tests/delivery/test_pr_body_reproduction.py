@@ -45,17 +45,18 @@ def test_an_entry_above_the_fault_function_is_named_in_the_test_section() -> Non
     assert "It drives" not in direct and "caller frame" not in direct
 
 
-def test_the_sandbox_python_is_in_the_evidence() -> None:
+def test_the_sandbox_python_is_in_how_it_was_checked() -> None:
     python = SandboxPython(version="3.9", reason="tox.ini envlist py39")
-    evidence = section(render_pr_body(flagship(sandbox_python=python)), "Evidence")
-    assert "- **Sandbox Python:** `3.9` (tox.ini envlist py39)" in evidence
+    checked = section(render_pr_body(flagship(sandbox_python=python)), "How it was checked")
+    assert "- **Sandbox Python:** `3.9` (tox.ini envlist py39)" in checked
     assert "Sandbox Python" not in render_pr_body(flagship())
 
 
 def test_the_summary_still_comes_first() -> None:
     python = SandboxPython(version="3.9", reason="tox.ini envlist py39")
     body = render_pr_body(_with_test(flagship(sandbox_python=python, reproduction=reproduced()), expected="12.5"))
-    assert re.findall(r"^## (.+)$", body, re.M)[0] == "Summary"
+    assert body.splitlines()[1].startswith("- **Crash:**")
+    assert re.findall(r"^## (.+)$", body, re.M)[0] == "Root cause"
 
 
 def test_hostile_text_in_the_new_fields_is_redacted_and_inert() -> None:
@@ -72,4 +73,4 @@ def test_hostile_text_in_the_new_fields_is_redacted_and_inert() -> None:
     assert "<strong>PWNED</strong>" not in html and 'href="http://evil.example' not in html
     assert "@octocat" not in outside_code
     assert html.count("<details>") == html.count("</details>")
-    assert body.count("PWNED") == 4  # each value is still there, as text
+    assert body.count("PWNED") == 5  # each value is still there, as text (the expected one twice: behaviour, test)
