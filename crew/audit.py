@@ -13,9 +13,14 @@ language with a JCS library gets the same bytes. The first record's ``prev`` is 
 Appends are safe across threads and processes: each one takes an exclusive ``flock`` on the
 file, reads the last record under the lock, writes one line with ``O_APPEND`` in one call and
 ``fsync``s before letting go; a failed write is cut back off, so a full disk cannot leave half
-a record. ``kill -9`` between two appends leaves the chain whole. Detail goes through the
-same redaction as everything else that leaves the process, and is bounded in size, because
-much of it (alert labels, log lines, exception messages) is untrusted text.
+a record. ``kill -9`` between two appends leaves the chain whole. A write that a crash cut
+short (a power cut, or a kill inside a write of many pages) leaves a last line without its
+newline; it was never a record (no caller was told it was written), so the next append moves
+those bytes to ``<log>.torn`` and first appends an ``audit_tail_cut`` record with their size and
+SHA-256: the chain goes on, and says what was cut. Until then ``verify`` reports the line as cut
+short. Detail goes through the same redaction as everything else that leaves the process, and
+is bounded in size, because much of it (alert labels, log lines, exception messages) is
+untrusted text.
 
 A hash chain proves the file was not changed *inside*; someone who can write the file can
 still drop records from its end or rewrite it whole. :func:`verify_chain` therefore reports the
@@ -148,14 +153,17 @@ def _text(value: str) -> str:
     return redact(value[:MAX_TEXT])
 
 
+def _body(action: str, correlation_id: str, actor: str, detail: Mapping[str, object] | None) -> dict[str, Any]:
+    """A record's own fields, redacted and bounded (``seq``, ``time``, ``prev`` and ``hash`` come at the write)."""
+    return {"correlation_id": _text(correlation_id), "actor": _text(actor), "action": _text(action),
+            "detail": _bounded(dict(detail or {}))}
+
+
 # --------------------------------------------------------------------------- writing
 
 
-def _last_line(fd: int, size: int) -> bytes:
-    """The last line of the file open as ``fd`` (``size`` bytes), without its newline."""
-    if os.pread(fd, 1, size - 1) != b"\n":
-        raise AuditError("the audit log's last record is cut short; run 'healcrew audit verify'")
-    end = size - 1  # the final newline
+def _line_start(fd: int, end: int) -> int:
+    """Where the line that ends at offset ``end`` (its newline, or the end of the file) begins."""
     pos, tail = end, b""
     while pos > 0:
         step = min(8192, pos)
@@ -163,10 +171,24 @@ def _last_line(fd: int, size: int) -> bytes:
         tail = os.pread(fd, step, pos) + tail
         newline = tail.rfind(b"\n")
         if newline >= 0:
-            return tail[newline + 1 :]
+            return pos + newline + 1
         if len(tail) > MAX_LINE_BYTES:
             raise AuditError("the audit log's last record is too long; run 'healcrew audit verify'")
-    return tail
+    return 0
+
+
+def _last_line(fd: int, size: int) -> bytes:
+    """The last line of the file open as ``fd`` (``size`` bytes, ending with a newline), without it."""
+    if os.pread(fd, 1, size - 1) != b"\n":
+        raise AuditError("the audit log's last record is cut short; run 'healcrew audit verify'")
+    start = _line_start(fd, size - 1)
+    return os.pread(fd, size - 1 - start, start)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    written = 0
+    while written < len(data):
+        written += os.write(fd, data[written:])
 
 
 class AuditLog:
@@ -175,14 +197,16 @@ class AuditLog:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
+    @property
+    def torn_path(self) -> Path:
+        """Where the bytes of a write cut short by a crash are moved (see the module docstring)."""
+        return self.path.with_name(self.path.name + ".torn")
+
     def append(
         self, action: str, *, correlation_id: str, actor: str, detail: Mapping[str, object] | None = None,
     ) -> AuditRecord:
         """Write one record after the current last one and return it (raises ``AuditError``)."""
-        body: dict[str, Any] = {
-            "correlation_id": _text(correlation_id), "actor": _text(actor), "action": _text(action),
-            "detail": _bounded(dict(detail or {})),
-        }
+        body = _body(action, correlation_id, actor, detail)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -190,9 +214,34 @@ class AuditLog:
             raise AuditError(f"cannot open the audit log {self.path}: {exc.strerror}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            notice = self._cut_torn_tail(fd)
+            if notice is not None:
+                self._append_locked(fd, notice)
             return self._append_locked(fd, body)
         finally:
             os.close(fd)  # closing releases the lock
+
+    def _cut_torn_tail(self, fd: int) -> dict[str, Any] | None:
+        """Move a last line that has no newline to ``torn_path``; the body of the record saying so."""
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, 1, size - 1) == b"\n":
+            return None
+        start = _line_start(fd, size)
+        tail = os.pread(fd, size - start, start)
+        try:
+            side = os.open(self.torn_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                _write_all(side, tail + b"\n")
+                os.fsync(side)  # the bytes are kept before they leave the log
+            finally:
+                os.close(side)
+            os.ftruncate(fd, start)
+            os.fsync(fd)
+        except OSError as exc:
+            raise AuditError(f"cannot move the cut-short last line of {self.path} aside: {exc.strerror}") from None
+        return _body("audit_tail_cut", "", "healcrew", {
+            "bytes": len(tail), "sha256": hashlib.sha256(tail).hexdigest(), "moved_to": self.torn_path.name,
+            "why": "the last write was cut short by a crash and never acknowledged"})
 
     def _append_locked(self, fd: int, body: dict[str, Any]) -> AuditRecord:
         size = os.fstat(fd).st_size
@@ -211,9 +260,7 @@ class AuditLog:
         if len(line) > MAX_LINE_BYTES:
             raise AuditError(f"audit record too large ({len(line)} bytes)")
         try:
-            written = 0
-            while written < len(line):
-                written += os.write(fd, line[written:])
+            _write_all(fd, line)
             os.fsync(fd)
         except OSError as exc:
             os.ftruncate(fd, size)  # never leave half a record behind

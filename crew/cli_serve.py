@@ -39,7 +39,12 @@ def serve(
     app = create_app(store, service_config, secrets, pipeline, workers=workers,
                      audit=AuditLog(audit_log or default_audit_path()))  # type: ignore[arg-type]
     pipeline.metrics = app.state.metrics
-    try:
-        uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
-    finally:
-        pipeline.close()
+    from crew.cli import _sweep
+    from sandbox.sweep import owned_tempdir
+
+    _sweep("docker")  # sandbox containers and temp folders of a serve that was killed (kill -9) mid-run
+    with owned_tempdir():  # this process's temp files, so the next start's sweep can find them
+        try:
+            uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+        finally:
+            pipeline.close()

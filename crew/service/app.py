@@ -13,13 +13,15 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import FastAPI, Header, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import func, select
 
-from crew.errors import BadInputError
+from crew.errors import BadInputError, describe_validation_error
 from crew.service.auditq import QueuedAudit
 from crew.service.auth import Secrets, authorized
 from crew.service.config import ServiceConfig
@@ -27,7 +29,7 @@ from crew.service.intake import fold
 from crew.service.metrics import Metrics
 from crew.service.store import IncidentRow, Store, aware
 from crew.service.worker import Auditor, Decider, Pipeline, Workers, policy_decide
-from crew.sources.alertmanager import MAX_PAYLOAD_BYTES, parse_webhook
+from crew.sources.alertmanager import MAX_PAYLOAD_BYTES, WebhookPayload, parse_webhook
 
 
 class Problem(BaseModel):
@@ -167,7 +169,68 @@ AUDIT_ACTION = {"created": "alert_received", "rejected": "alert_received", "requ
 action: the store counts it (``received``, ``last_seen``) and so do the metrics. Writing one chained,
 fsynced record per repeat made an alert storm four times slower to take in."""
 
-UNAUTHORIZED: dict[int | str, dict[str, Any]] = {401: {"model": Problem}}
+
+ERRORS: dict[int | str, dict[str, Any]] = {401: {"model": Problem}, 422: {"model": Problem}}
+"""What every authenticated route can answer besides its own codes: no credentials, or a bad parameter."""
+
+MAX_OFFSET = 1 << 31
+"""Beyond any real table; a bigger offset would overflow the database's integer."""
+
+MAX_APPROVAL_BYTES = 8192
+"""An approval is a name and a note; anything bigger is not one."""
+
+# Declared as security schemes so the spec says how to authenticate; either one is enough.
+# ``require`` reads the raw headers itself, because the signature is checked over the body.
+BEARER = HTTPBearer(auto_error=False, description="The HEALCREW_WEBHOOK_TOKEN as a bearer token.")
+SIGNATURE = APIKeyHeader(name="X-Healcrew-Signature", auto_error=False,
+                         description="sha256=<hex HMAC-SHA256 of the body with HEALCREW_WEBHOOK_HMAC_KEY>.")
+SCHEMES = [Security(BEARER), Security(SIGNATURE)]
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """Untrusted text (a path id, a parser's message) as one bounded line for ``Problem.detail``."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is over ``limit`` bytes (declared or read)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"body of {declared} bytes is over the {limit}-byte limit")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, f"body is over the {limit}-byte limit")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` declaring a JSON body the route reads itself (after the size and credentials checks)."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _webhook_schema() -> dict[str, Any]:
+    """The webhook body's JSON schema, inlined (the route reads the raw body, so FastAPI cannot list it)."""
+    schema = WebhookPayload.model_json_schema()
+    alert = schema.pop("$defs")["_WireAlert"]
+    labels = alert["properties"]["labels"]  # parse_webhook insists on a non-empty alertname
+    labels["required"], labels["properties"] = ["alertname"], {"alertname": {"type": "string", "minLength": 1}}
+    schema["properties"]["alerts"]["items"] = alert
+    return schema
+
+
+def _invalid(exc: RequestValidationError) -> str:
+    """FastAPI's list of problems as ``where: what`` of the first one."""
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    where = ".".join(str(p) for p in first.get("loc", ()))
+    return _one_line(f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "invalid")))
 
 
 def create_app(store: Store, config: ServiceConfig, secrets: Secrets, pipeline: Pipeline, *,
@@ -197,37 +260,35 @@ def create_app(store: Store, config: ServiceConfig, secrets: Secrets, pipeline: 
     app = FastAPI(title="healcrew", lifespan=lifespan)
     app.state.store, app.state.workers, app.state.metrics = store, pool, metrics
 
-    def require(request: Request, body: bytes, authorization: str | None, signature: str | None) -> None:
-        if not authorized(secrets, authorization, signature, body):
+    def require(request: Request, body: bytes) -> None:
+        headers = request.headers
+        if not authorized(secrets, headers.get("authorization"), headers.get("x-healcrew-signature"), body):
             raise HTTPException(status_code=401, detail="missing or invalid credentials",
                                 headers={"WWW-Authenticate": "Bearer"})
 
+    async def authenticated(request: Request) -> None:
+        """Credentials first: a route's parameters are validated only for a caller who has them."""
+        require(request, b"")
+
+    guarded = [*SCHEMES, Depends(authenticated)]  # routes without a body; the others call ``require`` themselves
+
     @app.exception_handler(HTTPException)
     async def _problem(_request: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse({"detail": _one_line(str(exc.detail))}, status_code=exc.status_code, headers=exc.headers)
 
-    @app.post("/alerts", status_code=202, response_model=Accepted,
-              responses={400: {"model": Problem}, 401: {"model": Problem}, 413: {"model": Problem},
-                         422: {"model": Problem}})
-    async def alerts(
-        request: Request,
-        authorization: Annotated[str | None, Header()] = None,
-        x_healcrew_signature: Annotated[str | None, Header()] = None,
-        content_length: Annotated[int | None, Header()] = None,
-    ) -> Accepted:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's default 422 body is a list; every error here is one ``Problem`` line."""
+        return JSONResponse({"detail": _invalid(exc)}, status_code=422)
+
+    @app.post("/alerts", status_code=202, response_model=Accepted, dependencies=SCHEMES,
+              responses={**ERRORS, 400: {"model": Problem}, 413: {"model": Problem}},
+              openapi_extra=_json_body(_webhook_schema()))
+    async def alerts(request: Request) -> Accepted:
         """Alertmanager webhook (version 4)."""
         start = time.perf_counter()
-        if content_length is not None and content_length > MAX_PAYLOAD_BYTES:
-            raise HTTPException(413, f"body of {content_length} bytes is over the {MAX_PAYLOAD_BYTES}-byte limit")
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > MAX_PAYLOAD_BYTES:
-                raise HTTPException(413, f"body is over the {MAX_PAYLOAD_BYTES}-byte limit")
-            chunks.append(chunk)
-        body = b"".join(chunks)
-        require(request, body, authorization, x_healcrew_signature)
+        body = await _body(request, MAX_PAYLOAD_BYTES)
+        require(request, body)
         try:
             parsed = parse_webhook(body)
         except BadInputError as exc:
@@ -251,17 +312,13 @@ def create_app(store: Store, config: ServiceConfig, secrets: Secrets, pipeline: 
         metrics.intake_seconds.observe(time.perf_counter() - start)
         return Accepted(incidents=ids, actions=actions)
 
-    @app.get("/incidents", response_model=IncidentPage, responses=UNAUTHORIZED)
+    @app.get("/incidents", response_model=IncidentPage, responses=ERRORS, dependencies=guarded)
     def incidents(
-        request: Request,
         status: Annotated[str | None, Query(max_length=32)] = None,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
         limit: Annotated[int, Query(ge=1, le=200)] = 50,
-        authorization: Annotated[str | None, Header()] = None,
-        x_healcrew_signature: Annotated[str | None, Header()] = None,
     ) -> IncidentPage:
         """Incidents, newest first, optionally of one status."""
-        require(request, b"", authorization, x_healcrew_signature)
         with store.session() as s:
             q = select(IncidentRow)
             count = select(func.count()).select_from(IncidentRow)
@@ -271,36 +328,33 @@ def create_app(store: Store, config: ServiceConfig, secrets: Secrets, pipeline: 
             return IncidentPage(total=int(s.scalar(count) or 0), offset=offset, limit=limit,
                                 items=[_out(r, with_alerts=False) for r in rows])
 
-    @app.get("/incidents/{incident_id}", response_model=IncidentOut,
-             responses={**UNAUTHORIZED, 404: {"model": Problem}})
-    def incident(
-        request: Request, incident_id: str,
-        authorization: Annotated[str | None, Header()] = None,
-        x_healcrew_signature: Annotated[str | None, Header()] = None,
-    ) -> IncidentOut:
+    @app.get("/incidents/{incident_id}", response_model=IncidentOut, dependencies=guarded,
+             responses={**ERRORS, 404: {"model": Problem}})
+    def incident(incident_id: str) -> IncidentOut:
         """One incident with the alerts folded into it."""
-        require(request, b"", authorization, x_healcrew_signature)
         with store.session() as s:
             row = s.get(IncidentRow, incident_id)
             if row is None:
-                raise HTTPException(404, f"no incident {incident_id}")
+                raise HTTPException(404, f"no incident {incident_id[:64]}")
             return _out(row, with_alerts=True)
 
-    @app.post("/incidents/{incident_id}/approve", response_model=IncidentOut,
-              responses={**UNAUTHORIZED, 404: {"model": Problem}, 409: {"model": Problem}})
-    async def approve(
-        request: Request, incident_id: str, approval: Approval,
-        authorization: Annotated[str | None, Header()] = None,
-        x_healcrew_signature: Annotated[str | None, Header()] = None,
-    ) -> IncidentOut:
+    @app.post("/incidents/{incident_id}/approve", response_model=IncidentOut, dependencies=SCHEMES,
+              responses={**ERRORS, 404: {"model": Problem}, 409: {"model": Problem}, 413: {"model": Problem}},
+              openapi_extra=_json_body(Approval.model_json_schema()))
+    async def approve(request: Request, incident_id: str) -> IncidentOut:
         """Let an incident that waits for a human run (again) and deliver."""
-        require(request, await request.body(), authorization, x_healcrew_signature)
+        body = await _body(request, MAX_APPROVAL_BYTES)
+        require(request, body)
+        try:
+            approval = Approval.model_validate_json(body)
+        except ValidationError as exc:
+            raise HTTPException(422, f"approval {describe_validation_error(exc, 'body')}") from None
         with store.session() as s:
             row = s.get(IncidentRow, incident_id)
             if row is None:
-                raise HTTPException(404, f"no incident {incident_id}")
+                raise HTTPException(404, f"no incident {incident_id[:64]}")
             if row.status != "awaiting_approval":
-                raise HTTPException(409, f"incident {incident_id} is {row.status}, not awaiting_approval")
+                raise HTTPException(409, f"incident {row.id} is {row.status}, not awaiting_approval")
             row.status, row.approved_by, row.reason = "queued", approval.approver, f"approved by {approval.approver}"
             s.commit()
             out = _out(row, with_alerts=True)

@@ -76,22 +76,30 @@ class WebhookPayload(BaseModel):
 def _time(value: datetime | None) -> datetime | None:
     if value is None or value.year <= _ZERO_TIME_YEAR:
         return None
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 is past the last representable instant
+        raise BadInputError(f"alert payload time {value.isoformat()} is out of range") from None
 
 
 def load_payload(payload: bytes | str | Mapping[str, Any]) -> WebhookPayload:
     """Validate a webhook body (raw bytes/text or already-decoded JSON)."""
     if isinstance(payload, bytes | str):
-        size = len(payload.encode("utf-8") if isinstance(payload, str) else payload)
+        size = len(payload.encode("utf-8", "surrogatepass") if isinstance(payload, str) else payload)
         if size > MAX_PAYLOAD_BYTES:
             raise BadInputError(f"alert payload is {size} bytes, more than the {MAX_PAYLOAD_BYTES}-byte limit")
         try:
             payload = json.loads(payload)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise BadInputError(f"alert payload is not JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # bad syntax or bytes, a 4,300-digit number, deep nesting
+            raise BadInputError(f"alert payload is not JSON: {str(exc).split(';')[0]}") from None
     if not isinstance(payload, Mapping):
         raise BadInputError(f"alert payload must be a JSON object, got {type(payload).__name__}")
-    size = len(json.dumps(payload, default=str))
+    try:  # a JSON escape can spell a lone surrogate, which no database or file can store
+        size = len(json.dumps(payload, default=str, ensure_ascii=False).encode("utf-8"))
+    except UnicodeEncodeError:
+        raise BadInputError("alert payload holds a lone surrogate (\\ud800-\\udfff), which is not text") from None
+    except RecursionError:
+        raise BadInputError("alert payload is nested too deeply") from None
     if size > MAX_PAYLOAD_BYTES:
         raise BadInputError(f"alert payload is {size} bytes, more than the {MAX_PAYLOAD_BYTES}-byte limit")
     try:

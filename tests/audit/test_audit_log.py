@@ -136,14 +136,43 @@ def test_a_failed_write_leaves_no_half_record(tmp_path: Path, monkeypatch: pytes
     assert verify_chain(path).ok and verify_chain(path).records == 2
 
 
-def test_appending_after_a_cut_short_record_is_refused(tmp_path: Path) -> None:
+def test_a_write_cut_short_by_a_crash_is_moved_aside_and_the_chain_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    one = log.append("one", correlation_id="", actor="a")
+    log.append("two", correlation_id="", actor="a")
+    raw = path.read_bytes()
+    torn = raw[raw.index(b"\n") + 1 : -20]  # "two" as a crash mid-write leaves it: no newline
+    path.write_bytes(raw[:-20])
+    assert "cut short" in verify_chain(path).reason
+    three = log.append("three", correlation_id="c", actor="a")
+    records = _lines(path)
+    assert [r["action"] for r in records] == ["one", "audit_tail_cut", "three"]
+    assert records[1]["prev"] == one.hash and three.seq == 3
+    assert records[1]["detail"]["bytes"] == len(torn)
+    assert records[1]["detail"]["sha256"] == hashlib.sha256(torn).hexdigest()
+    assert log.torn_path.read_bytes() == torn + b"\n" and log.torn_path.stat().st_mode & 0o777 == 0o600
+    check = verify_chain(path)
+    assert check.ok and check.records == 3 and check.head == three.hash
+
+
+def test_a_log_that_is_only_a_cut_short_write_starts_its_chain_again(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    path.write_bytes(b'{"action":"half')
+    record = AuditLog(path).append("next", correlation_id="", actor="a")
+    first = _lines(path)[0]
+    assert first["action"] == "audit_tail_cut" and first["prev"] == GENESIS and record.seq == 2
+    assert verify_chain(path).ok
+
+
+def test_a_damaged_whole_last_line_is_still_refused(tmp_path: Path) -> None:
     path = tmp_path / "audit.jsonl"
     log = AuditLog(path)
     log.append("one", correlation_id="", actor="a")
-    log.append("two", correlation_id="", actor="a")
-    path.write_bytes(path.read_bytes()[:-20])
-    with pytest.raises(AuditError, match="cut short"):
-        log.append("three", correlation_id="", actor="a")
+    path.write_bytes(path.read_bytes().replace(b'"one"', b'"0ne"'))  # edited, newline kept: not a crash
+    with pytest.raises(AuditError, match="damaged"):
+        log.append("two", correlation_id="", actor="a")
+    assert not log.torn_path.exists()
 
 
 def test_a_missing_or_unreadable_log_is_an_audit_error(tmp_path: Path) -> None:
