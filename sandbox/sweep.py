@@ -43,7 +43,10 @@ _SAME_START = 0.05  # seconds: psutil's start times of one process agree far clo
 
 def _started(pid: int) -> float | None:
     try:
-        return float(psutil.Process(pid).create_time())
+        process = psutil.Process(pid)
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None  # dead, only not reaped yet (a killed service's run, where no init reaps)
+        return float(process.create_time())
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
 

@@ -179,8 +179,17 @@ def site(tmp_path: Path, docker_client: Any) -> Iterator[Site]:
         s.close()
 
 
-def _owned(docker_client: Any, pid: int) -> list[Any]:
-    return list(docker_client.containers.list(all=True, filters={"label": f"{OWNER_PID}={pid}"}))
+def _family(pid: int) -> set[int]:
+    """``pid`` and its child processes (the serve's runs happen in children it spawns)."""
+    found = {pid}
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        found |= {int(c) for c in task.read_text().split()}
+    return found
+
+
+def _owned(docker_client: Any, pids: int | set[int]) -> list[Any]:
+    return [c for pid in sorted({pids} if isinstance(pids, int) else pids)
+            for c in docker_client.containers.list(all=True, filters={"label": f"{OWNER_PID}={pid}"})]
 
 
 def _temp_folders(pid: int) -> list[Path]:
@@ -194,7 +203,9 @@ def test_kill_9_while_the_sandbox_validates_then_restart_delivers_once(site: Sit
     _until(lambda: site.incident(iid)["status"] == "running", 30, "the incident to start running")
     running = time.monotonic()
     # In the middle of the run: the worker is validating a candidate in a sandbox container it owns.
-    _until(lambda: _owned(docker_client, first.pid), 120, "a sandbox container of the serve process")
+    family: set[int] = set()
+    _until(lambda: family.update(_family(first.pid)) or _owned(docker_client, family), 120,
+           "a sandbox container of the serve process")
     mid = site.incident(iid)
     left = _temp_folders(first.pid)
     site.kill9(first)
@@ -203,12 +214,12 @@ def test_kill_9_while_the_sandbox_validates_then_restart_delivers_once(site: Sit
     assert mid["status"] == "running", mid
     assert site.branches() == [] and site.pr_records() == []
 
-    assert left and _owned(docker_client, first.pid), "the killed run left nothing behind to clean up"
+    assert left and _owned(docker_client, family), "the killed run left nothing behind to clean up"
 
     site.start()  # same database, same audit log
     restarted = time.monotonic()
     # serve's start-up sweep removed what the killed process left: its sandbox container and temp folder
-    assert _owned(docker_client, first.pid) == [] and _temp_folders(first.pid) == []
+    assert _owned(docker_client, family) == [] and _temp_folders(first.pid) == []
     end = site.ended(iid, 150)
     ended = time.monotonic()
     print(f"\nkill -9 mid-run: running after {running - began:.1f} s, killed in stage {mid['stage']} "
