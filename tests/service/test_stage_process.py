@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from crew.errors import HealcrewError
@@ -53,6 +54,14 @@ def test_close_does_not_wait_for_a_run_in_progress(tmp_path: Path) -> None:
     assert time.monotonic() - started < 10 and not thread.is_alive() and errors
 
 
+def _alive(pid: int) -> bool:
+    """Running, not merely unreaped: a zombie is dead, only its (new) parent has not reaped it."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def test_a_child_dies_with_a_killed_service(tmp_path: Path) -> None:
     script = textwrap.dedent("""
         import os, sys, time, threading
@@ -73,10 +82,7 @@ def test_a_child_dies_with_a_killed_service(tmp_path: Path) -> None:
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and Path(f"/proc/{child}").exists():
-        status = Path(f"/proc/{child}/status").read_text() if Path(f"/proc/{child}").exists() else ""
-        if "State:\tZ" in status:
-            break  # dead, waiting for its (new) parent to reap it
+    while time.monotonic() < deadline and _alive(child):
         time.sleep(0.1)
-    alive = Path(f"/proc/{child}/status").exists() and "State:\tZ" not in Path(f"/proc/{child}/status").read_text()
+    alive = _alive(child)
     assert not alive, "the run's process outlived the killed service"
