@@ -1,3 +1,8 @@
 """healcrew: from a crash-looping Python service to a tested, reviewed pull request."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("healcrew")  # one source: the package metadata, from pyproject.toml
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"

@@ -324,7 +324,7 @@ def _reporter(as_json: bool) -> object:
         if isinstance(value, Diagnosis):
             show_diagnosis(out, redact_report(value))
 
-    return RichReporter(err, on_result)
+    return RichReporter(err, on_result, hold=INPUT_STAGES[:-1])
 
 
 def _run(incident: Any, out_dir: Path, as_json: bool, *, timeout: float, sandbox: str, notes: list[str],
