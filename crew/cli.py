@@ -239,7 +239,8 @@ def replay(
     """Re-run a past incident from a saved bundle, through repair, reflection and delivery."""
     from crew import cli_inputs
 
-    _sweep_due(sandbox)
+    if not diagnose_only:
+        _sweep_due(sandbox)
     with _starting(as_json):
         cli_inputs.check_options(sandbox, python, deliver)
         cli_inputs.check_bundle(bundle)
