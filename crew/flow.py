@@ -290,6 +290,8 @@ def run_stages(
         stages.repair()
         stages.delivery()
         return state
+    with _LIVE.lock:
+        _LIVE.stage = "repair"  # loading crewai is the repair's first step: a stop now stops the repair
     flow = build_flow(reporter)
     with waiting_on_workers():  # CrewAI runs the stages in worker threads; they see a stop and unwind
         flow.kickoff(inputs=state.model_dump(mode="json"))
