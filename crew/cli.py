@@ -24,7 +24,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from crew import __version__
 from crew.cli_inputs import LogArgs
 from crew.errors import HealcrewError
 from crew.escape import terminal
@@ -64,9 +63,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("HEALCREW_CACHE") or Path.home() / ".cache" / "healcrew")
 
 
+def _version_line() -> str:
+    from crew import __version__
+
+    return f"healcrew {__version__}"
+
+
 def _print_version(value: bool) -> None:
     if value:
-        print(f"healcrew {__version__}")
+        print(_version_line())
         raise typer.Exit()
 
 
@@ -81,7 +86,7 @@ def _root(
 @app.command()
 def version() -> None:
     """Print healcrew's version."""
-    print(f"healcrew {__version__}")
+    print(_version_line())
 
 
 # --------------------------------------------------------------------------- options
