@@ -1,37 +1,61 @@
 """The ``healcrew`` command line.
 
-Exit codes: 0 ok, 1 the run finished without a fix (or found no crash), 2 bad input, 124 the
-run's ``--timeout`` passed, 130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM. Errors are one
-line on stderr; a traceback is shown only with HEALCREW_DEBUG=1.
+Exit codes: 0 ok, 1 the run finished without a fix (or found no crash), 2 bad input, 3 an
+internal error (a bug in healcrew), 124 the run's ``--timeout`` passed, 130 interrupted by
+SIGINT (Ctrl-C), 143 by SIGTERM. Every error is one line on stderr (``healcrew: ...``); a
+traceback is shown only with HEALCREW_DEBUG=1.
+
+Inputs are checked first (``crew.cli_inputs``), before any heavy import or work and before
+anything is written; monitoring and diagnosis run before crewai is loaded, and the diagnosis is
+shown as soon as it is known. A run that stops there because of its input (no crash in the
+log, a traceback from another repository) writes no report folder: there is nothing to review.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import os
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from crew import __version__
-from crew.errors import BadInputError, HealcrewError
+from crew.cli_inputs import LogArgs
+from crew.errors import HealcrewError
 from crew.escape import terminal
 
 app = typer.Typer(
     name="healcrew",
     help="From a crash-looping Python service to a tested, reviewed fix.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
 )
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the records as JSON on stdout.")]
+INTERNAL_ERROR = 3
+INPUT_STAGES = ("monitoring", "diagnostic")
+"""A run that stops in these with exit 1 or 2 stopped on its input; it writes no report."""
+
+
+class _Said:
+    """Whether this process already printed its one error line."""
+
+    error = False
+
+
+def say_error(message: object) -> None:
+    """The one error line of a command (``healcrew: ...``), redacted and made inert."""
+    from crew.delivery.redact import redact
+
+    _Said.error = True
+    text = " ".join(redact(terminal(message, markup=False)).split())
+    err.print(f"healcrew: {text}", style="red", markup=False, highlight=False)
 
 
 def cache_dir() -> Path:
@@ -39,13 +63,327 @@ def cache_dir() -> Path:
     return Path(os.environ.get("HEALCREW_CACHE") or Path.home() / ".cache" / "healcrew")
 
 
-def _finish(state: object, as_json: bool, out_dir: Path | None) -> None:
+def _version_line() -> str:
+    from crew import __version__
+
+    return f"healcrew {__version__}"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(_version_line())
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", "-V", callback=_print_version, is_eager=True, help="Print healcrew's version and exit.")] = False,
+) -> None:
+    """From a crash-looping Python service to a tested, reviewed fix."""
+
+
+@app.command()
+def version() -> None:
+    """Print healcrew's version."""
+    print(_version_line())
+
+
+# --------------------------------------------------------------------------- options
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the records as JSON on stdout.")]
+RepoOpt = Annotated[Path, typer.Option("--repo", help="The service's git repository.")]
+CommitOpt = Annotated[str, typer.Option("--commit", help="Deployed commit (sha or ref).")]
+LogOpt = Annotated[Path | None, typer.Option(
+    "--log", help="Log file holding the crash (text, JSON lines, docker json-file, Loki JSON, Sentry events).",
+    show_default=False)]
+AlertOpt = Annotated[Path | None, typer.Option(
+    "--alert", help="The Alertmanager webhook payload (JSON) of the crash: names the pod, places the crash in time.",
+    show_default=False)]
+LokiOpt = Annotated[str | None, typer.Option(
+    "--loki", metavar="URL", help="Fetch the logs from Loki at URL (query_range; credentials from "
+    "$HEALCREW_LOKI_TOKEN, or $HEALCREW_LOKI_USERNAME and $HEALCREW_LOKI_PASSWORD).", show_default=False)]
+LokiQueryOpt = Annotated[str | None, typer.Option(
+    "--loki-query", metavar="LOGQL", help="LogQL selector for --loki; default: the --alert's pod.", show_default=False)]
+LokiOrgOpt = Annotated[str | None, typer.Option(
+    "--loki-org-id", metavar="TENANT", help="Tenant for --loki, sent as X-Scope-OrgID.", show_default=False)]
+KubernetesOpt = Annotated[str | None, typer.Option(
+    "--kubernetes", metavar="NAMESPACE/POD[/CONTAINER]",
+    help="Read the crashed container's previous logs from the Kubernetes API (the kubeconfig, or in-cluster).",
+    show_default=False)]
+SandboxOpt = Annotated[
+    str, typer.Option("--sandbox", help="Where repo code runs: docker, process (bubblewrap, weaker isolation) or auto "
+                                "(docker; never falls back to running repo code outside a container).")
+]
+PythonOpt = Annotated[str | None, typer.Option(
+    "--python", help="Run the repo on Python X.Y in the sandbox instead of the one read from the repository "
+    "(requires-python, classifiers, .python-version, tox.ini, CI).", show_default=False)]
+AttemptsOpt = Annotated[int, typer.Option("--max-attempts", min=1, max=10, help="Bound of the revise loop.")]
+OutOpt = Annotated[Path | None, typer.Option(
+    "--out", help="Write report.json and report.md here (default out/<incident-id>).", show_default=False)]
+DeliverOpt = Annotated[
+    str | None, typer.Option("--deliver", help="Deliver an accepted fix: local (default), github or none.",
+                             show_default=False),
+]
+RemoteOpt = Annotated[
+    str | None, typer.Option("--remote", help="Push the fix's branch to this git remote: a remote name or a URL/path "
+                             "(without it nothing is pushed; the review bundle is written to --out).")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="Operator config file (YAML, key delivery:), outside the repo; "
+                              "default $HEALCREW_CONFIG. Credentials, endpoints and remotes come only from here "
+                              "and the flags.", show_default=False),
+]
+DEFAULT_TIMEOUT = 1800.0
+TimeoutOpt = Annotated[float, typer.Option(
+    "--timeout", min=1.0, help="Stop the whole run after this many seconds: exit 124, with a report saying where.")]
+BudgetOpt = Annotated[float | None, typer.Option(
+    "--budget", min=1.0, help="Seconds the whole repair may take; no sandbox run starts that it cannot pay for.",
+    show_default=False)]
+
+
+# --------------------------------------------------------------------------- commands
+
+
+@app.command()
+def diagnose(
+    repo: RepoOpt,
+    log: LogOpt = None,
+    alert: AlertOpt = None,
+    loki: LokiOpt = None,
+    loki_query: LokiQueryOpt = None,
+    loki_org_id: LokiOrgOpt = None,
+    kubernetes: KubernetesOpt = None,
+    commit: CommitOpt = "HEAD",
+    as_json: JsonOpt = False,
+) -> None:
+    """Find the line that broke: extract the crash from the logs and locate it in the repo."""
+    from crew import cli_inputs
+
+    args = LogArgs(log=log, loki=loki, loki_query=loki_query, loki_org_id=loki_org_id, kubernetes=kubernetes,
+                   alert=alert)
+    with _starting(as_json):
+        cli_inputs.check_repo(repo)
+        cli_inputs.check_log_args(args)
+        from crew.repo import GitRepo
+
+        GitRepo(repo, commit)
+        incident = cli_inputs.incident_for(repo, commit, args)
+    from crew.flow import run_stages
+
+    _quiet_logs()
+    state = run_stages(incident, _reporter(as_json), use_crewai=False)  # type: ignore[arg-type]
+    _finish(state, as_json, None)
+
+
+@app.command()
+def run(
+    repo: RepoOpt,
+    log: LogOpt = None,
+    alert: AlertOpt = None,
+    loki: LokiOpt = None,
+    loki_query: LokiQueryOpt = None,
+    loki_org_id: LokiOrgOpt = None,
+    kubernetes: KubernetesOpt = None,
+    commit: CommitOpt = "HEAD",
+    test_cmd: Annotated[str | None, typer.Option("--test-cmd", help="The repo's test command.")] = None,
+    out_dir: OutOpt = None,
+    sandbox: SandboxOpt = "auto",
+    python: PythonOpt = None,
+    max_attempts: AttemptsOpt = 3,
+    deliver: DeliverOpt = None,
+    remote: RemoteOpt = None,
+    config: ConfigOpt = None,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    budget: BudgetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Diagnose, repair, validate in the sandbox, critique and deliver: any git repo plus its logs."""
+    from crew import cli_inputs
+
+    _sweep_due(sandbox)
+    args = LogArgs(log=log, loki=loki, loki_query=loki_query, loki_org_id=loki_org_id, kubernetes=kubernetes,
+                   alert=alert)
+    with _starting(as_json):
+        cli_inputs.check_options(sandbox, python, deliver)
+        cli_inputs.check_repo(repo)
+        cli_inputs.check_out(out_dir)
+        cli_inputs.check_log_args(args)
+        from crew.repo import GitRepo
+
+        GitRepo(repo, commit)
+        forge, delivery_config, notes = _delivery_settings(repo, commit, deliver, remote, config)
+        cli_inputs.check_delivery(forge, delivery_config, config, repo, commit)
+        incident = cli_inputs.incident_for(repo, commit, args, test_cmd).model_copy(
+            update={"repair_budget": budget, "sandbox_python": python})
+    _begin_sweep()
+    _run(incident, out_dir or Path("out") / incident.id, as_json, timeout=timeout, sandbox=sandbox, notes=notes,
+         repair=True, max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config)
+
+
+@app.command()
+def replay(
+    bundle: Annotated[Path, typer.Argument(help="Incident bundle folder (holds incident.yaml).")],
+    out_dir: OutOpt = None,
+    sandbox: SandboxOpt = "auto",
+    python: PythonOpt = None,
+    max_attempts: AttemptsOpt = 3,
+    diagnose_only: Annotated[bool, typer.Option("--diagnose-only", help="Stop after the diagnosis.")] = False,
+    deliver: DeliverOpt = None,
+    remote: RemoteOpt = None,
+    config: ConfigOpt = None,
+    repo_path: Annotated[Path | None, typer.Option(
+        "--repo", help="The service's repository, instead of the bundle's repo.path (which must stay inside "
+        "the bundle unless it is a healcrew example tree).", show_default=False)] = None,
+    log_path: Annotated[Path | None, typer.Option(
+        "--log", help="The log file, instead of the bundle's logs.", show_default=False)] = None,
+    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
+    budget: BudgetOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-run a past incident from a saved bundle, through repair, reflection and delivery."""
+    from crew import cli_inputs
+
+    if not diagnose_only:
+        _sweep_due(sandbox)
+    with _starting(as_json):
+        cli_inputs.check_options(sandbox, python, deliver)
+        cli_inputs.check_bundle(bundle)
+        cli_inputs.check_out(out_dir)
+        if repo_path is not None:
+            cli_inputs.check_repo(repo_path)
+        if log_path is not None:
+            cli_inputs.check_log(log_path)
+        from crew.bundle import load_bundle
+
+        incident = load_bundle(bundle, cache_dir(), repo=repo_path, log=log_path).model_copy(
+            update={"repair_budget": budget, **({"sandbox_python": python} if python else {})})
+        if incident.logs is not None and incident.logs.file:
+            cli_inputs.check_log(Path(incident.logs.file))
+        forge, delivery_config, notes = (None, None, []) if diagnose_only else _delivery_settings(
+            Path(incident.repo), incident.commit, deliver, remote, config)
+        cli_inputs.check_delivery(forge, delivery_config, config, Path(incident.repo), incident.commit)
+    _begin_sweep()
+    _run(incident, out_dir or Path("out") / incident.id, as_json, timeout=timeout, sandbox=sandbox, notes=notes,
+         repair=not diagnose_only, max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config)
+
+
+def _delivery_settings(repo_path: Path, commit: str, deliver: str | None, remote: str | None,
+                       config: Path | None = None) -> tuple[str | None, dict[str, object] | None, list[str]]:
+    """(forge or None, DeliveryConfig fields, notes): see ``crew.delivery.settings``.
+
+    Nothing is pushed unless the operator named a remote (``--remote``, the operator config, or
+    ``--deliver github``); a materialized example pushes to healcrew's own demo remote.
+    """
+    from crew.delivery.settings import delivery_settings
+
+    settings = delivery_settings(repo_path, commit, deliver, remote, config, cache_dir())
+    return settings.forge, settings.config, settings.notes
+
+
+# --------------------------------------------------------------------------- running
+
+
+@contextlib.contextmanager
+def _starting(as_json: bool) -> Iterator[None]:
+    """A spinner while the inputs are checked and read, so a terminal shows something at once."""
+    if as_json or not err.is_terminal:
+        yield
+        return
+    with err.status("[bold]checking the inputs[/] …"):
+        yield
+
+
+def _quiet_logs() -> None:
+    """A failed stage is said once, by the error line: the structured log's warning would repeat it.
+
+    ``HEALCREW_LOG_LEVEL`` still turns the structured logs on.
+    """
+    import logging
+
+    from crew.logs import configure_logging
+
+    configure_logging()
+    if not os.environ.get("HEALCREW_LOG_LEVEL"):
+        logging.getLogger("healcrew").setLevel(logging.ERROR)
+
+
+def _reporter(as_json: bool) -> object:
+    """Stage lines on stderr; the crash and its diagnosis on stdout the moment the diagnosis is known."""
+    from crew.progress import RichReporter, SilentReporter
+
+    if as_json:
+        return SilentReporter()
+    seen: dict[str, object] = {}
+
+    def on_result(stage: str, value: object) -> None:
+        seen[stage] = value
+        if stage != "diagnostic":
+            return
+        from crew.delivery.redact import redact_report
+        from crew.handoffs import CrashEvidence, Diagnosis
+        from crew.render import show_diagnosis, show_evidence
+
+        evidence = seen.get("monitoring")
+        if isinstance(evidence, CrashEvidence):
+            show_evidence(out, redact_report(evidence))
+        if isinstance(value, Diagnosis):
+            show_diagnosis(out, redact_report(value))
+
+    return RichReporter(err, on_result, hold=INPUT_STAGES[:-1])
+
+
+def _run(incident: Any, out_dir: Path, as_json: bool, *, timeout: float, sandbox: str, notes: list[str],
+         **stage_options: Any) -> None:
+    """Run the stages bounded: the deadline, a temp folder of the run's own, a report however it stops."""
+    from crew.flow import run_stages, stopped_state
+    from sandbox import signals
+    from sandbox.sweep import owned_tempdir
+
+    _quiet_logs()
+    expired = signals.StopReason(f"timed out after {timeout:g} s (--timeout)", signals.EXIT_TIMEOUT)
+    with signals.stop_guard(hard_exit=False), signals.deadline(timeout, expired), owned_tempdir() as tmp:
+        undo = [signals.add_emergency(lambda: _stopped_report(as_json)),
+                signals.add_cleanup(lambda: _rmtree(tmp))]
+        if sandbox != "process":
+            undo.append(signals.add_cleanup(_remove_own_containers))
+        try:
+            state = run_stages(incident, _reporter(as_json), sandbox=sandbox, out_dir=out_dir,  # type: ignore[arg-type]
+                               **stage_options)
+            _note(state, notes)
+            _finish(state, as_json, out_dir, notes)
+        except signals.Interrupted as exc:  # stopped outside a stage: before the flow or between stages
+            stopped = stopped_state(exc.reason)
+            if stopped is None or stopped.out_dir is None:
+                raise
+            try:
+                _finish(stopped, as_json, Path(stopped.out_dir))
+            except typer.Exit as done:
+                raise typer.Exit(done.exit_code) from None
+            raise
+        finally:
+            for remove in undo:
+                remove()
+
+
+def _note(state: object, notes: list[str]) -> None:
+    """Record the delivery settings' notes (ignored repo settings, the demo remote) as policy decisions."""
+    from crew.flow import FlowState
+
+    assert isinstance(state, FlowState)
+    for note in notes:
+        if note not in state.policy_decisions:
+            state.policy_decisions.append(note)
+
+
+def _finish(state: object, as_json: bool, out_dir: Path | None, notes: list[str] | None = None) -> None:
+    """Write the report, show the repair, and end with the documented exit code."""
     from crew.flow import FlowState, to_report
-    from crew.render import show_diagnosis, show_evidence
     from crew.report import PatchLeakError, print_json, public, write_fix, write_report
 
     assert isinstance(state, FlowState)
     raw = to_report(state)
+    on_input = state.stopped_at in INPUT_STAGES and state.exit_code in (1, 2)
     if state.delivery is None and state.accepted is not None and out_dir is not None:
         try:
             write_fix(raw, out_dir)  # the exact validated patch (delivery wrote it already otherwise)
@@ -55,28 +393,28 @@ def _finish(state: object, as_json: bool, out_dir: Path | None) -> None:
     # Everything below is shown or written from the redacted report only.
     report = public(raw)
     del raw
-    if out_dir is not None:
+    written: Path | None = None
+    if out_dir is not None and not on_input:
         json_path, _ = write_report(report, out_dir)
-        if not as_json:
-            err.print(f"report written to {terminal(json_path.parent, markup=False)}", markup=False, highlight=False)
+        written = json_path.parent
     if as_json:
         print_json(report)
-    elif report.stopped_at is None:
-        if report.evidence:
-            show_evidence(out, report.evidence)
-        if report.diagnosis:
-            show_diagnosis(out, report.diagnosis)
     if report.stopped_at is not None:
-        err.print(f"healcrew: {terminal(report.error, markup=False)}", style="red", markup=False, highlight=False)
+        where = "" if written is None else f" (stopped in {report.stopped_at}; report in {written})"
+        say_error(f"{report.error}{where}")
         raise typer.Exit(state.exit_code or 1)
-    if state.repair_enabled:
-        if not as_json:
+    if not as_json:
+        for note in notes or []:
+            err.print(f"policy: {terminal(note, markup=False)}", markup=False, highlight=False)
+        if state.repair_enabled:
             from crew.render import show_repair
 
             show_repair(out, report)
             _show_delivery(report)
-        if state.accepted is None:
-            raise typer.Exit(1)
+        if written is not None:
+            err.print(f"report written to {terminal(written, markup=False)}", markup=False, highlight=False)
+    if state.repair_enabled and state.accepted is None:
+        raise typer.Exit(1)
 
 
 def _show_delivery(report: object) -> None:
@@ -99,106 +437,8 @@ def _show_delivery(report: object) -> None:
         out.print(f"Pull request{number}{draft} {what}: {terminal(pr.url)}", highlight=False)
 
 
-def _reporter(as_json: bool) -> object:
-    from crew.progress import RichReporter, SilentReporter
-
-    return SilentReporter() if as_json else RichReporter(err)
-
-
-@app.command()
-def diagnose(
-    log: Annotated[Path, typer.Option("--log", help="Log file holding the crash (text, JSON lines, Loki JSON).")],
-    repo: Annotated[Path, typer.Option("--repo", help="The service's git repository.")],
-    commit: Annotated[str, typer.Option("--commit", help="Deployed commit (sha or ref).")] = "HEAD",
-    as_json: JsonOpt = False,
-) -> None:
-    """Find the line that broke: extract the crash from the log and locate it in the repo."""
-    from crew.bundle import incident_from_log
-    from crew.flow import run_stages
-    from crew.repo import GitRepo
-
-    GitRepo(repo, commit)  # fail fast on a bad repo or commit, before reading the log
-    incident = incident_from_log(repo, log, commit)
-    state = run_stages(incident, _reporter(as_json), use_crewai=False)  # type: ignore[arg-type]
-    _finish(state, as_json, None)
-
-
-SandboxOpt = Annotated[
-    str, typer.Option("--sandbox", help="Where repo code runs: docker, process (bubblewrap, weaker isolation) or auto "
-                                "(docker; never falls back to running repo code outside a container).")
-]
-PythonOpt = Annotated[str | None, typer.Option(
-    "--python", help="Run the repo on Python X.Y in the sandbox instead of the one read from the repository "
-    "(requires-python, classifiers, .python-version, tox.ini, CI).", show_default=False)]
-AttemptsOpt = Annotated[int, typer.Option("--max-attempts", min=1, max=10, help="Bound of the revise loop.")]
-OutOpt = Annotated[Path | None, typer.Option("--out", help="Write report.json and report.md here.")]
-
-
-DeliverOpt = Annotated[
-    str | None, typer.Option("--deliver", help="Deliver an accepted fix: local (default), github or none.",
-                             show_default=False),
-]
-RemoteOpt = Annotated[
-    str | None, typer.Option("--remote", help="Push the fix's branch to this git remote: a remote name or a URL/path "
-                             "(without it nothing is pushed; the review bundle is written to --out).")
-]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="Operator config file (YAML, key delivery:), outside the repo; "
-                              "default $HEALCREW_CONFIG. Credentials, endpoints and remotes come only from here "
-                              "and the flags.", show_default=False),
-]
-
-
-DEFAULT_TIMEOUT = 1800.0
-TimeoutOpt = Annotated[float, typer.Option(
-    "--timeout", min=1.0, help="Stop the whole run after this many seconds: exit 124, with a report saying where.")]
-BudgetOpt = Annotated[float | None, typer.Option(
-    "--budget", min=1.0, help="Seconds the whole repair may take; no sandbox run starts that it cannot pay for.",
-    show_default=False)]
-
-
-def _bounded(command: Callable[..., None]) -> Callable[..., None]:
-    """Run a repairing command bounded: its deadline, its own temp folder, a report however it stops.
-
-    Leftovers of runs that were killed (``kill -9``) are swept first.
-    """
-
-    @functools.wraps(command)
-    def bounded(**params: Any) -> None:
-        from crew.flow import stopped_state
-        from sandbox import signals
-        from sandbox.sweep import owned_tempdir
-
-        timeout, sandbox, as_json = params["timeout"], params["sandbox"], params["as_json"]
-        _sweep(sandbox)
-        expired = signals.StopReason(f"timed out after {timeout:g} s (--timeout)", signals.EXIT_TIMEOUT)
-        with signals.stop_guard(hard_exit=False), signals.deadline(timeout, expired), owned_tempdir() as tmp:
-            undo = [signals.add_emergency(lambda: _stopped_report(as_json)),
-                    signals.add_cleanup(lambda: _rmtree(tmp))]
-            if sandbox != "process":
-                undo.append(signals.add_cleanup(_remove_own_containers))
-            try:
-                command(**params)
-            except signals.Interrupted as exc:  # stopped outside a stage: before the flow or between stages
-                state = stopped_state(exc.reason)
-                if state is None or state.out_dir is None:
-                    raise
-                try:
-                    _finish(state, as_json, Path(state.out_dir))
-                except typer.Exit as done:
-                    raise typer.Exit(done.exit_code) from None
-                raise
-            finally:
-                for remove in undo:
-                    remove()
-
-    return bounded
-
-
 def _stopped_report(as_json: bool) -> None:
     """The report of a run whose stage is stuck, written just before the process is made to exit."""
-    import contextlib
-
     from crew.flow import stopped_state
     from sandbox.signals import stop_reason
 
@@ -209,11 +449,47 @@ def _stopped_report(as_json: bool) -> None:
             _finish(state, as_json, Path(state.out_dir))
 
 
-def _sweep(sandbox: str) -> None:
+class _Sweeper:
+    sandbox: str | None = None
+    thread: threading.Thread | None = None
+
+
+SWEEP_WAIT = 10.0
+"""Seconds the process waits at exit for the start-up sweep (bounded by its engine timeouts)."""
+
+
+def _sweep_due(sandbox: str) -> None:
+    """Every run sweeps the leftovers of killed runs (``kill -9``), even one that fails on its input."""
+    _Sweeper.sandbox = sandbox
+
+
+def _begin_sweep() -> None:
+    """Start the sweep in a daemon thread once the inputs are checked: housekeeping must delay
+    neither the run nor an error line. It only removes what belongs to runs whose process is gone
+    or whose deadline passed, so it cannot race this run's own containers and folders.
+    """
+    import tempfile
+
+    if _Sweeper.sandbox is None or _Sweeper.thread is not None:
+        return
+    base = Path(tempfile.gettempdir())  # before the run's own temp folder becomes the default
+    _Sweeper.thread = threading.Thread(target=_sweep, args=(_Sweeper.sandbox, base), name="healcrew-sweep",
+                                       daemon=True)
+    _Sweeper.thread.start()
+
+
+def _end_sweep() -> None:
+    """At exit: wait for the sweep, or make it now when the run ended before it started."""
+    _begin_sweep()
+    if _Sweeper.thread is not None:
+        _Sweeper.thread.join(SWEEP_WAIT)
+
+
+def _sweep(sandbox: str, base: Path | None = None) -> None:
     """Remove containers and temp folders of healcrew runs whose owner is gone or whose deadline passed."""
     from sandbox.sweep import sweep_containers, sweep_tempdirs
 
-    sweep_tempdirs()
+    sweep_tempdirs(base)
     if sandbox == "process":
         return
     from sandbox.docker_backend import connect
@@ -248,190 +524,12 @@ def _rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _check_sandbox(sandbox: str, python: str | None = None) -> None:
-    if sandbox not in ("docker", "process", "auto"):
-        raise BadInputError(f"--sandbox must be docker, process or auto, not {sandbox!r}")
-    import re
-
-    if python is not None and not re.fullmatch(r"3\.\d{1,2}", python):
-        raise BadInputError(f"--python must be a version such as 3.11, not {python!r}")
-
-
-def _delivery_settings(repo_path: Path, commit: str, deliver: str | None, remote: str | None,
-                       config: Path | None = None) -> tuple[str | None, dict[str, object] | None, list[str]]:
-    """(forge or None, DeliveryConfig fields, notes): see ``crew.delivery.settings``.
-
-    Nothing is pushed unless the operator named a remote (``--remote``, the operator config, or
-    ``--deliver github``); a materialized example pushes to healcrew's own demo remote.
-    """
-    from crew.delivery.settings import delivery_settings
-
-    settings = delivery_settings(repo_path, commit, deliver, remote, config, cache_dir())
-    return settings.forge, settings.config, settings.notes
-
-
-@app.command()
-@_bounded
-def run(
-    repo: Annotated[Path, typer.Option("--repo", help="The service's git repository.")],
-    log: Annotated[Path, typer.Option("--log", help="Log file holding the crash.")],
-    commit: Annotated[str, typer.Option("--commit", help="Deployed commit (sha or ref).")] = "HEAD",
-    test_cmd: Annotated[str | None, typer.Option("--test-cmd", help="The repo's test command.")] = None,
-    out_dir: OutOpt = None,
-    sandbox: SandboxOpt = "auto",
-    python: PythonOpt = None,
-    max_attempts: AttemptsOpt = 3,
-    deliver: DeliverOpt = None,
-    remote: RemoteOpt = None,
-    config: ConfigOpt = None,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-    budget: BudgetOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Diagnose, repair, validate in the sandbox, critique and deliver: any git repo plus a log."""
-    from crew.bundle import incident_from_log
-    from crew.flow import run_stages
-    from crew.repo import GitRepo
-
-    _check_sandbox(sandbox, python)
-    GitRepo(repo, commit)
-    forge, delivery_config, note = _delivery_settings(repo, commit, deliver, remote, config)
-    incident = incident_from_log(repo, log, commit, test_cmd).model_copy(
-        update={"repair_budget": budget, "sandbox_python": python})
-    out_dir = out_dir or Path("out") / incident.id
-    state = run_stages(incident, _reporter(as_json), repair=True, sandbox=sandbox,  # type: ignore[arg-type]
-                       max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config, out_dir=out_dir)
-    _skipped(state, note, as_json)
-    _finish(state, as_json, out_dir)
-
-
-def _skipped(state: object, notes: list[str], as_json: bool) -> None:
-    """Record the delivery settings' notes (ignored repo settings, the demo remote) as policy decisions."""
-    from crew.flow import FlowState
-
-    assert isinstance(state, FlowState)
-    for note in notes:
-        if note not in state.policy_decisions:
-            state.policy_decisions.append(note)
-            if not as_json:
-                err.print(f"policy: {terminal(note, markup=False)}", markup=False, highlight=False)
-
-
-@app.command()
-@_bounded
-def replay(
-    bundle: Annotated[Path, typer.Argument(help="Incident bundle folder (holds incident.yaml).")],
-    out_dir: OutOpt = None,
-    sandbox: SandboxOpt = "auto",
-    python: PythonOpt = None,
-    max_attempts: AttemptsOpt = 3,
-    diagnose_only: Annotated[bool, typer.Option("--diagnose-only", help="Stop after the diagnosis.")] = False,
-    deliver: DeliverOpt = None,
-    remote: RemoteOpt = None,
-    config: ConfigOpt = None,
-    repo_path: Annotated[Path | None, typer.Option(
-        "--repo", help="The service's repository, instead of the bundle's repo.path (which must stay inside "
-        "the bundle unless it is a healcrew example tree).", show_default=False)] = None,
-    log_path: Annotated[Path | None, typer.Option(
-        "--log", help="The log file, instead of the bundle's logs.", show_default=False)] = None,
-    timeout: TimeoutOpt = DEFAULT_TIMEOUT,
-    budget: BudgetOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Re-run a past incident from a saved bundle, through repair, reflection and delivery."""
-    from crew.bundle import load_bundle
-    from crew.flow import run_stages
-
-    _check_sandbox(sandbox, python)
-    incident = load_bundle(bundle, cache_dir(), repo=repo_path, log=log_path).model_copy(
-        update={"repair_budget": budget, **({"sandbox_python": python} if python else {})})
-    forge, delivery_config, note = (None, None, []) if diagnose_only else _delivery_settings(
-        Path(incident.repo), incident.commit, deliver, remote, config)
-    out_dir = out_dir or Path("out") / incident.id
-    state = run_stages(incident, _reporter(as_json), repair=not diagnose_only,  # type: ignore[arg-type]
-                       sandbox=sandbox, max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config,
-                       out_dir=out_dir)
-    _skipped(state, note, as_json)
-    _finish(state, as_json, out_dir)
-
-
-@app.command()
-def version() -> None:
-    """Print healcrew's version."""
-    print(__version__)
-
-
-pr_app = typer.Typer(help="Look at and act on the pull request of a run.", no_args_is_help=True)
-RunArg = Annotated[Path, typer.Argument(help="A run's output folder, or its report.json.")]
-
-
-def _load_run(run_path: Path) -> tuple[Path, object]:
-    from pydantic import ValidationError
-
-    from crew.handoffs import RunReport
-
-    folder, report_file = (run_path, run_path / "report.json") if run_path.is_dir() else (run_path.parent, run_path)
-    if not report_file.is_file():
-        raise BadInputError(f"no report.json in {run_path}")
-    try:
-        report = RunReport.model_validate_json(report_file.read_text(encoding="utf-8"))
-    except (ValidationError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"{report_file.name} is not a healcrew run report: {str(exc).splitlines()[0]}") from None
-    return folder, report
-
-
-@pr_app.command("show")
-def pr_show(
-    run_path: RunArg,
-    raw: Annotated[bool, typer.Option("--raw", help="Print the Markdown source instead of rendering it.")] = False,
-) -> None:
-    """Print the pull request body as a reviewer sees it."""
-    from crew.handoffs import RunReport
-    from crew.report import public, public_text
-
-    folder, report = _load_run(run_path)
-    assert isinstance(report, RunReport)
-    report = public(report)  # a bundle written by an older healcrew may hold secrets
-    body_file = folder / "PR.md"
-    if body_file.is_file():
-        body = body_file.read_text(encoding="utf-8")
-    elif report.delivery is not None:
-        from crew.delivery.config import DeliveryConfig
-        from crew.delivery.deliver import pr_body
-
-        body = pr_body(report, report.delivery, DeliveryConfig(forge=report.delivery.forge))
-    else:
-        from crew.report import to_markdown
-
-        body = to_markdown(report)
-    body = public_text(body)
-    if raw or not out.is_terminal:
-        sys.stdout.write(body if body.endswith("\n") else body + "\n")
-        return
-    from rich.markdown import Markdown
-
-    out.print(Markdown(body))
-
-
-@pr_app.command("close")
-def pr_close(run_path: RunArg) -> None:
-    """Mark the run's local pull request closed, as a reviewer closing it would."""
-    from crew.delivery import local_forge
-    from crew.handoffs import RunReport
-
-    _, report = _load_run(run_path)
-    assert isinstance(report, RunReport)
-    record = report.delivery
-    if record is None or record.remote is None or record.pull_request is None:
-        raise BadInputError(f"run {report.run_id} opened no pull request")
-    if record.forge != "local":
-        raise BadInputError(f"the pull request of run {report.run_id} is on {record.forge}; close it there")
-    pr = local_forge.close(record.remote, report.incident.id)
-    print(f"closed local PR #{pr.number} ({pr.branch}); healcrew will neither reopen it nor open a new one "
-          "for this incident during the cool-down")
+# --------------------------------------------------------------------------- sub-commands and main
 
 
 def _mount_subcommands() -> None:
+    from crew.cli_pr import pr_app
+
     app.add_typer(pr_app, name="pr")
     from crew.cli_audit import audit_app
 
@@ -449,49 +547,63 @@ def _mount_subcommands() -> None:
 _mount_subcommands()
 
 
-def _interrupt_behind(exc: BaseException) -> BaseException | None:
-    """The ``KeyboardInterrupt`` typer turned into exit 130 without a word, if that is what happened."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        seen = seen.__cause__ or (None if seen.__suppress_context__ else seen.__context__) if seen else None
-        if isinstance(seen, KeyboardInterrupt):
-            return seen
-    return None
-
-
 def main() -> None:
     """Console entry point: one line per error, the documented exit codes.
 
-    SIGINT and SIGTERM stop a run within two seconds (``sandbox.signals``), as does ``--timeout``.
+    Typer runs without its own error handling, so a usage error is one line here too. SIGINT
+    and SIGTERM stop a run within two seconds (``sandbox.signals``), as does ``--timeout``.
     """
+    from typer._click.exceptions import ClickException
+
     from sandbox.signals import stop_guard, stop_reason
 
     with stop_guard():
         try:
-            app()
-        except SystemExit as exc:
-            interrupt = _interrupt_behind(exc)
-            if interrupt is not None:
-                _interrupted(interrupt)
-            if stop_reason() is not None:  # stopped, reported and cleaned up: do not wait for teardown
-                _exit_now(exc.code if isinstance(exc.code, int) else 1)
-            raise
+            code = app(standalone_mode=False)
+        except ClickException as exc:
+            _usage_error(exc)
         except HealcrewError as exc:
-            err.print(f"healcrew: {terminal(exc, markup=False)}", style="red", markup=False, highlight=False)
-            sys.exit(exc.exit_code)
+            say_error(exc)
+            _exit(exc.exit_code)
         except KeyboardInterrupt as exc:
             _interrupted(exc)
         except Exception as exc:  # an unexpected bug: one line, traceback only on request
             if os.environ.get("HEALCREW_DEBUG") == "1":
                 raise
-            err.print(f"healcrew: internal error: {type(exc).__name__}: {terminal(exc, markup=False)} "
-                      "(HEALCREW_DEBUG=1 shows more)", style="red", markup=False, highlight=False)
-            sys.exit(3)
+            say_error(f"internal error: {type(exc).__name__}: {exc} (HEALCREW_DEBUG=1 shows more)")
+            _exit(INTERNAL_ERROR)
+        code = code if isinstance(code, int) else 0
+        reason = stop_reason()
+        if reason is not None:  # stopped, reported and cleaned up: do not wait for teardown
+            if not _Said.error:  # typer turned the interrupt into an exit code without a word
+                say_error(reason.message)
+                code = reason.exit_code
+            _exit_now(code)
+        _exit(code)
+
+
+def _exit(code: int) -> None:
+    _end_sweep()
+    sys.exit(code)
+
+
+def _usage_error(exc: Any) -> None:
+    """A usage error of the command line, as one line (the help is one ``--help`` away)."""
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        message = exc.format_message()
+        if message.strip():
+            exc.show()
+        sys.exit(exc.exit_code)
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    say_error(f"{exc.format_message()}{hint}")
+    sys.exit(exc.exit_code)
 
 
 def _interrupted(exc: BaseException) -> None:
     reason = getattr(exc, "reason", None)
-    err.print(f"healcrew: {reason.message if reason else 'interrupted'}", style="red", highlight=False)
+    if not _Said.error:
+        say_error(reason.message if reason else "interrupted")
     _exit_now(reason.exit_code if reason else 130)
 
 
@@ -511,5 +623,3 @@ def _exit_now(code: int) -> None:
 
 if __name__ == "__main__":
     main()
-
-

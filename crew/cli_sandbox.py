@@ -126,6 +126,30 @@ def build_image(
             print(f"  {refusal.note()}")
 
 
+MAX_PATCH_BYTES = 16 << 20
+
+
+def _read_patch(path: Path) -> str:
+    """The diff text of ``--patch``: a file that is not UTF-8 text (a binary, an archive) is one line."""
+    from sandbox.errors import SandboxError
+
+    if not path.is_file():
+        raise SandboxError(f"patch file not found: {path}" if not path.exists() else f"patch {path} is not a file")
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_PATCH_BYTES + 1)
+    except OSError as exc:
+        raise SandboxError(f"cannot read patch file {path}: {exc.strerror or exc}") from None
+    if len(data) > MAX_PATCH_BYTES:
+        raise SandboxError(f"patch file {path} is larger than {MAX_PATCH_BYTES >> 20} MiB")
+    if b"\0" in data:
+        raise SandboxError(f"patch file {path} is binary, not a unified diff")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SandboxError(f"patch file {path} is not UTF-8 text, not a unified diff") from None
+
+
 @sandbox_app.command(context_settings={"allow_interspersed_args": False})
 def run(
     command: Annotated[list[str], typer.Argument(help="The command to run, after `--`.", show_default=False)],
@@ -142,13 +166,11 @@ def run(
 ) -> None:
     """Run CMD on a copy of the repo in a sandbox; exit with its exit code (124 on timeout)."""
     from sandbox.api import prepare
-    from sandbox.errors import SandboxError
 
     with _boundary():
         cfg = _config(sandbox, image=image, timeout=timeout, python=python)
-        if patch is not None and not patch.is_file():
-            raise SandboxError(f"patch file not found: {patch}")
-        with prepare(repo, commit=commit, patch=patch, config=cfg, log=_log(as_json)) as box:
+        diff = _read_patch(patch) if patch is not None else None
+        with prepare(repo, commit=commit, patch=diff, config=cfg, log=_log(as_json)) as box:
             result = box.run(command, timeout=timeout)
             reason = box.choice.reason
             if box.python is not None:

@@ -137,6 +137,7 @@ class Stages:
         seconds = time.perf_counter() - start
         self.state.timings.append(StageTiming(stage=name, seconds=seconds, status="ok"))
         self.reporter.finished(name, seconds, "ok", summary(result))
+        self.reporter.result(name, result)
         _log.info("stage %s ok: %s", name, summary(result), extra={"stage": name, "seconds": seconds, "status": "ok"})
         return result
 
@@ -177,7 +178,8 @@ class Stages:
             runner = open_runner(repo, state.sandbox, incident.sandbox_python)
             try:
                 done = repair(diagnosis, state.evidence, repo, runner, incident.test_command, state.max_attempts,
-                              budget=incident.repair_budget, operator_policy=incident.operator_policy)
+                              budget=incident.repair_budget, operator_policy=incident.operator_policy,
+                              on_progress=lambda message: self.reporter.progress("repair", message))
                 done.policy_decisions.extend(runner.policy_decisions)
                 return done
             finally:
@@ -267,7 +269,11 @@ def run_stages(
     sandbox: str = "auto", max_attempts: int = 3, deliver: str | None = None,
     delivery_config: dict[str, Any] | None = None, out_dir: Path | None = None,
 ) -> FlowState:
-    """Run every stage for ``incident``; through the CrewAI Flow unless asked not to."""
+    """Run every stage for ``incident``; the repair and delivery through the CrewAI Flow unless asked not to.
+
+    Monitoring and diagnosis run first as plain stages: they are quick, a bad input ends the run
+    at once, and the diagnosis is shown before crewai (seconds to import) is loaded.
+    """
     configure_logging()
     correlation_id.set(incident.correlation_id or incident.id)
     state = FlowState(
@@ -277,13 +283,15 @@ def run_stages(
     )
     with _LIVE.lock:
         _LIVE.state, _LIVE.stage = None, None
-    if not use_crewai:
-        stages = Stages(state, reporter)
-        stages.monitoring()
-        stages.diagnostic()
+    stages = Stages(state, reporter)
+    stages.monitoring()
+    stages.diagnostic()
+    if not use_crewai or not repair or state.stopped_at is not None:
         stages.repair()
         stages.delivery()
         return state
+    with _LIVE.lock:
+        _LIVE.stage = "repair"  # loading crewai is the repair's first step: a stop now stops the repair
     flow = build_flow(reporter)
     with waiting_on_workers():  # CrewAI runs the stages in worker threads; they see a stop and unwind
         flow.kickoff(inputs=state.model_dump(mode="json"))
@@ -292,27 +300,21 @@ def run_stages(
 
 
 def build_flow(reporter: Reporter | None = None) -> Any:
-    """The CrewAI Flow over ``Stages``; crewai is imported here, never at start-up."""
+    """The CrewAI Flow over ``Stages`` from the repair on; crewai is imported here, never at start-up."""
     from crew.telemetry import disable_crewai_telemetry
 
     disable_crewai_telemetry()
     from crewai.flow.flow import Flow, listen, start
 
     class HealFlow(Flow[FlowState]):  # type: ignore[misc]
-        """Monitoring → Diagnostic → Repair (with Sandbox and Reflection in a bounded loop) → Delivery."""
+        """Repair (with Sandbox and Reflection in a bounded loop) → Delivery, after Monitoring and Diagnostic."""
+
+        _skip_auto_memory = True  # crewai's default flow memory opens a vector store: seconds, never used here
 
         def _stages(self) -> Stages:
             return Stages(self.state, reporter)
 
         @start()
-        def monitoring(self) -> None:
-            self._stages().monitoring()
-
-        @listen(monitoring)
-        def diagnostic(self) -> None:
-            self._stages().diagnostic()
-
-        @listen(diagnostic)
         def repair(self) -> None:
             self._stages().repair()
 

@@ -8,7 +8,8 @@ first it accepts is the fix; a revise verdict feeds back into the templates for 
 while budget and ``max_attempts`` (the most fixes reflection is asked to judge) remain. Without
 ``--budget`` the search gets ``SEARCH_BUDGET`` seconds of sandbox time; ``--budget`` bounds the
 whole repair (no sandbox run is started that it cannot pay for, and each run's timeout is cut to
-what is left). Every candidate is recorded with its verdict and sandbox seconds.
+what is left). Every candidate is recorded with its verdict and sandbox seconds. ``on_progress``
+hears each step as it happens (reproduction, each sandbox run, each verdict) for the terminal.
 """
 
 from __future__ import annotations
@@ -165,14 +166,17 @@ def repair(
     diagnosis: Diagnosis, evidence: CrashEvidence | None, repo: GitRepo, runner: Runner, test_command: str,
     max_attempts: int = 3, on_attempt: Callable[[Attempt], None] | None = None, budget: float | None = None,
     operator_policy: Policy | None = None,
+    on_progress: Callable[[str], None] | None = None,
 ) -> RepairOutcome:
     """Run the bounded loop; returns the attempts and the accepted one, if any.
 
     ``budget`` bounds the whole repair in seconds (the operator's ``--budget``); ``operator_policy``
-    is the service's diff policy, which the repository's own file may only narrow.
+    is the service's diff policy, which the repository's own file may only narrow; ``on_progress``
+    gets one line per step.
     """
     from crew.agents.reflection import critique, decline
 
+    say = on_progress or _quiet
     outcome = RepairOutcome()
     clock = _Budget(budget)
     reason = decline(diagnosis)
@@ -198,6 +202,7 @@ def repair(
             outcome.budget_spent = True
             outcome.declined = f"the repair budget of {budget:g} s was spent before the crash was reproduced"
             return outcome
+        say("reproducing the crash in the sandbox")
         started = time.perf_counter()
         baseline = prepare_baseline(diagnosis, evidence, repo, runner, diagnosis.incident_id, test_command,
                                     timeout=clock.timeout())
@@ -207,6 +212,7 @@ def repair(
         _add_time(outcome, TimeSpent(reproduction=baseline.reproduction_seconds,
                                      test_on_original=baseline.test_seconds,
                                      suite_on_original=baseline.suite_seconds))
+        say(_reproduction_words(outcome.reproduction, time.perf_counter() - started))
         if not outcome.reproduction.reproduced:
             outcome.declined = f"could not reproduce the crash: {outcome.reproduction.failure or baseline.failure}"
             return outcome
@@ -224,8 +230,9 @@ def repair(
     if not is_config:
         assert baseline is not None
         search = clock if budget is not None else _Budget(SEARCH_BUDGET)
+        say(f"{len(candidates)} candidate fix(es) to validate, smallest first")
         _search(outcome, candidates, kind_of, ctx, baseline, diagnosis, repo, runner, test_command, policy,
-                max_attempts, on_attempt, search, budget)
+                max_attempts, on_attempt, search, budget, say)
         outcome.candidates_considered = max(outcome.candidates_considered, len(outcome.candidates))
         return outcome
     for number in range(1, max_attempts + 1):  # the configuration repair: no sandbox, reflection reviews it
@@ -253,6 +260,22 @@ def repair(
             break
         ctx.feedback = judged
     return outcome
+
+
+def _quiet(message: str) -> None:
+    return None
+
+
+def _reproduction_words(rec: ReproductionRecord, seconds: float) -> str:
+    if not rec.reproduced:
+        return f"crash not reproduced ({seconds:.1f} s)"
+    where = f" calling {rec.call}" if rec.call else ""
+    return f"crash reproduced{where} ({seconds:.1f} s)"
+
+
+def _position(outcome: RepairOutcome, record: CandidateRecord) -> int:
+    """1-based place of ``record`` among the candidates generated so far (by identity)."""
+    return next(i for i, r in enumerate(outcome.candidates, 1) if r is record)
 
 
 def _record_attempt(outcome: RepairOutcome, attempt: Attempt, on_attempt: Callable[[Attempt], None] | None) -> None:
@@ -285,7 +308,7 @@ def _search(
     outcome: RepairOutcome, pool: list[Candidate], kind_of: dict[tuple[tuple[str, str], ...], str],
     ctx: TemplateContext, baseline: Baseline, diagnosis: Diagnosis, repo: GitRepo, runner: Runner,
     test_command: str, policy: ReflectionPolicy, max_attempts: int, on_attempt: Callable[[Attempt], None] | None,
-    clock: _Budget, budget: float | None,
+    clock: _Budget, budget: float | None, say: Callable[[str], None] = _quiet,
 ) -> None:
     """Validate every distinct candidate in batches under ``clock``, rank the passing ones by
     evidence, and let reflection judge them best first; a revise verdict adds a round of candidates."""
@@ -357,6 +380,8 @@ def _search(
                 pending = []
                 break
             chunk, pending = pending[:BATCH_SIZE], pending[BATCH_SIZE:]
+            say(f"sandbox run {outcome.containers + 1}: validating up to {len(chunk)} candidate(s), "
+                f"{len(pending)} more waiting")
             items = [BatchItem(files={e.path: e.updated for e in cand.edits}, expected_result=cand.expected_result)
                      for cand in chunk]
             started = time.perf_counter()
@@ -373,6 +398,8 @@ def _search(
                     continue
                 record = records[normal_key(cand)]
                 record.verdict = verdict(report)[:300]
+                say(f"candidate {_position(outcome, record)} of {len(outcome.candidates)} "
+                    f"({cand.strategy}): {record.verdict}")
                 if report.time is not None:  # the original side was paid once, with the reproduction
                     report.time = report.time.model_copy(update={
                         "reproduction": 0.0, "test_on_original": 0.0, "suite_on_original": 0.0})
@@ -404,6 +431,7 @@ def _search(
         outcome.reflection_seconds += time.perf_counter() - started
         attempt = _judged_attempt(number, proposal, report, judged)
         _record_attempt(outcome, attempt, on_attempt)
+        say(f"reflection on {cand.strategy}: {judged.verdict}")
         record = records[normal_key(cand)]
         if judged.verdict == "accept":
             record.verdict = "accepted"

@@ -40,13 +40,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
-from crew.handoffs import RunReport
+from pydantic import BaseModel
 
 __all__ = ["redact", "redact_report", "find_secrets", "MARK"]
 
 MARK = "[REDACTED:"
 
-_ModelT = TypeVar("_ModelT", bound=RunReport)
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 
 def _mark(kind: str) -> str:

@@ -386,6 +386,30 @@ def _read_document(path: Path, name: str, max_bytes: int, head: str) -> list[Log
     return parse_log_text(data.decode("utf-8-sig", errors="replace"), name)
 
 
+def _check_path(path: Path, name: str) -> None:
+    if not path.exists():
+        raise BadInputError(f"log file not found: {name}")
+    if path.is_dir():
+        raise BadInputError(f"log file {name} is a directory")
+    if not path.is_file():
+        raise BadInputError(f"log file {name} is not a regular file")
+    if not os.access(path, os.R_OK):
+        raise BadInputError(f"log file {name} is not readable")
+
+
+def check_log_file(path: Path | str, *, max_bytes: int = MAX_BYTES) -> None:
+    """The checks :func:`read_log_file` starts with (a readable file, not empty, text), alone.
+
+    They read at most 64 KiB, so the command line makes them before any other work.
+    """
+    path = Path(path)
+    try:
+        _check_path(path, str(path))
+        _sniff(path, str(path), max_bytes)
+    except OSError as exc:
+        raise BadInputError(f"cannot read log file {path}: {exc.strerror or exc}") from None
+
+
 def read_log_file(path: Path | str, *, max_bytes: int = MAX_BYTES) -> LogLines:
     """The lines of a log file the analysis needs; ``BadInputError`` with one line when it cannot be a log.
 
@@ -397,14 +421,7 @@ def read_log_file(path: Path | str, *, max_bytes: int = MAX_BYTES) -> LogLines:
     window = _Window()
     document: list[LogLine] | None = None
     try:
-        if not path.exists():
-            raise BadInputError(f"log file not found: {name}")
-        if path.is_dir():
-            raise BadInputError(f"log file {name} is a directory")
-        if not path.is_file():
-            raise BadInputError(f"log file {name} is not a regular file")
-        if not os.access(path, os.R_OK):
-            raise BadInputError(f"log file {name} is not readable")
+        _check_path(path, name)
         offset, cut, head = _sniff(path, name, max_bytes)
         document = _read_document(path, name, max_bytes, "\n".join(head))
         if document is not None:
