@@ -152,6 +152,22 @@ ConfigOpt = Annotated[
 DEFAULT_TIMEOUT = 1800.0
 TimeoutOpt = Annotated[float, typer.Option(
     "--timeout", min=1.0, help="Stop the whole run after this many seconds: exit 124, with a report saying where.")]
+BrainOpt = Annotated[str, typer.Option(
+    "--brain", help="offline, llm (Claude; needs ANTHROPIC_API_KEY) or auto (llm when the key is set).")]
+ModelOpt = Annotated[str | None, typer.Option(
+    "--model", help="The llm brain's model (default $HEALCREW_LLM_MODEL, else claude-sonnet-4-5).", show_default=False)]
+
+
+def _brain(brain: str, model: str | None, as_json: bool) -> tuple[str, dict[str, Any] | None]:
+    """The brain, resolved before any work: ``--brain llm`` without a key is a one-line error."""
+    from crew.brain.choice import resolve_brain
+
+    chosen, settings, note = resolve_brain(brain, model=model)
+    if not as_json:
+        err.print(note, markup=False, highlight=False)
+    return chosen, settings.model_dump() if settings is not None else None
+
+
 BudgetOpt = Annotated[float | None, typer.Option(
     "--budget", min=1.0, help="Seconds the whole repair may take; no sandbox run starts that it cannot pay for.",
     show_default=False)]
@@ -286,6 +302,8 @@ def run(
     config: ConfigOpt = None,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     budget: BudgetOpt = None,
+    brain: BrainOpt = "auto",
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Diagnose, repair, validate in the sandbox, critique and deliver: any git repo plus a log."""
@@ -293,6 +311,7 @@ def run(
     from crew.flow import run_stages
     from crew.repo import GitRepo
 
+    chosen, llm_settings = _brain(brain, model, as_json)
     _check_sandbox(sandbox, python)
     GitRepo(repo, commit)
     forge, delivery_config, note = _delivery_settings(repo, commit, deliver, remote, config)
@@ -300,7 +319,8 @@ def run(
         update={"repair_budget": budget, "sandbox_python": python})
     out_dir = out_dir or Path("out") / incident.id
     state = run_stages(incident, _reporter(as_json), repair=True, sandbox=sandbox,  # type: ignore[arg-type]
-                       max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config, out_dir=out_dir)
+                       max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config, out_dir=out_dir,
+                       brain=chosen, llm_settings=llm_settings)
     _skipped(state, note, as_json)
     _finish(state, as_json, out_dir)
 
@@ -336,12 +356,15 @@ def replay(
         "--log", help="The log file, instead of the bundle's logs.", show_default=False)] = None,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     budget: BudgetOpt = None,
+    brain: BrainOpt = "auto",
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-run a past incident from a saved bundle, through repair, reflection and delivery."""
     from crew.bundle import load_bundle
     from crew.flow import run_stages
 
+    chosen, llm_settings = _brain(brain, model, as_json)
     _check_sandbox(sandbox, python)
     incident = load_bundle(bundle, cache_dir(), repo=repo_path, log=log_path).model_copy(
         update={"repair_budget": budget, **({"sandbox_python": python} if python else {})})
@@ -350,7 +373,7 @@ def replay(
     out_dir = out_dir or Path("out") / incident.id
     state = run_stages(incident, _reporter(as_json), repair=not diagnose_only,  # type: ignore[arg-type]
                        sandbox=sandbox, max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config,
-                       out_dir=out_dir)
+                       out_dir=out_dir, brain=chosen, llm_settings=llm_settings)
     _skipped(state, note, as_json)
     _finish(state, as_json, out_dir)
 

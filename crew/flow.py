@@ -28,6 +28,7 @@ from crew.handoffs import (
     DeliveryRecord,
     Diagnosis,
     Incident,
+    LLMUsage,
     ReproductionRecord,
     RunReport,
     SandboxPython,
@@ -71,6 +72,9 @@ class FlowState(BaseModel):
     delivery_config: dict[str, Any] | None = Field(default=None, description="DeliveryConfig fields.")
     out_dir: str | None = Field(default=None, description="Where the review bundle is written.")
     delivery: DeliveryRecord | None = None
+    brain: str = Field(default="offline", description="The brain chosen for the run: offline or llm.")
+    llm_settings: dict[str, Any] | None = Field(default=None, description="LLMSettings fields, for the llm brain.")
+    llm: LLMUsage | None = None
 
 
 class _Live:
@@ -172,19 +176,25 @@ class Stages:
         incident, diagnosis = state.incident, state.diagnosis
         assert incident is not None
 
+        brain = _llm_brain(state)
+
         def work() -> object:
             repo = GitRepo(incident.repo, incident.commit)
             runner = open_runner(repo, state.sandbox, incident.sandbox_python)
             try:
                 done = repair(diagnosis, state.evidence, repo, runner, incident.test_command, state.max_attempts,
-                              budget=incident.repair_budget, operator_policy=incident.operator_policy)
+                              budget=incident.repair_budget, operator_policy=incident.operator_policy, llm=brain)
                 done.policy_decisions.extend(runner.policy_decisions)
                 return done
             finally:
                 state.sandbox_python = runner.python
                 runner.close()
 
-        outcome = self._stage("repair", work, _repair_summary)
+        try:
+            outcome = self._stage("repair", work, _repair_summary)
+        finally:
+            if brain is not None:
+                state.llm = brain.ledger.usage
         if outcome is None:
             return
         from crew.agents.repair import RepairOutcome
@@ -227,6 +237,18 @@ class Stages:
             state.delivery = record
 
 
+def _llm_brain(state: FlowState) -> Any:
+    """The run's llm brain, or None for the offline brain."""
+    if state.brain != "llm" or state.llm_settings is None:
+        return None
+    from crew.brain.choice import LLMSettings
+    from crew.llm.brain import LLMBrain, log_text
+
+    brain = LLMBrain(LLMSettings.model_validate(state.llm_settings))
+    brain.log_text = log_text(state.evidence)
+    return brain
+
+
 def _delivery_summary(record: DeliveryRecord) -> str:
     pr = record.pull_request
     if not record.pushed:
@@ -265,7 +287,8 @@ def _diagnosis_summary(d: Diagnosis) -> str:
 def run_stages(
     incident: Incident, reporter: Reporter | None = None, use_crewai: bool = True, repair: bool = False,
     sandbox: str = "auto", max_attempts: int = 3, deliver: str | None = None,
-    delivery_config: dict[str, Any] | None = None, out_dir: Path | None = None,
+    delivery_config: dict[str, Any] | None = None, out_dir: Path | None = None, brain: str = "offline",
+    llm_settings: dict[str, Any] | None = None,
 ) -> FlowState:
     """Run every stage for ``incident``; through the CrewAI Flow unless asked not to."""
     configure_logging()
@@ -273,7 +296,7 @@ def run_stages(
     state = FlowState(
         id=incident.correlation_id or incident.id, incident=incident, repair_enabled=repair,
         sandbox=sandbox, max_attempts=max_attempts, deliver=deliver, delivery_config=delivery_config,
-        out_dir=str(out_dir) if out_dir is not None else None,
+        out_dir=str(out_dir) if out_dir is not None else None, brain=brain, llm_settings=llm_settings,
     )
     with _LIVE.lock:
         _LIVE.state, _LIVE.stage = None, None
@@ -323,7 +346,7 @@ def build_flow(reporter: Reporter | None = None) -> Any:
     return HealFlow(suppress_flow_events=True)
 
 
-def to_report(state: FlowState, brain: str = "offline") -> RunReport:
+def to_report(state: FlowState, brain: str | None = None) -> RunReport:
     """The RunReport of a finished (or stopped) run."""
     assert state.incident is not None
     outcome: str
@@ -337,11 +360,11 @@ def to_report(state: FlowState, brain: str = "offline") -> RunReport:
         outcome = "diagnosed"
     return RunReport(
         healcrew_version=__version__, run_id=state.incident.correlation_id or state.id,
-        incident=state.incident, brain=brain, evidence=state.evidence, diagnosis=state.diagnosis,
+        incident=state.incident, brain=brain or state.brain, evidence=state.evidence, diagnosis=state.diagnosis,
         timings=state.timings, attempts=state.attempts, accepted=state.accepted, declined=state.declined,
         reproduction=state.reproduction, sandbox_runs=state.sandbox_runs, sandbox_python=state.sandbox_python,
         candidates_considered=state.candidates_considered, candidates=state.candidates,
         policy_decisions=state.policy_decisions, stopped_at=state.stopped_at, delivery=state.delivery,
         outcome=outcome,  # type: ignore[arg-type]
-        error=state.error,
+        error=state.error, llm=state.llm,
     )
