@@ -38,7 +38,7 @@ class Edit(Answer):
     """Replace the one occurrence of ``old`` in ``path`` (at the deployed commit) by ``new``."""
 
     path: str = Field(description="Repo-relative path of the file to change.")
-    old: str = Field(min_length=1, description="Exact text now in the file, occurring exactly once.")
+    old: str = Field(description="Exact text now in the file, occurring exactly once; empty for a new file.")
     new: str = Field(description="The text that replaces it.")
 
 

@@ -67,7 +67,12 @@ def to_candidate(answer: RepairAnswer, ctx: TemplateContext, number: int) -> Can
             raise AnswerRejected(f"edit {i}: {edit.path!r} is not a repo-relative path")
         original, current = files.get(edit.path) or ((ctx.repo.read(edit.path),) * 2)
         if original is None or current is None:
-            raise AnswerRejected(f"edit {i}: {edit.path} does not exist at the deployed commit")
+            if edit.old:
+                raise AnswerRejected(f"edit {i}: {edit.path} does not exist at the deployed commit")
+            files[edit.path] = ("", edit.new)  # a new file
+            continue
+        if not edit.old:
+            raise AnswerRejected(f"edit {i}: {edit.path} exists; give the exact text to replace")
         count = current.count(edit.old)
         if count != 1:
             where = "is not in" if count == 0 else f"occurs {count} times in"

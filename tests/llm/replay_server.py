@@ -2,7 +2,8 @@
 
 ``POST /v1/messages`` answers with the cassette's next interaction, in order: its status, headers
 (``retry-after`` for a 429), body and an optional ``delay`` (a slow answer, for timeouts). A request
-whose ``x-api-key`` is not the server's key gets the API's 401; a request missing a text the
+whose key (``x-api-key``, or ``Authorization: Bearer`` as recent SDKs send it) is not the server's
+gets the API's 401; a request missing a text the
 interaction ``expect``s gets a 400 naming it, so a test fails instead of replaying the wrong answer.
 A request with ``"stream": true`` is answered as the API's server-sent events.
 
@@ -37,6 +38,12 @@ def load_cassette(path: Path) -> list[dict[str, Any]]:
     if not isinstance(data, dict) or data.get("version") != 1 or not isinstance(data.get("interactions"), list):
         raise ValueError(f"{path.name}: not a version 1 cassette")
     return list(data["interactions"])
+
+
+def _key(headers: dict[str, str]) -> str | None:
+    """The caller's key: ``x-api-key``, or the bearer token recent SDKs send it as."""
+    bearer = headers.get("authorization", "")
+    return headers.get("x-api-key") or (bearer[7:] if bearer.lower().startswith("bearer ") else None)
 
 
 def _error(kind: str, message: str) -> dict[str, Any]:
@@ -96,7 +103,7 @@ class MessagesReplay:
             self.requests.append(request)
             if self.upstream is not None:
                 return self._record(headers, body, request)
-            if headers.get("x-api-key") != self.api_key:
+            if _key(headers) != self.api_key:
                 return 401, {}, json.dumps(_error("authentication_error", "invalid x-api-key")).encode(), 0.0
             if self._next >= len(self.interactions):
                 return 400, {}, json.dumps(_error("invalid_request_error", "cassette exhausted")).encode(), 0.0
@@ -121,8 +128,8 @@ class MessagesReplay:
         import httpx
 
         assert self.upstream is not None and self.record_to is not None
-        forward = {k: v for k, v in headers.items() if k in ("x-api-key", "anthropic-version", "anthropic-beta",
-                                                              "content-type")}
+        passed = ("x-api-key", "authorization", "anthropic-version", "anthropic-beta", "content-type")
+        forward = {k: v for k, v in headers.items() if k in passed}
         sent = {**request, "stream": False}
         reply = httpx.post(self.upstream.rstrip("/") + "/v1/messages", json=sent, headers=forward, timeout=600)
         item = {"expect": [], "status": reply.status_code, "body": reply.json()}
