@@ -195,6 +195,8 @@ class Stages:
         finally:
             if brain is not None:
                 state.llm = brain.ledger.usage
+                state.policy_decisions.extend(
+                    f"possible prompt injection quoted as data, not followed: {hit}" for hit in state.llm.injections)
         if outcome is None:
             return
         from crew.agents.repair import RepairOutcome

@@ -3,7 +3,8 @@
 Prices are the published list prices per million tokens (input, output, cache write, cache read);
 a model not in the table is priced as the dearest listed family it names, else as Sonnet, so a
 budget never under-counts. A self-hosted OpenAI-compatible server costs nothing here. The day's
-spend is kept in one small JSON file per UTC day in the cache, so several runs share the day budget.
+spend is kept in one small JSON file per UTC day (in ``$HEALCREW_LLM_SPEND_DIR``, else the cache), so
+several runs share the day budget.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ class Ledger:
                  day_file: Path | None = None) -> None:
         self.usage = LLMUsage(provider=provider, model=model)
         self.run_budget, self.day_budget = run_budget, day_budget
-        self.day_file = day_file or _cache_dir() / "llm-spend" / f"{datetime.now(UTC):%Y-%m-%d}.json"
+        folder = Path(os.environ.get("HEALCREW_LLM_SPEND_DIR") or _cache_dir() / "llm-spend")
+        self.day_file = day_file or folder / f"{datetime.now(UTC):%Y-%m-%d}.json"
         self._lock = threading.Lock()
 
     def day_spent(self) -> float:

@@ -95,9 +95,10 @@ class LLMBrain:
         return [found] if found is not None else []
 
 
-def log_text(evidence: Any, limit: int = 60) -> str:
-    """The log lines the roles see: the excerpt around the crash, capped."""
+def log_text(evidence: Any, data_lines: int = 20, limit: int = 60) -> str:
+    """The log lines the roles see: the data lines near the crash (payloads), then the traceback, capped."""
     if evidence is None:
         return ""
-    lines = list(getattr(evidence, "log_excerpt", []) or [])[-limit:]
+    data = list(getattr(evidence, "context_lines", []) or [])[-data_lines:]
+    lines = [*data, *list(getattr(evidence, "log_excerpt", []) or [])][-limit:]
     return "\n".join(line[:400] for line in lines)

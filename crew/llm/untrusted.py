@@ -40,10 +40,9 @@ def injections(source: str, text: str, limit: int = 5) -> list[str]:
     """Instruction-like lines in ``text``, as 'source: what: the line' (capped)."""
     found: list[str] = []
     for line in text.splitlines():
-        for name, pattern in _PATTERNS:
-            if pattern.search(line):
-                found.append(f"{source}: {name}: {line.strip()[:160]}")
-                break
+        names = [name for name, pattern in _PATTERNS if pattern.search(line)]
+        if names:
+            found.append(f"{source}: {', '.join(names)}: {line.strip()[:160]}")
         if len(found) >= limit:
             break
     return found
