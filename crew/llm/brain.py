@@ -85,6 +85,8 @@ class LLMBrain:
 
     def revise(self, ctx: TemplateContext, baseline: Baseline | None, cand: Candidate, why: str) -> list[Candidate]:
         """One new answer after the sandbox or the reviewer turned ``cand`` down."""
+        if not self.active:
+            return []
         from crew.handoffs import Critique
         from crew.llm.repairer import brief, revision_note
 

@@ -70,6 +70,9 @@ class Chat:
 
             disable_crewai_telemetry()
             from crewai import LLM
+            from crewai.events.event_listener import event_listener
+
+            event_listener.formatter.verbose = False  # its panels go to stdout, which --json owns
 
             s = self.settings
             common: dict[str, Any] = {"api_key": os.environ.get(s.api_key_env, ""), "timeout": s.timeout,
