@@ -3,6 +3,7 @@ that points the SDK at it, and an incident's offline diagnosis to ask the repair
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -17,9 +18,16 @@ ROOT = Path(__file__).resolve().parents[2]
 INCIDENTS = ROOT / "examples" / "incidents"
 
 
+@pytest.fixture(scope="session")
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return Path(os.environ.get("HEALCREW_CACHE") or tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(autouse=True)
-def _spend_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated(tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's own day-spend file, the run's cache, and none of the operator's llm settings."""
     monkeypatch.setenv("HEALCREW_LLM_SPEND_DIR", str(tmp_path / "spend"))
+    monkeypatch.setenv("HEALCREW_CACHE", str(cache))
     for name in ("HEALCREW_LLM_PROVIDER", "HEALCREW_LLM_MODEL", "HEALCREW_LLM_TIMEOUT", "HEALCREW_LLM_MAX_RETRIES",
                  "HEALCREW_LLM_SAMPLES", "HEALCREW_LLM_RUN_BUDGET", "HEALCREW_LLM_DAY_BUDGET"):
         monkeypatch.delenv(name, raising=False)
