@@ -149,7 +149,22 @@ class Stages:
 
         assert self.state.incident is not None
         incident = self.state.incident
-        self.state.evidence = self._stage("monitoring", lambda: monitor(incident), _evidence_summary)
+        brain = _llm_brain(self.state)
+
+        def work() -> CrashEvidence:
+            evidence = monitor(incident)
+            if brain is None:
+                return evidence
+            from crew.llm.brain import log_text
+            from crew.llm.roles import analyse
+
+            brain.log_text = log_text(evidence)
+            return analyse(brain, evidence)
+
+        try:
+            self.state.evidence = self._stage("monitoring", work, _evidence_summary)
+        finally:
+            _keep_llm(self.state, brain)
 
     def diagnostic(self) -> None:
         from crew.agents.diagnostic import diagnose
@@ -157,11 +172,21 @@ class Stages:
 
         incident, evidence = self.state.incident, self.state.evidence
         assert incident is not None
-        self.state.diagnosis = self._stage(
-            "diagnostic",
-            lambda: diagnose(evidence, GitRepo(incident.repo, incident.commit)),  # type: ignore[arg-type]
-            _diagnosis_summary,
-        )
+        brain = _llm_brain(self.state)
+
+        def work() -> Diagnosis:
+            repo = GitRepo(incident.repo, incident.commit)
+            found = diagnose(evidence, repo)  # type: ignore[arg-type]
+            if brain is None:
+                return found
+            from crew.llm.roles import refine
+
+            return refine(brain, found, repo)
+
+        try:
+            self.state.diagnosis = self._stage("diagnostic", work, _diagnosis_summary)
+        finally:
+            _keep_llm(self.state, brain)
 
 
     def repair(self) -> None:
@@ -193,8 +218,8 @@ class Stages:
         try:
             outcome = self._stage("repair", work, _repair_summary)
         finally:
-            if brain is not None:
-                state.llm = brain.ledger.usage
+            _keep_llm(state, brain)
+            if state.llm is not None:
                 state.policy_decisions.extend(
                     f"possible prompt injection quoted as data, not followed: {hit}" for hit in state.llm.injections)
         if outcome is None:
@@ -246,9 +271,15 @@ def _llm_brain(state: FlowState) -> Any:
     from crew.brain.choice import LLMSettings
     from crew.llm.brain import LLMBrain, log_text
 
-    brain = LLMBrain(LLMSettings.model_validate(state.llm_settings))
+    brain = LLMBrain(LLMSettings.model_validate(state.llm_settings), usage=state.llm)
     brain.log_text = log_text(state.evidence)
     return brain
+
+
+def _keep_llm(state: FlowState, brain: Any) -> None:
+    """The llm brain's books go with the state, so the next stage (or process) carries on from them."""
+    if brain is not None:
+        state.llm = brain.ledger.usage
 
 
 def _delivery_summary(record: DeliveryRecord) -> str:

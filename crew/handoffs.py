@@ -182,6 +182,7 @@ class CrashEvidence(Record):
     groups: list[CrashGroup] = Field(default_factory=list)
     termination: Termination | None = None
     log_excerpt: list[str] = Field(default_factory=list, description="Lines around the crash.")
+    analysis: str | None = Field(default=None, description="The llm brain's monitoring analyst's reading of the logs.")
     context_lines: list[str] = Field(
         default_factory=list,
         description="Log lines carrying data near the crash (request bodies, arguments), for reproduction.",
@@ -273,6 +274,7 @@ class Diagnosis(Record):
     )
     hypothesis: str
     confidence: float = Field(ge=0.0, le=1.0)
+    hypothesis_by: str = Field(default="offline", description="The brain that wrote the hypothesis.")
 
 
 # --------------------------------------------------------------------------- repair
@@ -541,6 +543,7 @@ class LLMUsage(Record):
     output_tokens: int = 0
     cost_usd: float = 0.0
     fallbacks: list[str] = Field(default_factory=list, description="Where the run fell back to offline, and why.")
+    stopped: bool = Field(default=False, description="The brain stopped asking (an API error, a spent budget).")
     injections: list[str] = Field(default_factory=list, description=(
         "Instructions found in log or repository text, quoted to the model as data and never followed."))
 

@@ -417,6 +417,8 @@ def _search(
         proposal = _proposal(cand, diagnosis, number, baseline)
         started = time.perf_counter()
         judged: Critique = critique(proposal, report, diagnosis, policy, judged_count, max_attempts, repo=repo)
+        if llm is not None:
+            judged = llm.review(proposal, report, judged)
         outcome.reflection_seconds += time.perf_counter() - started
         attempt = _judged_attempt(number, proposal, report, judged)
         _record_attempt(outcome, attempt, on_attempt)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from crew.brain.accounting import Ledger
 from crew.brain.choice import LLMSettings
+from crew.handoffs import Critique, LLMUsage, RepairProposal, ValidationReport
 from crew.llm.answers import RepairAnswer
 from crew.llm.client import Chat, ModelError
 from crew.llm.untrusted import injections
@@ -26,12 +27,13 @@ _log = get_logger("llm")
 class LLMBrain:
     """One run's llm brain: its connection, its ledger, and whether it may still ask."""
 
-    def __init__(self, settings: LLMSettings, ledger: Ledger | None = None) -> None:
+    def __init__(self, settings: LLMSettings, ledger: Ledger | None = None, usage: LLMUsage | None = None) -> None:
         self.settings = settings
         self.ledger = ledger or Ledger(settings.provider, settings.model, settings.run_budget_usd,
                                        settings.day_budget_usd)
+        if usage is not None:  # the run's earlier stages
+            self.ledger.usage = usage.model_copy(deep=True)
         self.chat = Chat(settings, self.ledger)
-        self.active = True
         self.runner: Any = None
         self.asked = 0
         self.log_text = ""
@@ -41,6 +43,20 @@ class LLMBrain:
         _log.warning("llm brain fell back to offline in %s: %s", stage, why, extra={"stage": stage})
         if stop:
             self.active = False
+
+    @property
+    def active(self) -> bool:
+        return not self.ledger.usage.stopped
+
+    @active.setter
+    def active(self, value: bool) -> None:
+        self.ledger.usage.stopped = not value
+
+    def review(self, proposal: RepairProposal, report: ValidationReport | None, judged: Critique) -> Critique:
+        """The critic's review of a fix reflection accepted (it can only ask for a revision)."""
+        from crew.llm.roles import review
+
+        return review(self, proposal, report, judged)
 
     def flag(self, source: str, text: str) -> None:
         for hit in injections(source, text):

@@ -1,10 +1,11 @@
 """A loopback server that speaks the Anthropic Messages API from cassettes, or records them.
 
-``POST /v1/messages`` answers with the cassette's next interaction, in order: its status, headers
-(``retry-after`` for a 429), body and an optional ``delay`` (a slow answer, for timeouts). A request
-whose key (``x-api-key``, or ``Authorization: Bearer`` as recent SDKs send it) is not the server's
-gets the API's 401; a request missing a text the
-interaction ``expect``s gets a 400 naming it, so a test fails instead of replaying the wrong answer.
+``POST /v1/messages`` answers with the first interaction not yet played whose ``expect`` texts all
+occur in the request (so each role's answers are found by its prompt, in the order they were
+recorded): its status, headers (``retry-after`` for a 429), body and an optional ``delay`` (a slow
+answer, for timeouts). A request whose key (``x-api-key``, or ``Authorization: Bearer`` as recent
+SDKs send it) is not the server's gets the API's 401; a request no interaction matches gets a 400
+naming what the next one expects, so a test fails instead of replaying the wrong answer.
 A request with ``"stream": true`` is answered as the API's server-sent events.
 
 Record mode (``--record FILE --upstream URL``) forwards each request to the real API with the
@@ -88,6 +89,7 @@ class MessagesReplay:
     requests: list[dict[str, Any]] = field(default_factory=list)
     url: str = ""
     _next: int = 0
+    _played: set[int] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -105,15 +107,19 @@ class MessagesReplay:
                 return self._record(headers, body, request)
             if _key(headers) != self.api_key:
                 return 401, {}, json.dumps(_error("authentication_error", "invalid x-api-key")).encode(), 0.0
-            if self._next >= len(self.interactions):
+            text = body.decode("utf-8", "replace")
+            waiting = [i for i in range(len(self.interactions)) if i not in self._played]
+            if not waiting:
                 return 400, {}, json.dumps(_error("invalid_request_error", "cassette exhausted")).encode(), 0.0
-            item = self.interactions[self._next]
+            chosen = next((i for i in waiting if all(s in text for s in self.interactions[i].get("expect", []))), None)
+            if chosen is None:
+                first = self.interactions[waiting[0]]
+                lacks = next(s for s in first.get("expect", []) if s not in text)
+                message = f"no cassette interaction matches: the next one expects {lacks!r}"
+                return 400, {}, json.dumps(_error("invalid_request_error", message)).encode(), 0.0
+            self._played.add(chosen)
             self._next += 1
-        text = body.decode("utf-8", "replace")
-        missing = [s for s in item.get("expect", []) if s not in text]
-        if missing:
-            message = f"cassette interaction {self._next}: request lacks {missing[0]!r}"
-            return 400, {}, json.dumps(_error("invalid_request_error", message)).encode(), 0.0
+            item = self.interactions[chosen]
         status = int(item.get("status", 200))
         reply_headers = {str(k): str(v) for k, v in (item.get("headers") or {}).items()}
         reply_headers.setdefault("request-id", f"req_replay_{self._next:04d}")

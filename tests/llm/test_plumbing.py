@@ -110,17 +110,17 @@ def test_tools_read_the_deployed_commit_and_quote_what_they_return() -> None:
 
 def test_replay_server_speaks_the_messages_api_plain_and_streamed() -> None:
     interactions = load_cassette(CASSETTES / "pricing-zero-division.yaml")
-    with serving(interactions[:2] + interactions[1:2]) as server:
+    with serving(interactions[2:4] + interactions[3:4]) as server:  # the repairer's tool turn and answer
         client = anthropic.Anthropic(api_key=API_KEY, base_url=server.url, max_retries=0)
         first = client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=[
-            {"role": "user", "content": "ZeroDivisionError <untrusted-data cache_control"}])
+            {"role": "user", "content": "# Repairer ZeroDivisionError <untrusted-data cache_control"}])
         assert first.stop_reason == "tool_use" and first.content[1].type == "tool_use"
         assert first.usage.cache_creation_input_tokens == 1287 and first.id.startswith("msg_01")
-        with pytest.raises(anthropic.BadRequestError, match="request lacks 'tool_result'"):
+        with pytest.raises(anthropic.BadRequestError, match="the next one expects 'tool_result'"):
             client.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=[
-                {"role": "user", "content": "no tool result here"}])
+                {"role": "user", "content": "# Repairer, no tool result here"}])
         with client.messages.stream(model="claude-sonnet-4-5", max_tokens=64, messages=[
-                {"role": "user", "content": "tool_result def calc(p, d)"}]) as stream:
+                {"role": "user", "content": "# Repairer tool_result def calc(p, d)"}]) as stream:
             text = "".join(stream.text_stream)
             final = stream.get_final_message()
         assert '"rationale"' in text and final.usage.cache_read_input_tokens == 1287
