@@ -140,6 +140,20 @@ TimeoutOpt = Annotated[float, typer.Option(
 BudgetOpt = Annotated[float | None, typer.Option(
     "--budget", min=1.0, help="Seconds the whole repair may take; no sandbox run starts that it cannot pay for.",
     show_default=False)]
+BrainOpt = Annotated[str, typer.Option(
+    "--brain", help="offline, llm (Claude; needs ANTHROPIC_API_KEY) or auto (llm when the key is set).")]
+ModelOpt = Annotated[str | None, typer.Option(
+    "--model", help="The llm brain's model (default $HEALCREW_LLM_MODEL, else claude-sonnet-4-5).", show_default=False)]
+
+
+def _brain(brain: str, model: str | None, as_json: bool) -> tuple[str, dict[str, Any] | None]:
+    """The brain, resolved before any work: ``--brain llm`` without a key is a one-line error."""
+    from crew.brain.choice import resolve_brain
+
+    chosen, settings, note = resolve_brain(brain, model=model)
+    if not as_json:
+        err.print(note, markup=False, highlight=False)
+    return chosen, settings.model_dump() if settings is not None else None
 
 
 # --------------------------------------------------------------------------- commands
@@ -196,6 +210,8 @@ def run(
     config: ConfigOpt = None,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     budget: BudgetOpt = None,
+    brain: BrainOpt = "auto",
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Diagnose, repair, validate in the sandbox, critique and deliver: any git repo plus its logs."""
@@ -205,6 +221,7 @@ def run(
     args = LogArgs(log=log, loki=loki, loki_query=loki_query, loki_org_id=loki_org_id, kubernetes=kubernetes,
                    alert=alert)
     with _starting(as_json):
+        chosen, llm_settings = _brain(brain, model, as_json)
         cli_inputs.check_options(sandbox, python, deliver)
         cli_inputs.check_repo(repo)
         cli_inputs.check_out(out_dir)
@@ -218,7 +235,8 @@ def run(
             update={"repair_budget": budget, "sandbox_python": python})
     _begin_sweep()
     _run(incident, out_dir or Path("out") / incident.id, as_json, timeout=timeout, sandbox=sandbox, notes=notes,
-         repair=True, max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config)
+         repair=True, max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config,
+         brain=chosen, llm_settings=llm_settings)
 
 
 @app.command()
@@ -239,6 +257,8 @@ def replay(
         "--log", help="The log file, instead of the bundle's logs.", show_default=False)] = None,
     timeout: TimeoutOpt = DEFAULT_TIMEOUT,
     budget: BudgetOpt = None,
+    brain: BrainOpt = "auto",
+    model: ModelOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-run a past incident from a saved bundle, through repair, reflection and delivery."""
@@ -247,6 +267,7 @@ def replay(
     if not diagnose_only:
         _sweep_due(sandbox)
     with _starting(as_json):
+        chosen, llm_settings = _brain(brain, model, as_json)
         cli_inputs.check_options(sandbox, python, deliver)
         cli_inputs.check_bundle(bundle)
         cli_inputs.check_out(out_dir)
@@ -265,7 +286,8 @@ def replay(
         cli_inputs.check_delivery(forge, delivery_config, config, Path(incident.repo), incident.commit)
     _begin_sweep()
     _run(incident, out_dir or Path("out") / incident.id, as_json, timeout=timeout, sandbox=sandbox, notes=notes,
-         repair=not diagnose_only, max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config)
+         repair=not diagnose_only, max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config,
+         brain=chosen, llm_settings=llm_settings)
 
 
 def _delivery_settings(repo_path: Path, commit: str, deliver: str | None, remote: str | None,

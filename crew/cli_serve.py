@@ -19,11 +19,14 @@ def serve(
     state: Annotated[str, typer.Option("--state", help="SQLAlchemy URL of the state database.")] =
         "sqlite:///healcrew-service.db",
     audit_log: Annotated[Path | None, typer.Option("--audit-log", help="Audit log file.")] = None,
+    brain: Annotated[str | None, typer.Option("--brain", help="offline, llm or auto (default: the config's, auto).",
+                                              show_default=False)] = None,
 ) -> None:
     """Accept alerts, queue incidents, run fixes; needs HEALCREW_WEBHOOK_TOKEN or HEALCREW_WEBHOOK_HMAC_KEY."""
     import uvicorn
 
     from crew.audit import AuditLog, default_audit_path
+    from crew.brain.choice import resolve_brain
     from crew.service.app import create_app
     from crew.service.auth import secrets_from_env
     from crew.service.config import load_service_config
@@ -31,6 +34,8 @@ def serve(
 
     secrets = secrets_from_env()
     service_config = load_service_config(config)
+    chosen, settings, note = resolve_brain(brain or service_config.brain)
+    typer.echo(note, err=True)
     from crew.service.metrics import Metrics
     from crew.service.store import Store
 
@@ -39,6 +44,7 @@ def serve(
     app = create_app(store, service_config, secrets, pipeline, workers=workers,
                      audit=AuditLog(audit_log or default_audit_path()))  # type: ignore[arg-type]
     pipeline.metrics = app.state.metrics
+    pipeline.brain = (chosen, settings.model_dump() if settings is not None else None)
     from crew.cli import _sweep
     from sandbox.sweep import owned_tempdir
 

@@ -28,6 +28,7 @@ from crew.handoffs import (
     DeliveryRecord,
     Diagnosis,
     Incident,
+    LLMUsage,
     ReproductionRecord,
     RunReport,
     SandboxPython,
@@ -71,6 +72,9 @@ class FlowState(BaseModel):
     delivery_config: dict[str, Any] | None = Field(default=None, description="DeliveryConfig fields.")
     out_dir: str | None = Field(default=None, description="Where the review bundle is written.")
     delivery: DeliveryRecord | None = None
+    brain: str = Field(default="offline", description="The brain chosen for the run: offline or llm.")
+    llm_settings: dict[str, Any] | None = Field(default=None, description="LLMSettings fields, for the llm brain.")
+    llm: LLMUsage | None = None
 
 
 class _Live:
@@ -146,7 +150,22 @@ class Stages:
 
         assert self.state.incident is not None
         incident = self.state.incident
-        self.state.evidence = self._stage("monitoring", lambda: monitor(incident), _evidence_summary)
+        brain = _llm_brain(self.state)
+
+        def work() -> CrashEvidence:
+            evidence = monitor(incident)
+            if brain is None:
+                return evidence
+            from crew.llm.brain import log_text
+            from crew.llm.roles import analyse
+
+            brain.log_text = log_text(evidence)
+            return analyse(brain, evidence)
+
+        try:
+            self.state.evidence = self._stage("monitoring", work, _evidence_summary)
+        finally:
+            _keep_llm(self.state, brain)
 
     def diagnostic(self) -> None:
         from crew.agents.diagnostic import diagnose
@@ -154,11 +173,21 @@ class Stages:
 
         incident, evidence = self.state.incident, self.state.evidence
         assert incident is not None
-        self.state.diagnosis = self._stage(
-            "diagnostic",
-            lambda: diagnose(evidence, GitRepo(incident.repo, incident.commit)),  # type: ignore[arg-type]
-            _diagnosis_summary,
-        )
+        brain = _llm_brain(self.state)
+
+        def work() -> Diagnosis:
+            repo = GitRepo(incident.repo, incident.commit)
+            found = diagnose(evidence, repo)  # type: ignore[arg-type]
+            if brain is None:
+                return found
+            from crew.llm.roles import refine
+
+            return refine(brain, found, repo)
+
+        try:
+            self.state.diagnosis = self._stage("diagnostic", work, _diagnosis_summary)
+        finally:
+            _keep_llm(self.state, brain)
 
 
     def repair(self) -> None:
@@ -173,12 +202,14 @@ class Stages:
         incident, diagnosis = state.incident, state.diagnosis
         assert incident is not None
 
+        brain = _llm_brain(state)
+
         def work() -> object:
             repo = GitRepo(incident.repo, incident.commit)
             runner = open_runner(repo, state.sandbox, incident.sandbox_python)
             try:
                 done = repair(diagnosis, state.evidence, repo, runner, incident.test_command, state.max_attempts,
-                              budget=incident.repair_budget, operator_policy=incident.operator_policy,
+                              budget=incident.repair_budget, operator_policy=incident.operator_policy, llm=brain,
                               on_progress=lambda message: self.reporter.progress("repair", message))
                 done.policy_decisions.extend(runner.policy_decisions)
                 return done
@@ -186,7 +217,13 @@ class Stages:
                 state.sandbox_python = runner.python
                 runner.close()
 
-        outcome = self._stage("repair", work, _repair_summary)
+        try:
+            outcome = self._stage("repair", work, _repair_summary)
+        finally:
+            _keep_llm(state, brain)
+            if state.llm is not None:
+                state.policy_decisions.extend(
+                    f"possible prompt injection quoted as data, not followed: {hit}" for hit in state.llm.injections)
         if outcome is None:
             return
         from crew.agents.repair import RepairOutcome
@@ -229,6 +266,24 @@ class Stages:
             state.delivery = record
 
 
+def _llm_brain(state: FlowState) -> Any:
+    """The run's llm brain, or None for the offline brain."""
+    if state.brain != "llm" or state.llm_settings is None:
+        return None
+    from crew.brain.choice import LLMSettings
+    from crew.llm.brain import LLMBrain, log_text
+
+    brain = LLMBrain(LLMSettings.model_validate(state.llm_settings), usage=state.llm)
+    brain.log_text = log_text(state.evidence)
+    return brain
+
+
+def _keep_llm(state: FlowState, brain: Any) -> None:
+    """The llm brain's books go with the state, so the next stage (or process) carries on from them."""
+    if brain is not None:
+        state.llm = brain.ledger.usage
+
+
 def _delivery_summary(record: DeliveryRecord) -> str:
     pr = record.pull_request
     if not record.pushed:
@@ -267,7 +322,8 @@ def _diagnosis_summary(d: Diagnosis) -> str:
 def run_stages(
     incident: Incident, reporter: Reporter | None = None, use_crewai: bool = True, repair: bool = False,
     sandbox: str = "auto", max_attempts: int = 3, deliver: str | None = None,
-    delivery_config: dict[str, Any] | None = None, out_dir: Path | None = None,
+    delivery_config: dict[str, Any] | None = None, out_dir: Path | None = None, brain: str = "offline",
+    llm_settings: dict[str, Any] | None = None,
 ) -> FlowState:
     """Run every stage for ``incident``; the repair and delivery through the CrewAI Flow unless asked not to.
 
@@ -279,7 +335,7 @@ def run_stages(
     state = FlowState(
         id=incident.correlation_id or incident.id, incident=incident, repair_enabled=repair,
         sandbox=sandbox, max_attempts=max_attempts, deliver=deliver, delivery_config=delivery_config,
-        out_dir=str(out_dir) if out_dir is not None else None,
+        out_dir=str(out_dir) if out_dir is not None else None, brain=brain, llm_settings=llm_settings,
     )
     with _LIVE.lock:
         _LIVE.state, _LIVE.stage = None, None
@@ -325,7 +381,7 @@ def build_flow(reporter: Reporter | None = None) -> Any:
     return HealFlow(suppress_flow_events=True)
 
 
-def to_report(state: FlowState, brain: str = "offline") -> RunReport:
+def to_report(state: FlowState, brain: str | None = None) -> RunReport:
     """The RunReport of a finished (or stopped) run."""
     assert state.incident is not None
     outcome: str
@@ -339,11 +395,11 @@ def to_report(state: FlowState, brain: str = "offline") -> RunReport:
         outcome = "diagnosed"
     return RunReport(
         healcrew_version=__version__, run_id=state.incident.correlation_id or state.id,
-        incident=state.incident, brain=brain, evidence=state.evidence, diagnosis=state.diagnosis,
+        incident=state.incident, brain=brain or state.brain, evidence=state.evidence, diagnosis=state.diagnosis,
         timings=state.timings, attempts=state.attempts, accepted=state.accepted, declined=state.declined,
         reproduction=state.reproduction, sandbox_runs=state.sandbox_runs, sandbox_python=state.sandbox_python,
         candidates_considered=state.candidates_considered, candidates=state.candidates,
         policy_decisions=state.policy_decisions, stopped_at=state.stopped_at, delivery=state.delivery,
         outcome=outcome,  # type: ignore[arg-type]
-        error=state.error,
+        error=state.error, llm=state.llm,
     )

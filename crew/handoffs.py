@@ -182,6 +182,7 @@ class CrashEvidence(Record):
     groups: list[CrashGroup] = Field(default_factory=list)
     termination: Termination | None = None
     log_excerpt: list[str] = Field(default_factory=list, description="Lines around the crash.")
+    analysis: str | None = Field(default=None, description="The llm brain's monitoring analyst's reading of the logs.")
     context_lines: list[str] = Field(
         default_factory=list,
         description="Log lines carrying data near the crash (request bodies, arguments), for reproduction.",
@@ -273,6 +274,7 @@ class Diagnosis(Record):
     )
     hypothesis: str
     confidence: float = Field(ge=0.0, le=1.0)
+    hypothesis_by: str = Field(default="offline", description="The brain that wrote the hypothesis.")
 
 
 # --------------------------------------------------------------------------- repair
@@ -448,6 +450,7 @@ class CandidateRecord(Record):
                                      "differential, rejected by reflection, accepted, not validated.")
     seconds: float = Field(default=0.0, description="Sandbox seconds its validation steps took.")
     rank: int | None = Field(default=None, description="Its place in the evidence ranking (passing ones only).")
+    brain: str = Field(default="offline", description="The brain that proposed it: offline or llm.")
     warnings: list[str] = Field(default_factory=list, description=(
         "Reflection's warnings from the rules that know the generators; each ranks the candidate down."))
 
@@ -504,6 +507,47 @@ class SandboxPython(Record):
     reason: str
 
 
+class LLMCall(Record):
+    """One request to the model: who asked, what it cost, how long it took."""
+
+    stage: str = Field(description="The role that asked: monitoring, diagnostic, repair or reflection.")
+    model: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_creation_tokens: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+    outcome: str = Field(default="ok", description="ok, invalid answer, tool use, or the error that ended it.")
+
+
+class LLMStage(Record):
+    """Totals of one stage's calls."""
+
+    stage: str
+    calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    seconds: float = 0.0
+
+
+class LLMUsage(Record):
+    """What the llm brain did in a run: its calls, totals by stage, fallbacks and flagged injections."""
+
+    provider: str
+    model: str
+    calls: list[LLMCall] = Field(default_factory=list)
+    stages: list[LLMStage] = Field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+    fallbacks: list[str] = Field(default_factory=list, description="Where the run fell back to offline, and why.")
+    stopped: bool = Field(default=False, description="The brain stopped asking (an API error, a spent budget).")
+    injections: list[str] = Field(default_factory=list, description=(
+        "Instructions found in log or repository text, quoted to the model as data and never followed."))
+
+
 class RunReport(Record):
     """Everything one run produced; written as JSON and rendered for people."""
 
@@ -530,3 +574,4 @@ class RunReport(Record):
     stopped_at: str | None = Field(default=None, description="Stage where the run stopped early.")
     outcome: Literal["diagnosed", "fixed", "no_fix", "failed"] = "failed"
     error: str | None = None
+    llm: LLMUsage | None = Field(default=None, description="The llm brain's calls, tokens and cost, when it ran.")

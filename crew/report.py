@@ -96,6 +96,8 @@ def to_markdown(report: RunReport) -> str:
                if report.stopped_at else "")
     out.append(f"- **Outcome:** {report.outcome}{stopped}")
     out.append(f"- **Run:** `{report.run_id}`, brain `{report.brain}`, healcrew {report.healcrew_version}")
+    if report.llm is not None:
+        out.append(f"- **LLM:** {llm_words(report)}")
     if report.sandbox_python is not None:
         out.append(f"- **Sandbox Python:** {sandbox_python_words(report.sandbox_python, MARKDOWN)}")
     if report.evidence and report.evidence.groups:
@@ -422,3 +424,17 @@ def _html_or_note(report: RunReport) -> str:
 def _candidate_verdict(c: CandidateRecord) -> str:
     """The candidate's stage, and the reflection warnings that ranked it down."""
     return c.verdict + (f" (ranked down: {'; '.join(c.warnings)})" if c.warnings else "")
+
+
+def llm_words(report: RunReport) -> str:
+    """The llm brain in one line: whose fix, calls, tokens, cost, fallbacks and flagged injections."""
+    u = report.llm
+    assert u is not None
+    by = f"fix by the {report.accepted.proposal.brain} brain; " if report.accepted is not None else ""
+    words = (f"{by}{len(u.calls)} call(s) to {u.model}, {u.input_tokens} input and {u.output_tokens} output "
+             f"tokens, ${u.cost_usd:.4f}")
+    if u.fallbacks:
+        words += "; fell back to offline: " + "; ".join(u.fallbacks)
+    if u.injections:
+        words += f"; {len(u.injections)} instruction(s) found in log or repo text, flagged and not followed"
+    return md.markdown_prose(words)

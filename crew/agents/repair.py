@@ -48,6 +48,7 @@ from crew.validate import Baseline, BatchItem, Runner, prepare_baseline, validat
 
 if TYPE_CHECKING:
     from crew.agents.reflection import ReflectionPolicy
+    from crew.llm.brain import LLMBrain
     from crew.policy.model import Policy
 
 
@@ -159,20 +160,22 @@ def _proposal(cand: Candidate, diagnosis: Diagnosis, number: int, baseline: Base
         incident_id=diagnosis.incident_id, attempt=number, strategy=cand.strategy,
         diff=unified_diff(cand.edits), touched_files=cand.touched_files,
         test=baseline.test if baseline else None, rationale=cand.rationale, score=round(cand.score, 3),
+        brain=cand.brain,
     )
 
 
 def repair(
     diagnosis: Diagnosis, evidence: CrashEvidence | None, repo: GitRepo, runner: Runner, test_command: str,
     max_attempts: int = 3, on_attempt: Callable[[Attempt], None] | None = None, budget: float | None = None,
-    operator_policy: Policy | None = None,
+    operator_policy: Policy | None = None, llm: LLMBrain | None = None,
     on_progress: Callable[[str], None] | None = None,
 ) -> RepairOutcome:
     """Run the bounded loop; returns the attempts and the accepted one, if any.
 
     ``budget`` bounds the whole repair in seconds (the operator's ``--budget``); ``operator_policy``
     is the service's diff policy, which the repository's own file may only narrow; ``on_progress``
-    gets one line per step.
+    gets one line per step. ``llm``, when given, adds the llm brain's candidates to the same pool
+    (and revisions after a failed validation).
     """
     from crew.agents.reflection import critique, decline
 
@@ -218,6 +221,9 @@ def repair(
             return outcome
         kind_of: dict[tuple[tuple[str, str], ...], str] = {}
         candidates = dedup(_located_candidates(ctx, SEARCH_LIMIT, kind_of))
+        if llm is not None:
+            llm.runner = runner
+            candidates = dedup([*llm.propose(ctx, baseline), *candidates])
     outcome.candidates_considered = len(candidates)
     if not candidates:
         why = explain_decline(ctx)
@@ -232,7 +238,7 @@ def repair(
         search = clock if budget is not None else _Budget(SEARCH_BUDGET)
         say(f"{len(candidates)} candidate fix(es) to validate, smallest first")
         _search(outcome, candidates, kind_of, ctx, baseline, diagnosis, repo, runner, test_command, policy,
-                max_attempts, on_attempt, search, budget, say)
+                max_attempts, on_attempt, search, budget, llm, say)
         outcome.candidates_considered = max(outcome.candidates_considered, len(outcome.candidates))
         return outcome
     for number in range(1, max_attempts + 1):  # the configuration repair: no sandbox, reflection reviews it
@@ -308,7 +314,7 @@ def _search(
     outcome: RepairOutcome, pool: list[Candidate], kind_of: dict[tuple[tuple[str, str], ...], str],
     ctx: TemplateContext, baseline: Baseline, diagnosis: Diagnosis, repo: GitRepo, runner: Runner,
     test_command: str, policy: ReflectionPolicy, max_attempts: int, on_attempt: Callable[[Attempt], None] | None,
-    clock: _Budget, budget: float | None, say: Callable[[str], None] = _quiet,
+    clock: _Budget, budget: float | None, llm: LLMBrain | None = None, say: Callable[[str], None] = _quiet,
 ) -> None:
     """Validate every distinct candidate in batches under ``clock``, rank the passing ones by
     evidence, and let reflection judge them best first; a revise verdict adds a round of candidates."""
@@ -336,15 +342,18 @@ def _search(
     fixed: list[tuple[Candidate, ValidationReport]] = []
     pending: list[Candidate] = []
     number = judged_count = 0
-    queue = list(pool)
-    while True:
-        for cand in queue:
+
+    def admit(cands: list[Candidate]) -> None:
+        """Record each new candidate; refuse by policy or queue it for the sandbox."""
+        nonlocal number
+        for cand in cands:
             key = normal_key(cand)
             if key in records:
                 continue
-            record = CandidateRecord(strategy=cand.strategy, kind=kind_of.get(key, "other"),
-                                     location=_location(cand, diagnosis), size=normalised_size(cand),
-                                     prior=round(cand.score, 3), verdict="not validated")
+            record = CandidateRecord(strategy=cand.strategy, kind="llm" if cand.brain == "llm" else kind_of.get(
+                                         key, "other"), location=_location(cand, diagnosis),
+                                     size=normalised_size(cand), prior=round(cand.score, 3), verdict="not validated",
+                                     brain=cand.brain)
             records[key] = record
             outcome.candidates.append(record)
             if is_noop(cand):
@@ -364,6 +373,10 @@ def _search(
                 ctx.feedback = refused
                 continue
             pending.append(cand)
+
+    queue = list(pool)
+    while True:
+        admit(queue)
         queue = []
         pending.sort(key=order_key)
         while pending:
@@ -382,8 +395,8 @@ def _search(
             chunk, pending = pending[:BATCH_SIZE], pending[BATCH_SIZE:]
             say(f"sandbox run {outcome.containers + 1}: validating up to {len(chunk)} candidate(s), "
                 f"{len(pending)} more waiting")
-            items = [BatchItem(files={e.path: e.updated for e in cand.edits}, expected_result=cand.expected_result)
-                     for cand in chunk]
+            items = [BatchItem(files={**dict(cand.extra_files), **{e.path: e.updated for e in cand.edits}},
+                               expected_result=cand.expected_result) for cand in chunk]
             started = time.perf_counter()
             result = validate_batch(items, baseline, diagnosis, runner, test_command, timeout=clock.timeout(),
                                     stop_after_pass=True)
@@ -409,6 +422,9 @@ def _search(
                 _add_time(outcome, report.time)
                 if report.reproduces and report.fixed:
                     fixed.append((cand, report))
+                elif llm is not None and cand.brain == "llm" and report.reproduces:  # revise with the sandbox's word
+                    admit(llm.revise(ctx, baseline, cand, verdict(report)))
+                    pending.sort(key=order_key)
             pending = not_started + pending
         ranked = sorted(rank(fixed), key=lambda pair: review(*pair))  # stable: evidence breaks ties
         for place, (cand, _) in enumerate(ranked, 1):
@@ -428,6 +444,8 @@ def _search(
         proposal = _proposal(cand, diagnosis, number, baseline)
         started = time.perf_counter()
         judged: Critique = critique(proposal, report, diagnosis, policy, judged_count, max_attempts, repo=repo)
+        if llm is not None:
+            judged = llm.review(proposal, report, judged)
         outcome.reflection_seconds += time.perf_counter() - started
         attempt = _judged_attempt(number, proposal, report, judged)
         _record_attempt(outcome, attempt, on_attempt)
@@ -443,3 +461,5 @@ def _search(
         record.verdict = f"rejected by reflection: {why}"[:300]
         ctx.feedback = judged
         queue = dedup(_located_candidates(ctx, SEARCH_LIMIT, kind_of))
+        if llm is not None and cand.brain == "llm":
+            queue = dedup([*llm.revise(ctx, baseline, cand, why), *queue])

@@ -40,6 +40,10 @@ class Candidate:
     rationale: str
     score: float
     expected_result: str | None = None
+    brain: str = "offline"
+    """Which brain proposed it."""
+    extra_files: tuple[tuple[str, str], ...] = ()
+    """Files added for validation only (the llm brain's own regression test), as (path, text)."""
 
     @property
     def touched_files(self) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -73,6 +73,8 @@ class ServiceConfig(BaseModel):
     services: list[ServiceEntry] = Field(default_factory=list)
     out_dir: str = Field(default="healcrew-runs", description="Where run reports and review bundles go.")
     fold_window_minutes: int = Field(default=60, ge=0, description="A fixed incident still absorbs repeats.")
+    brain: Literal["offline", "llm", "auto"] = Field(
+        default="auto", description="auto: llm when ANTHROPIC_API_KEY is set, else offline; --brain overrides.")
 
     def service_for(self, labels: dict[str, str]) -> ServiceEntry | None:
         """The entry an alert's labels name: ``service``, else namespace+container."""

@@ -91,6 +91,8 @@ class FlowPipeline:
         self.processes = processes
         self.lock = threading.Lock()
         self.children: ProcessPoolExecutor | None = None
+        self.brain: tuple[str, dict[str, Any] | None] = ("offline", None)
+        """The brain runs use (``--brain``) and the llm brain's settings."""
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         from crew.service import stage_process
@@ -121,6 +123,12 @@ class FlowPipeline:
 
         state_json, signature = self._call(stage_process.monitor, incident.model_dump_json(),
                                            str(self.out_dir / incident.id))
+        if self.brain[0] != "offline":
+            from crew.flow import FlowState
+
+            state = FlowState.model_validate_json(state_json)
+            state.brain, state.llm_settings = self.brain
+            state_json = state.model_dump_json()
         return FlowRun(state_json), signature
 
     def finish(self, handle: Any) -> Outcome:
