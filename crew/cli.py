@@ -146,14 +146,16 @@ ModelOpt = Annotated[str | None, typer.Option(
     "--model", help="The llm brain's model (default $HEALCREW_LLM_MODEL, else claude-sonnet-4-5).", show_default=False)]
 
 
-def _brain(brain: str, model: str | None, as_json: bool) -> tuple[str, dict[str, Any] | None]:
-    """The brain, resolved before any work: ``--brain llm`` without a key is a one-line error."""
+def _brain(brain: str, model: str | None) -> tuple[str, dict[str, Any] | None, str]:
+    """The brain, resolved before any work: ``--brain llm`` without a key is a one-line error.
+
+    Returns the brain, the llm brain's settings and the line that says which brain runs and why;
+    the caller prints that line once every input is checked, so a bad input stays one line.
+    """
     from crew.brain.choice import resolve_brain
 
     chosen, settings, note = resolve_brain(brain, model=model)
-    if not as_json:
-        err.print(note, markup=False, highlight=False)
-    return chosen, settings.model_dump() if settings is not None else None
+    return chosen, settings.model_dump() if settings is not None else None, note
 
 
 # --------------------------------------------------------------------------- commands
@@ -221,7 +223,7 @@ def run(
     args = LogArgs(log=log, loki=loki, loki_query=loki_query, loki_org_id=loki_org_id, kubernetes=kubernetes,
                    alert=alert)
     with _starting(as_json):
-        chosen, llm_settings = _brain(brain, model, as_json)
+        chosen, llm_settings, brain_note = _brain(brain, model)
         cli_inputs.check_options(sandbox, python, deliver)
         cli_inputs.check_repo(repo)
         cli_inputs.check_out(out_dir)
@@ -235,6 +237,7 @@ def run(
             update={"repair_budget": budget, "sandbox_python": python})
     _begin_sweep()
     _run(incident, out_dir or Path("out") / incident.id, as_json, timeout=timeout, sandbox=sandbox, notes=notes,
+         brain_note=brain_note,
          repair=True, max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config,
          brain=chosen, llm_settings=llm_settings)
 
@@ -267,7 +270,7 @@ def replay(
     if not diagnose_only:
         _sweep_due(sandbox)
     with _starting(as_json):
-        chosen, llm_settings = _brain(brain, model, as_json)
+        chosen, llm_settings, brain_note = _brain(brain, model)
         cli_inputs.check_options(sandbox, python, deliver)
         cli_inputs.check_bundle(bundle)
         cli_inputs.check_out(out_dir)
@@ -286,6 +289,7 @@ def replay(
         cli_inputs.check_delivery(forge, delivery_config, config, Path(incident.repo), incident.commit)
     _begin_sweep()
     _run(incident, out_dir or Path("out") / incident.id, as_json, timeout=timeout, sandbox=sandbox, notes=notes,
+         brain_note=brain_note,
          repair=not diagnose_only, max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config,
          brain=chosen, llm_settings=llm_settings)
 
@@ -330,8 +334,11 @@ def _quiet_logs() -> None:
         logging.getLogger("healcrew").setLevel(logging.ERROR)
 
 
-def _reporter(as_json: bool) -> object:
-    """Stage lines on stderr; the crash and its diagnosis on stdout the moment the diagnosis is known."""
+def _reporter(as_json: bool, brain_note: str | None = None) -> object:
+    """Stage lines on stderr; the crash and its diagnosis on stdout the moment the diagnosis is known.
+
+    ``brain_note`` (which brain repairs, and why) follows the diagnosis, so a bad input stays one line.
+    """
     from crew.progress import RichReporter, SilentReporter
 
     if as_json:
@@ -351,12 +358,14 @@ def _reporter(as_json: bool) -> object:
             show_evidence(out, redact_report(evidence))
         if isinstance(value, Diagnosis):
             show_diagnosis(out, redact_report(value))
+        if brain_note:
+            err.print(brain_note, markup=False, highlight=False)
 
     return RichReporter(err, on_result, hold=INPUT_STAGES[:-1])
 
 
 def _run(incident: Any, out_dir: Path, as_json: bool, *, timeout: float, sandbox: str, notes: list[str],
-         **stage_options: Any) -> None:
+         brain_note: str | None = None, **stage_options: Any) -> None:
     """Run the stages bounded: the deadline, a temp folder of the run's own, a report however it stops."""
     from crew.flow import run_stages, stopped_state
     from sandbox import signals
@@ -370,7 +379,7 @@ def _run(incident: Any, out_dir: Path, as_json: bool, *, timeout: float, sandbox
         if sandbox != "process":
             undo.append(signals.add_cleanup(_remove_own_containers))
         try:
-            state = run_stages(incident, _reporter(as_json), sandbox=sandbox, out_dir=out_dir,  # type: ignore[arg-type]
+            state = run_stages(incident, _reporter(as_json, brain_note), sandbox=sandbox, out_dir=out_dir,  # type: ignore[arg-type]
                                **stage_options)
             _note(state, notes)
             _finish(state, as_json, out_dir, notes)

@@ -56,10 +56,11 @@ class ServiceEntry(BaseModel):
 
     name: str = Field(description="Matches the alert's service label.")
     namespace: str | None = Field(default=None, description="With container: match by namespace+container.")
-    container: str | None = None
+    container: str | None = Field(default=None, description="The alert's container label, matched with namespace.")
     repo: RepoConfig
     logs: LogConfig
-    test_command: str = "python -m pytest -q"
+    test_command: str = Field(default="python -m pytest -q",
+                              description="The repo's test command, run in the sandbox only.")
     policy: str | None = Field(default=None, description="RepairPolicy YAML file.")
     deliver: str | None = Field(default=None, description="Forge to deliver to; None: local review bundle.")
     delivery: dict[str, Any] = Field(default_factory=dict, description="DeliveryConfig fields.")
