@@ -548,6 +548,95 @@ class LLMUsage(Record):
         "Instructions found in log or repository text, quoted to the model as data and never followed."))
 
 
+# --------------------------------------------------------------------------- canary
+
+Classification = Literal["pass", "high", "low", "nodata"]
+Direction = Literal["increase", "decrease", "either"]
+
+
+class MetricSpec(Record):
+    """How one metric is judged."""
+
+    name: str
+    direction: Direction = Field(default="increase", description="Which change fails the metric.")
+    critical: bool = Field(default=False, description="A failing critical metric fails the whole canary.")
+
+
+class MetricVerdict(Record):
+    """One metric's classification and the numbers behind it."""
+
+    name: str
+    classification: Classification
+    failed: bool = Field(description="High or low: changed in the direction the metric is watched for.")
+    critical: bool = False
+    estimate: float | None = Field(default=None, description="Hodges-Lehmann shift, canary minus stable.")
+    lower: float | None = None
+    upper: float | None = None
+    p_value: float | None = None
+    ratio: float | None = Field(default=None, description="Mean of canary over mean of stable.")
+    canary_count: int = 0
+    stable_count: int = 0
+
+
+class JudgeVerdict(Record):
+    """The canary's score and verdict over all metrics."""
+
+    score: float
+    verdict: Literal["pass", "marginal", "fail"]
+    metrics: list[MetricVerdict]
+    reason: str
+
+
+class AnalysisMeasurement(Record):
+    """One measurement of one AnalysisTemplate metric: its PromQL result and the conditions' verdict."""
+
+    metric: str
+    seconds: float = Field(description="Since the canary started.")
+    value: list[float] = Field(default_factory=list, description="The query's result vector (NaN/Inf kept as given).")
+    phase: Literal["Successful", "Failed", "Error", "Inconclusive"]
+    message: str = ""
+
+
+class StepMetric(Record):
+    """One metric over one step, canary against stable (what the chart plots)."""
+
+    name: str = Field(description="For example error_rate or latency_p90_seconds.")
+    canary: float | None = None
+    stable: float | None = None
+    canary_samples: list[float] = Field(default_factory=list)
+    stable_samples: list[float] = Field(default_factory=list)
+
+
+class CanaryStep(Record):
+    """One Rollout step as the canary executed it."""
+
+    index: int
+    kind: Literal["setWeight", "pause", "analysis"]
+    weight: int = Field(description="Percent of traffic on the canary during the step.")
+    started: float = Field(description="Seconds since the canary started.")
+    seconds: float = Field(description="How long the step took (scaled time).")
+    requests: dict[str, int] = Field(default_factory=dict, description="Requests served, by side (canary, stable).")
+    metrics: list[StepMetric] = Field(default_factory=list)
+    analysis: list[AnalysisMeasurement] = Field(default_factory=list)
+    judge: JudgeVerdict | None = None
+    outcome: Literal["passed", "failed", "skipped"] = "passed"
+
+
+class CanaryResult(Record):
+    """How a canary of the fix ran and ended: promoted, aborted (traffic back on stable), or not run."""
+
+    backend: Literal["local", "argo"]
+    decision: Literal["promoted", "aborted", "timed_out", "not_run"]
+    reason: str
+    stable: str = Field(description="Stable version: a git ref (local) or image (argo).")
+    candidate: str = Field(description="Candidate version: a git ref (local) or image (argo).")
+    time_scale: float = Field(default=1.0, description=(
+        "Factor applied to every pause, analysis interval and PromQL range (local canary)."))
+    steps: list[CanaryStep] = Field(default_factory=list)
+    judge: JudgeVerdict | None = Field(default=None, description="The judge over the whole canary.")
+    seconds: float = Field(default=0.0, description="Wall time.")
+
+
 class RunReport(Record):
     """Everything one run produced; written as JSON and rendered for people."""
 
@@ -575,3 +664,4 @@ class RunReport(Record):
     outcome: Literal["diagnosed", "fixed", "no_fix", "failed"] = "failed"
     error: str | None = None
     llm: LLMUsage | None = Field(default=None, description="The llm brain's calls, tokens and cost, when it ran.")
+    canary: CanaryResult | None = Field(default=None, description="The canary after delivery, when it ran.")

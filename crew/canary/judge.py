@@ -17,52 +17,11 @@ from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
-Classification = Literal["pass", "high", "low", "nodata"]
-Direction = Literal["increase", "decrease", "either"]
+from crew.handoffs import Classification, JudgeVerdict, MetricSpec, MetricVerdict
 
 MAX_SAMPLE = 1000
 """Values per side the test uses (evenly thinned beyond): the pairwise differences grow as m * n."""
-
-
-class MetricSpec(BaseModel):
-    """How one metric is judged."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    direction: Direction = Field(default="increase", description="Which change fails the metric.")
-    critical: bool = Field(default=False, description="A failing critical metric fails the whole canary.")
-
-
-class MetricVerdict(BaseModel):
-    """One metric's classification and the numbers behind it."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    name: str
-    classification: Classification
-    failed: bool = Field(description="High or low: changed in the direction the metric is watched for.")
-    critical: bool = False
-    estimate: float | None = Field(default=None, description="Hodges-Lehmann shift, canary minus stable.")
-    lower: float | None = None
-    upper: float | None = None
-    p_value: float | None = None
-    ratio: float | None = Field(default=None, description="Mean of canary over mean of stable.")
-    canary_count: int = 0
-    stable_count: int = 0
-
-
-class JudgeVerdict(BaseModel):
-    """The canary's score and verdict over all metrics."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    score: float
-    verdict: Literal["pass", "marginal", "fail"]
-    metrics: list[MetricVerdict]
-    reason: str
 
 
 def _clean(values: list[float]) -> np.ndarray:
