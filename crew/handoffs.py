@@ -237,6 +237,8 @@ class SuspectCommit(Record):
     date: datetime
     summary: str
     reason: str = ""
+    created_file: bool = Field(default=False, description=(
+        "This commit added the file: the line is as old as the file, history rather than a regression."))
 
 
 class FaultLocation(Record):

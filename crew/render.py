@@ -45,7 +45,9 @@ def show_diagnosis(console: Console, d: Diagnosis) -> None:
         console.print(Panel(syntax, title=title, title_align="left"))
     console.print(f"[bold]{terminal(d.exc_type)}[/]: {terminal(d.exc_message[:300])}", highlight=False)
     console.print(f"[bold]Root cause:[/] {d.root_cause.value}   [bold]confidence:[/] {d.confidence:.2f}")
-    for s in d.suspect_commits:
+    from crew.delivery.repo_facts import real_suspects
+
+    for s in real_suspects(d.suspect_commits):  # the file's first commit is history
         console.print(
             f"[bold]Suspect commit:[/] [yellow]{terminal(s.sha[:10])}[/] {terminal(s.summary)} — {terminal(s.author)}, "
             f"{s.date:%Y-%m-%d %H:%M} ({terminal(s.reason)})", highlight=False,

@@ -100,6 +100,12 @@ class GitRepo:
             reason=f"last changed {path}:{line}",
         )
 
+    def file_creators(self, path: str) -> frozenset[str]:
+        """The commits that added ``path`` (more than one when it was deleted and added again)."""
+        out = self._run("log", *_NO_DRIVERS, "--no-renames", "--diff-filter=A", "--format=%H", self.commit, "--", path,
+                        check=False)
+        return frozenset((out or "").split())
+
     def commits_touching(self, path: str, start: int, end: int, limit: int = 3) -> list[SuspectCommit]:
         """Commits that changed lines start..end of path (``git log -L``), newest first."""
         out = self._run(

@@ -110,9 +110,9 @@ def to_markdown(report: RunReport) -> str:
         if d.fault_frame and d.fault_frame.repo_path:
             fault = md.markdown_code(f"{d.fault_frame.repo_path}:{d.fault_frame.frame.line}")
             out.append(f"- **Fault line:** {fault} at `{d.commit[:12]}`")
-        from crew.delivery.repo_facts import real_suspects, repo_facts
+        from crew.delivery.repo_facts import real_suspects
 
-        for s in real_suspects(d.suspect_commits, repo_facts(report)):  # the file's first commit is history
+        for s in real_suspects(d.suspect_commits):  # the file's first commit is history
             out.append(f"- **Suspect commit:** `{s.sha[:12]}` {md.markdown_inline(s.summary)} — "
                        f"{md.markdown_inline(s.author)}, {s.date:%Y-%m-%d} ({md.markdown_inline(s.reason)})")
         if d.code_context:

@@ -154,12 +154,11 @@ def _code_rows(report: RunReport) -> list[dict[str, Any]]:
 
 
 def _context(report: RunReport) -> dict[str, Any]:
-    from crew.delivery.repo_facts import real_suspects, repo_facts
+    from crew.delivery.repo_facts import real_suspects
     from crew.repair.kinds import describe
     from crew.report import input_source_words, reproduction_lines, time_words, validated_patch, yes_no
 
     d, a = report.diagnosis, report.accepted
-    facts = repo_facts(report)
     traceback = ""
     ev = report.evidence
     if ev is not None and ev.groups and 0 <= ev.groups[0].example < len(ev.tracebacks):
@@ -170,7 +169,7 @@ def _context(report: RunReport) -> dict[str, Any]:
         "d": d,
         "a": a,
         "ev": ev,
-        "suspects": real_suspects(d.suspect_commits, facts) if d is not None else [],
+        "suspects": real_suspects(d.suspect_commits) if d is not None else [],
         "timeline": _timeline(report),
         "total_seconds": sum(t.seconds for t in report.timings if t.stage in ("monitoring", "diagnostic", "repair",
                                                                             "delivery")),

@@ -39,6 +39,7 @@ def test_diagnose_flagship_shows_fault_code_and_suspect(flagship_repo: Path) -> 
     assert "return p / d" in proc.stdout and "app/pricing.py:27" in proc.stdout
     assert "Apply per-item discount divisor" in proc.stdout
     assert "division_by_zero" in proc.stdout
+    assert proc.stdout.count("Suspect commit:") == 1 and "Add pricing service" not in proc.stdout  # history
 
 
 def test_diagnose_json_prints_the_records(flagship_repo: Path) -> None:

@@ -94,6 +94,19 @@ def test_diagnosis_finds_fault_line_function_class_and_suspect(repo: GitRepo) ->
     assert d.suspect_commits[0].author.startswith("Bob Quick")
     assert d.confidence >= 0.8
     assert "Bob Quick" in d.hypothesis and "average" in d.hypothesis
+    assert "the likely regression" in d.hypothesis
+
+
+def test_the_commit_that_added_the_file_is_flagged_as_history_not_a_regression(repo: GitRepo) -> None:
+    d = diagnose(evidence(CRASH), repo)
+    by_summary = {s.summary: s.created_file for s in d.suspect_commits}
+    assert by_summary == {"Skip zero-quantity lines in the average": False, "Add order helpers": True}
+    # at the first commit the line is as old as the file: said so, not called a regression
+    first = GitRepo(repo.path, repo.commits_touching("shop/orders.py", 1, 1, limit=9)[-1].sha)
+    frames = [CRASH[0], Frame(file=CRASH[1].file, line=12, function="average", code="return total(order) / len(lines)")]
+    d0 = diagnose(evidence(frames), first)
+    assert [s.created_file for s in d0.suspect_commits] == [True]
+    assert "as old as the file, added by" in d0.hypothesis and "regression" not in d0.hypothesis
 
 
 def test_logged_code_differing_from_the_commit_lowers_confidence(repo: GitRepo) -> None:

@@ -72,7 +72,8 @@ def _suspects(repo: GitRepo, path: str, line: int, start: int, end: int) -> list
     for commit in repo.commits_touching(path, start, end):
         if all(commit.sha != s.sha for s in suspects):
             suspects.append(commit)
-    return suspects[:3]
+    created = repo.file_creators(path) if suspects else frozenset()
+    return [s.model_copy(update={"created_file": s.sha in created}) for s in suspects[:3]]
 
 
 def _no_traceback_diagnosis(evidence: CrashEvidence, repo: GitRepo) -> Diagnosis:
@@ -160,10 +161,9 @@ def diagnose(evidence: CrashEvidence, repo: GitRepo) -> Diagnosis:
         )
     if suspects:
         s = suspects[0]
-        parts.append(
-            f"The line was last changed by {s.sha[:10]} ({s.author.split(' <')[0]}, "
-            f"{s.date.date().isoformat()}, \"{s.summary}\"), the likely regression."
-        )
+        who = f"{s.sha[:10]} ({s.author.split(' <')[0]}, {s.date.date().isoformat()}, \"{s.summary}\")"
+        parts.append(f"The line is as old as the file, added by {who}." if s.created_file else
+                     f"The line was last changed by {who}, the likely regression.")
     upstream = [loc for loc in locations[1:] if loc.score >= 0.5][:2]
     if upstream:
         parts.append("The bad value may come from " + "; ".join(

@@ -447,7 +447,7 @@ def _root_cause(d: Diagnosis, suspects: list[SuspectCommit], facts: RepoFacts, u
         }
         for s in suspects[:3]
     ]
-    created = [s for s in d.suspect_commits if s.sha in facts.file_created_by]
+    created = [s for s in d.suspect_commits if s.created_file]
     return {
         "hypothesis": prose(d.hypothesis),
         "root_cause": md(d.root_cause.value.replace("_", " ")),
@@ -780,7 +780,7 @@ def build_context(
     diff = proposal.diff if proposal is not None else ""
     config_change = _is_config_change(paths) and (proposal is None or proposal.test is None)
     commit = (d.commit if d is not None and d.commit else report.incident.commit) or ""
-    suspects = real_suspects(d.suspect_commits, facts) if d is not None else []
+    suspects = real_suspects(d.suspect_commits) if d is not None else []
     test = None
     if proposal is not None and proposal.test is not None:
         t = proposal.test

@@ -13,7 +13,7 @@ A repository that cannot be opened gives no facts rather than an error: the PR i
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ class RepoFacts:
     """The facts, empty when the repository could not be read."""
 
     workloads: tuple[Workload, ...] = ()
-    file_created_by: frozenset[str] = field(default_factory=frozenset)
 
 
 def _mapping(value: object) -> dict[str, object]:
@@ -89,17 +88,6 @@ def workloads(repo: GitRepo) -> list[Workload]:
     return sorted(found, key=lambda w: (w.kind != "Rollout", w.path, w.name))
 
 
-def _creators(repo: GitRepo, path: str) -> frozenset[str]:
-    """The commits that added ``path`` (more than one when it was deleted and added again)."""
-    from sandbox.safegit import run_git
-
-    proc = run_git(["log", "--no-textconv", "--no-ext-diff", "--no-renames", "--diff-filter=A", "--format=%H",
-                    repo.commit, "--", path], repo.path, ceiling=False)
-    if proc.returncode != 0:
-        return frozenset()
-    return frozenset(proc.stdout.decode("ascii", "replace").split())
-
-
 def repo_facts(report: RunReport) -> RepoFacts:
     """The facts for ``report``'s repository at its deployed commit; empty when it cannot be read."""
     from crew.errors import HealcrewError
@@ -109,17 +97,14 @@ def repo_facts(report: RunReport) -> RepoFacts:
     commit = (d.commit if d is not None and d.commit else report.incident.commit) or "HEAD"
     try:
         repo = GitRepo(report.incident.repo, commit)
-        created: frozenset[str] = frozenset()
-        if d is not None and d.fault_frame is not None and d.fault_frame.repo_path and d.suspect_commits:
-            created = _creators(repo, d.fault_frame.repo_path)
-        return RepoFacts(workloads=tuple(workloads(repo)), file_created_by=created)
+        return RepoFacts(workloads=tuple(workloads(repo)))
     except (HealcrewError, OSError):
         return RepoFacts()
 
 
-def real_suspects(suspects: list[SuspectCommit], facts: RepoFacts) -> list[SuspectCommit]:
+def real_suspects(suspects: list[SuspectCommit]) -> list[SuspectCommit]:
     """The suspects that changed the fault file after creating it: its first commit is history, not a suspect."""
-    return [s for s in suspects if s.sha not in facts.file_created_by]
+    return [s for s in suspects if not s.created_file]
 
 
 def service_workload(facts: RepoFacts, service: str, container: str) -> Workload | None:
