@@ -325,10 +325,13 @@ def _crash_through_entry(
     targets: list[Target], diagnosis: Diagnosis, evidence: CrashEvidence | None, repo: GitRepo, runner: Runner,
     left: float,
 ) -> tuple[tuple[Target, Reproduction] | None, int]:
-    """An input that raises the production crash through the outermost repo frame, and the probe runs
-    it took. A fix proven at the fault function alone can still leave production's path broken (a
-    guard whose value makes the caller loop forever); calling the entry too catches it."""
-    outer = next((t for t in targets if t.depth > 0 and t.function is not None and t.route is None), None)
+    """An input that raises the production crash through production's entry, and the probe runs it
+    took. A fix proven at the fault function alone can still leave production's path broken (a
+    guard whose value makes the caller loop forever); calling the entry too catches it. When the
+    crash came through a web route, the entry is that route and the input the logged request, so the
+    test is the API-level one a reviewer expects; else the outermost repo frame."""
+    outer = next((t for t in targets if t.route is not None), None) or next(
+        (t for t in targets if t.depth > 0 and t.function is not None), None)
     if outer is None or left < 5.0:
         return None, 0
     inputs = candidate_inputs(outer, diagnosis, evidence, repo)

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+started=$SECONDS
+step_done() { echo "bootstrap: $1 ready ($((SECONDS - started)) s)"; started=$SECONDS; }
+
 need_pkgs=()
 for pair in dockerd:docker.io debootstrap:debootstrap bwrap:bubblewrap \
             prometheus-alertmanager:prometheus-alertmanager prometheus:prometheus git:git make:make \
@@ -19,6 +22,7 @@ if ((${#need_pkgs[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
 fi
+step_done "Debian packages"
 
 # The Docker engine: no bridge network, nothing touches iptables (DESIGN §4-5).
 if ! docker info >/dev/null 2>&1; then
@@ -32,11 +36,14 @@ if ! docker info >/dev/null 2>&1; then
   done
   docker info >/dev/null 2>&1 || { echo "bootstrap: dockerd did not start (see .healcrew/dockerd.log)" >&2; exit 2; }
 fi
+step_done "Docker engine"
 
 make install
+step_done "Python environment (.venv)"
 # The default base image (bookworm, Python 3.11). Others (3.9 bullseye, 3.13 trixie) are built the first
 # time a repository needs them; list them in HEALCREW_PYTHONS (e.g. "3.9 3.13") to build them now.
 .venv/bin/healcrew sandbox build-image
 for py in ${HEALCREW_PYTHONS:-}; do
   .venv/bin/healcrew sandbox build-image --python "$py"
 done
+step_done "sandbox base image"

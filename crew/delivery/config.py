@@ -84,6 +84,8 @@ class DeliveryConfig(BaseModel):
         default=24.0, ge=0.0, description="After a human closed the PR, open no new one for this long.",
     )
     github: GitHubConfig = Field(default_factory=GitHubConfig, description="GitHub settings.")
+    incident_url: str | None = Field(default=None, description=(
+        "The incident's page in healcrew serve, linked from the PR (serve sets it from its public_url)."))
 
 
 class LoadedConfig(BaseModel):

@@ -61,7 +61,7 @@ def pr_body(report: RunReport, record: DeliveryRecord, config: DeliveryConfig) -
     except ImportError:
         return redact_text(to_markdown(report))
     try:
-        return redact_text(render_pr_body(report, record, config))
+        return redact_text(render_pr_body(report, record, config, incident_url=config.incident_url))
     except Exception as exc:  # a template bug (jinja2 raises many types): fall back, say so
         note = f"the PR body template failed ({type(exc).__name__}: {exc}); the plain report is the body"
         if note not in record.notes:

@@ -277,7 +277,9 @@ def render_test(
     deployed results. With ``entry`` (production's outermost repo frame and an input that crashes
     through it), a third test calls that entry too: the fix must also hold on production's path
     and the call must return. Only when ordinary inputs were seen to return through the entry in
-    the sandbox: a service's ``main()`` that serves forever once it starts is no such entry.
+    the sandbox: a service's ``main()`` that serves forever once it starts is no such entry. An
+    entry that is a web route sends the logged request through the framework's test client and
+    asserts it is answered without a server error (the API-level test).
     The import root goes on ``sys.path`` only when nothing the repo configures
     (``pythonpath``, a conftest) puts it there. Without ``repo``, the self-contained default.
 
@@ -361,7 +363,14 @@ def render_test(
         entry_args: list[str] = []
         entry_known: dict[str, str] = {}
         entry_asserts: list[str] = []
-        if entry is not None and entry[1].normal_types:  # ordinary inputs were seen to return through it
+        route_entry: tuple[list[str], list[str]] | None = None
+        if entry is not None and entry[0].route is not None:  # the request production crashed on
+            assert entry[1].args is not None
+            _require(all(safe_expression(a) is not None for a in entry[1].args), "the request is not a literal")
+            route_imports, route_body, _ = render_route_test(entry[0].route, entry[1].args,
+                                                             f"from {entry[1].source}")
+            route_entry = ([line.replace("  # noqa: E402", noqa) for line in route_imports], route_body)
+        elif entry is not None and entry[1].normal_types:  # ordinary inputs were seen to return through it
             entry_call, entry_own, entry_args, entry_known = _entry_call(entry)
             entry_asserts = _sanity_asserts(entry[1].normal_types, None, entry[0].returns)
             if not entry_asserts:  # nothing to assert about the entry's result: its test is left out
@@ -373,6 +382,10 @@ def render_test(
         imports = [f"{line}{noqa}" for line in
                    dict.fromkeys([own, *([entry_own] if entry_own else []),
                                   *(line for line in used if line.split()[1] not in std_modules)])]
+        if route_entry is not None:  # the framework's test client first, a blank line, then the repo's own
+            framework = [line for line in route_entry[0] if line.split()[1].split(".")[0] in ("fastapi", "flask")]
+            own_lines = [line for line in route_entry[0] if line not in framework]
+            imports = [*framework, *([""] if framework else []), *dict.fromkeys([*own_lines, *imports])]
         name = _identifier(method or target.function)
         if asserts:
             body = [f"def test_{name}_handles_the_incident_input():", f"    result = {call}", *asserts]
@@ -382,7 +395,9 @@ def render_test(
         if pinned:
             body += ["", "", f"def test_{name}_keeps_its_ordinary_results():",
                      '    """The results these inputs had on the deployed commit."""', *pinned]
-        if entry is not None and entry_call is not None:
+        if route_entry is not None:
+            body += ["", "", *route_entry[1]]
+        elif entry is not None and entry_call is not None:
             assert entry[0].function is not None
             outer = _identifier(entry[0].function.rpartition(".")[2])
             outer += "_entry" if outer == name else ""

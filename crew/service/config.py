@@ -74,6 +74,8 @@ class ServiceConfig(BaseModel):
     services: list[ServiceEntry] = Field(default_factory=list)
     out_dir: str = Field(default="healcrew-runs", description="Where run reports and review bundles go.")
     fold_window_minutes: int = Field(default=60, ge=0, description="A fixed incident still absorbs repeats.")
+    public_url: str | None = Field(default=None, description=(
+        "Where people reach this service (e.g. https://healcrew.example.com); PRs link the incident's page there."))
     brain: Literal["offline", "llm", "auto"] = Field(
         default="auto", description="auto: llm when ANTHROPIC_API_KEY is set, else offline; --brain overrides.")
 

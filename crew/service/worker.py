@@ -342,6 +342,8 @@ class Workers:
         forge = entry.deliver or "local"
         config = dict(entry.delivery)
         config.setdefault("push", forge != "local" or "remote_url" in config)  # local: a review bundle only
+        if self.config.public_url:  # the reviewer can open the incident the PR came from
+            config["incident_url"] = f"{self.config.public_url.rstrip('/')}/incidents/{incident_id}"
         link, summary, pushed = self.pipeline.deliver(handle, forge, config)
         self._set(incident_id, status="fixed", stage=None, outcome="fixed", pr_url=link, delivered_at=now(),
                   summary=summary)

@@ -109,7 +109,26 @@ def load_payload(payload: bytes | str | Mapping[str, Any]) -> WebhookPayload:
     for i, alert in enumerate(model.alerts):
         if not alert.labels.get("alertname"):
             raise BadInputError(f"alert payload alerts.{i}.labels: no alertname label")
+        _check_sizes(i, alert)
     return model
+
+
+MAX_NAME_CHARS = 200
+"""Longest alertname, service and container: what the incident store keeps in its indexed columns."""
+MAX_LABEL_CHARS = 1024
+MAX_FINGERPRINT_CHARS = 128
+
+
+def _check_sizes(i: int, alert: _WireAlert) -> None:
+    """Reject what a database column could not hold, here with a reason rather than as a 500 later."""
+    if len(alert.fingerprint) > MAX_FINGERPRINT_CHARS:
+        raise BadInputError(f"alert payload alerts.{i}.fingerprint: longer than {MAX_FINGERPRINT_CHARS} characters")
+    for name, value in alert.labels.items():
+        limit = MAX_NAME_CHARS if name in ("alertname", "service", "container") else MAX_LABEL_CHARS
+        if len(name) > MAX_NAME_CHARS or len(value) > limit:
+            shown = name[:40] + ("..." if len(name) > 40 else "")
+            raise BadInputError(f"alert payload alerts.{i}.labels.{shown}: longer than "
+                                f"{MAX_NAME_CHARS if len(name) > MAX_NAME_CHARS else limit} characters")
 
 
 def parse_webhook(payload: bytes | str | Mapping[str, Any]) -> list[AlertInfo]:

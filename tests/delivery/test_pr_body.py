@@ -515,3 +515,15 @@ def test_an_alert_without_evidence_still_says_when(flagship: RunReport) -> None:
     report = flagship.model_copy(update={"evidence": None, "incident": flagship.incident.model_copy(
         update={"alerts": [alert], "started_at": None})})
     assert "alerting since 2026-11-04 02:13:47 UTC" in _top(render_pr_body(report))
+
+
+def test_delivery_puts_the_serve_incident_link_in_the_body(flagship: RunReport) -> None:
+    from crew.delivery.config import DeliveryConfig
+    from crew.delivery.deliver import pr_body
+    from crew.handoffs import DeliveryRecord
+
+    record = DeliveryRecord(incident_id=flagship.incident.id, forge="local", branch="healcrew/x",
+                            base_commit=flagship.incident.commit or "")
+    url = "https://healcrew.example.com/incidents/abc123"
+    assert url in pr_body(flagship, record, DeliveryConfig(incident_url=url))
+    assert "healcrew.example.com" not in pr_body(flagship, record, DeliveryConfig())

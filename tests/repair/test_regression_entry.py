@@ -10,6 +10,7 @@ import pytest
 from crew.errors import HealcrewError
 from crew.repair import regression_test as rt
 from crew.repair import reproduce as r
+from crew.repair.http_repro import Route
 from tests.repair.test_regression_style import _pytest, _rep, _setup
 
 SPLIT = '''def chunk(left, workers):
@@ -66,4 +67,45 @@ def test_an_entry_input_that_is_not_healcrews_own_is_refused(tmp_path: Path) -> 
     outer, rep = _entry(target, ["list"])
     rep.args = ["__import__('os').system('id')", "0"]
     with pytest.raises(HealcrewError, match="entry input is not a literal"):
+        rt.render_test(target, _rep(["3", "0"], ["int"]), d, "i", "tests/test_x.py", repo=repo, entry=(outer, rep))
+
+
+API = '''from fastapi import FastAPI
+
+from app.mod import drain
+
+app = FastAPI()
+
+
+@app.post("/drain")
+def plan(body: dict):
+    return {"rounds": drain(body["count"], body["workers"])}
+'''
+
+
+def _route_entry(body: str) -> tuple[r.Target, r.Reproduction]:
+    route = Route("fastapi", "app.api", "app", "POST", "/drain")
+    target = r.Target(module="app.api", function=None, path="", import_root="", route=route)
+    return target, _rep([repr("/drain"), repr(body)])
+
+
+def test_a_crash_through_a_web_route_gets_the_api_level_test_too(tmp_path: Path) -> None:
+    """The unit test pins the fault function; the API test sends the logged request through the framework."""
+    repo, target, d = _setup(tmp_path, SPLIT, MARK, files={"app/api.py": API})
+    test = rt.render_test(target, _rep(["3", "0"], ["int"]), d, "i", "tests/test_x.py", repo=repo,
+                          entry=_route_entry('{"count": 3, "workers": 0}'))
+    assert "def test_post_drain_handles_the_incident_request():" in test.code
+    assert "TestClient(app).post('/drain', json={'count': 3, 'workers': 0})" in test.code
+    assert "from fastapi.testclient import TestClient\n\nfrom app.api import app" in test.code
+    before = _pytest(repo, test.path, test.code)
+    assert before.returncode == 1 and "2 failed" in before.stdout, before.stdout  # the unit and the API test
+    fixed = _pytest(repo, test.path, test.code, {"app/mod.py": RIGHT})
+    assert fixed.returncode == 0, fixed.stdout
+
+
+def test_a_route_request_that_is_not_healcrews_own_literal_is_refused(tmp_path: Path) -> None:
+    repo, target, d = _setup(tmp_path, SPLIT, MARK, files={"app/api.py": API})
+    outer, rep = _route_entry("{}")
+    rep.args = ["__import__('os').system('id')", "None"]
+    with pytest.raises(HealcrewError, match="request is not a literal"):
         rt.render_test(target, _rep(["3", "0"], ["int"]), d, "i", "tests/test_x.py", repo=repo, entry=(outer, rep))

@@ -29,6 +29,7 @@ class RecordingPipeline:
         self.signature, self.outcome, self.gate = signature, outcome, gate
         self.monitored: list[str] = []
         self.delivered: list[str] = []
+        self.delivery_configs: list[dict[str, Any]] = []
 
     def monitor(self, incident: Incident) -> tuple[Any, str | None]:
         if self.gate is not None:
@@ -41,6 +42,7 @@ class RecordingPipeline:
 
     def deliver(self, handle: Any, forge: str, config: dict[str, Any]) -> tuple[str | None, str, bool]:
         self.delivered.append(handle.correlation_id)
+        self.delivery_configs.append(dict(config))
         return f"bundle://{handle.id}", "delivered", False
 
 
@@ -56,17 +58,18 @@ class Decisions:
         return PolicyDecision(action=self.action, reasons=[f"test says {self.action}"])  # type: ignore[arg-type]
 
 
-def config(tmp_path: Path) -> ServiceConfig:
+def config(tmp_path: Path, **top: Any) -> ServiceConfig:
     return ServiceConfig.model_validate({"services": [{
         "name": "pricing-service", "repo": {"path": str(tmp_path)}, "logs": {"file": str(tmp_path / "x.log")},
-    }]})
+    }], **top})
 
 
-def make(tmp_path: Path, pipeline: Any, **kw: Any) -> Any:
+def make(tmp_path: Path, pipeline: Any, *, public_url: str | None = None, **kw: Any) -> Any:
     store = Store(f"sqlite:///{tmp_path / 'state.db'}")
     kw.setdefault("check_docker", False)
     kw.setdefault("decider", Decisions())
-    return create_app(store, config(tmp_path), Secrets(token=TOKEN, hmac_key="k3y"), pipeline, **kw)
+    top = {"public_url": public_url} if public_url else {}
+    return create_app(store, config(tmp_path, **top), Secrets(token=TOKEN, hmac_key="k3y"), pipeline, **kw)
 
 
 def alert_payload(fingerprint: str = "fp1", status: str = "firing", **labels: str) -> dict[str, Any]:

@@ -60,6 +60,11 @@ def test_bad_bodies_get_a_reason(tmp_path: Path) -> None:
         del nolabel["alerts"][0]["labels"]["alertname"]
         r = c.post("/alerts", json=nolabel, headers=AUTH)
         assert r.status_code == 422 and "alertname" in r.json()["detail"]
+        long = alert_payload()
+        long["alerts"][0]["labels"]["service"] = "s" * 10_000  # fits no column: a reason, not a 500 from the DB
+        r = c.post("/alerts", json=long, headers=AUTH)
+        assert r.status_code == 422 and "labels.service: longer than 200" in r.json()["detail"]
+        assert c.get("/incidents", headers=AUTH).json()["total"] == 0
 
 
 def test_same_fingerprint_folds_into_one_incident(tmp_path: Path) -> None:
@@ -116,6 +121,17 @@ def test_workers_run_once_and_deliver_once(tmp_path: Path) -> None:
         assert inc["status"] == "fixed" and inc["pr_url"].startswith("bundle://")
         assert pipe.monitored == [iid] and pipe.delivered == [iid]
         assert 'healcrew_runs_total{outcome="fixed"} 1.0' in c.get("/metrics").text
+        assert "incident_url" not in pipe.delivery_configs[0]  # no public_url: nothing to link
+
+
+def test_the_pr_links_the_incident_at_the_public_url(tmp_path: Path) -> None:
+    pipe = RecordingPipeline()
+    with TestClient(make(tmp_path, pipe, public_url="https://healcrew.example.com/")) as c:
+        iid = c.post("/alerts", json=alert_payload("w2"), headers=AUTH).json()["incidents"][0]
+        deadline = time.monotonic() + 10
+        while not pipe.delivery_configs and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert pipe.delivery_configs[0]["incident_url"] == f"https://healcrew.example.com/incidents/{iid}"
 
 
 def test_same_signature_folds_after_monitoring(tmp_path: Path) -> None:

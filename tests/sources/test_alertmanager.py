@@ -98,6 +98,12 @@ def test_grouped_alerts_keep_order_and_unknown_fields_are_ignored() -> None:
         (lambda p: p["alerts"][0].update(startsAt="yesterday"), "alerts.0.startsAt"),
         (lambda p: p["alerts"][0]["labels"].update(pod=7), "alerts.0.labels.pod"),
         (lambda p: p.update(truncatedAlerts=-1), "truncatedAlerts"),
+        # what the store's columns could not hold (PostgreSQL would refuse it with a 500 later)
+        (lambda p: p["alerts"][0].update(fingerprint="f" * 129), "alerts.0.fingerprint: longer than 128"),
+        (lambda p: p["alerts"][0]["labels"].update(alertname="A" * 201), "labels.alertname: longer than 200"),
+        (lambda p: p["alerts"][0]["labels"].update(service="s" * 201), "labels.service: longer than 200"),
+        (lambda p: p["alerts"][0]["labels"].update(image="i" * 1025), "labels.image: longer than 1024"),
+        (lambda p: p["alerts"][0]["labels"].update({"n" * 201: "v"}), "longer than 200"),
     ],
 )
 def test_malformed_payload_is_bad_input_naming_the_field(mutate: Any, expected: str) -> None:
@@ -114,6 +120,13 @@ def test_malformed_payload_is_bad_input_naming_the_field(mutate: Any, expected: 
 def test_non_object_payload_is_bad_input(body: str | bytes) -> None:
     with pytest.raises(BadInputError, match="alert payload"):
         parse_webhook(body)
+
+
+def test_long_but_legal_labels_pass() -> None:
+    body = payload()
+    body["alerts"][0]["labels"].update(image="i" * 1024, service="s" * 200)
+    body["alerts"][0]["fingerprint"] = "f" * 128
+    assert parse_webhook(body)[0].labels["image"] == "i" * 1024
 
 
 def test_oversized_payload_is_rejected_before_parsing() -> None:
