@@ -622,6 +622,7 @@ class CanaryStep(Record):
     analysis: list[AnalysisMeasurement] = Field(default_factory=list)
     judge: JudgeVerdict | None = None
     outcome: Literal["passed", "failed", "skipped"] = "passed"
+    note: str = Field(default="", description="How the step was run when it differs from the manifest's words.")
 
 
 class CanaryResult(Record):
@@ -637,6 +638,9 @@ class CanaryResult(Record):
     steps: list[CanaryStep] = Field(default_factory=list)
     judge: JudgeVerdict | None = Field(default=None, description="The judge over the whole canary.")
     seconds: float = Field(default=0.0, description="Wall time.")
+    final_weight: int = Field(default=0, description="Percent of traffic on the candidate when the canary ended.")
+    after_abort: dict[str, int] = Field(default_factory=dict, description=(
+        "Requests served by side in the check after an abort (local): all of them on stable."))
 
 
 class RunReport(Record):
