@@ -16,6 +16,7 @@ from crew.handoffs import CanaryResult, CanaryStep, RunReport
 RAN = ("promoted", "aborted", "timed_out")
 _DECISION = {"promoted": "promoted", "aborted": "aborted", "timed_out": "timed out and aborted"}
 _METRICS = (("error_rate", "error rate", "{:.2%}"), ("latency_p90_seconds", "latency p90", "{:.0f} ms"))
+METRIC_LABELS = [label for _, label, _ in _METRICS]
 
 
 def ran(result: CanaryResult | None) -> bool:
