@@ -279,7 +279,7 @@ class Stages:
         state = self.state
         if state.canary_backend == "off" or state.stopped_at is not None or state.accepted is None:
             return
-        if state.delivery is None or state.delivery.error or not state.delivery.commit:
+        if state.delivery is None or state.delivery.error:
             state.policy_decisions.append("canary not started: the fix was not delivered")
             return
         if not state.canary_allowed:
