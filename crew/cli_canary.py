@@ -41,6 +41,7 @@ class CanaryOptions(BaseModel):
     container: str | None = None
     image: str | None = None
     timeout: float = 900.0
+    poll: float = 2.0
 
 
 def _git_top(service: Path) -> Path:
@@ -140,7 +141,7 @@ def run_command(opts: CanaryOptions, *, runner: Any = None, api_client: Any = No
     if opts.backend == "argo":
         argo = ArgoTarget(namespace=opts.namespace or "", rollout=opts.rollout_name or "", container=opts.container
                           or "", image=opts.image or "", kubeconfig=opts.kubeconfig, context=opts.context,
-                          timeout=opts.timeout)
+                          timeout=opts.timeout, poll=opts.poll)
         if api_client is None:
             api_client = kubernetes_client(argo)  # credentials checked before the canary starts
     result = run_canary_backend(opts.backend, service_dir=opts.service, stable=opts.stable, candidate=opts.candidate,
