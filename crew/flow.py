@@ -329,6 +329,8 @@ def _delivery_summary(record: DeliveryRecord) -> str:
 
 
 def _canary_summary(result: CanaryResult) -> str:
+    if result.decision == "not_run":
+        return f"not run: {result.reason}"
     passed = sum(1 for s in result.steps if s.outcome == "passed")
     score = f", score {result.judge.score:.0f}" if result.judge is not None else ""
     return f"{result.decision} after {passed}/{len(result.steps)} steps{score}: {result.reason}"
