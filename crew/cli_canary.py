@@ -9,27 +9,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import BaseModel, ConfigDict
 
 from crew.errors import BadInputError
 
 canary_app = typer.Typer(help="Canary a candidate against stable (local or Argo Rollouts); check or write manifests.")
 
 
-class CanaryOptions(BaseModel):
-    """The command line of ``healcrew canary``, as checked values."""
-
-    model_config = ConfigDict(extra="forbid")
+@dataclass(frozen=True)
+class CanaryOptions:
+    """The command line of ``healcrew canary`` (a dataclass: pydantic's import would slow ``--help``)."""
 
     backend: str = "local"
     service: Path | None = None
     stable: str | None = None
     candidate: str | None = None
-    out_dir: Path = Path("out") / "canary"
+    out_dir: Path = field(default_factory=lambda: Path("out") / "canary")
     as_json: bool = False
     time_scale: float | None = None
     rollout: Path | None = None
@@ -104,11 +103,9 @@ def check_inputs(opts: CanaryOptions) -> tuple[CanaryOptions, list[str]]:
     rollout = _service_rollout(opts) or {}
     meta = rollout.get("metadata") or {}
     containers = (((rollout.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers") or []
-    filled = opts.model_copy(update={
-        "namespace": opts.namespace or meta.get("namespace"),
-        "rollout_name": opts.rollout_name or meta.get("name"),
-        "container": opts.container or (containers[0].get("name") if len(containers) == 1 else None),
-    })
+    filled = replace(opts, namespace=opts.namespace or meta.get("namespace"),
+                     rollout_name=opts.rollout_name or meta.get("name"),
+                     container=opts.container or (containers[0].get("name") if len(containers) == 1 else None))
     missing = [f for f, v in (("--image", filled.image), ("--namespace", filled.namespace),
                               ("--rollout-name", filled.rollout_name), ("--container", filled.container)) if not v]
     if missing:

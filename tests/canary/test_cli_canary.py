@@ -4,6 +4,7 @@ exit codes, canary.json and canary.html written; the canary stage after a delive
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import os
 import subprocess
@@ -100,7 +101,7 @@ def test_a_fixed_candidate_promotes_and_the_deployed_one_aborts(service: tuple[P
     assert result.decision == "promoted" and [s.weight for s in result.steps] == [20, 20, 20, 50, 50, 50, 100, 100]
     assert "8 of 8 step(s) passed" in (tmp_path / "ok" / "canary.html").read_text()
     assert said[0].startswith("the canary manifests have 3 problem(s)") and said[-1].startswith("canary promoted")
-    bad = opts.model_copy(update={"candidate": DEPLOYED, "out_dir": tmp_path / "bad"})
+    bad = dataclasses.replace(opts, candidate=DEPLOYED, out_dir=tmp_path / "bad")
     assert run_command(bad, runner=GitRunner(), say=said.append) == 1
     assert json.loads((tmp_path / "bad" / "canary.json").read_text())["decision"] == "aborted"
 
