@@ -257,3 +257,28 @@ def test_a_canary_that_cannot_start_is_not_run_not_a_failed_fix(service: tuple[P
     assert state.canary is not None and state.canary.decision == "not_run" and state.stopped_at is None
     assert "needs --canary-image" in state.canary.reason
     assert (tmp_path / "PR.md").read_text() == "as delivered\n"  # nothing ran, nothing claimed
+
+
+# --------------------------------------------------------------------------- the whole run
+
+
+@pytest.mark.docker
+@pytest.mark.e2e
+@pytest.mark.timeout(900)
+def test_replaying_the_flagship_with_a_local_canary_promotes_its_fix(docker_client: Any, tmp_path: Path) -> None:
+    """The issue's bar: the replay exits 0 and report.json holds a promoted canary with per-step metrics."""
+    import importlib.util
+
+    if importlib.util.find_spec("crew.canary.local") is None:
+        if os.environ.get("CI") == "true" or os.environ.get("HEALCREW_REQUIRE_DOCKER") == "1":
+            pytest.fail("this build has no local canary (crew.canary.local)")
+        pytest.skip("this build has no local canary (crew.canary.local)")
+    out = tmp_path / "out"
+    proc = healcrew(["replay", str(BUNDLE), "--canary", "local", "--out", str(out)], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = RunReport.model_validate_json((out / "report.json").read_text())
+    assert report.outcome == "fixed" and report.canary is not None and report.canary.decision == "promoted"
+    assert report.canary.stable == DEPLOYED and report.canary.candidate == report.delivery.commit  # type: ignore[union-attr]
+    assert report.canary.steps and any(s.metrics for s in report.canary.steps)  # per-step metrics
+    assert "- **Canary:** promoted on the local canary" in (out / "PR.md").read_text()
+    assert '<section id="canary">' in (out / "report.html").read_text()
