@@ -329,6 +329,9 @@ def _canary_options(canary: str, image: str | None, time_scale: float | None, in
             raise BadInputError(f"--canary argo needs {', '.join(missing)}")
         argo = {"namespace": incident.namespace, "rollout": incident.service, "container": incident.container,
                 "image": image}
+        from crew.canary.run import ArgoTarget, kubernetes_client
+
+        kubernetes_client(ArgoTarget.model_validate(argo))  # no credentials: one line now, not after the repair
     return {"canary": canary, "canary_time_scale": time_scale, "canary_argo": argo}
 
 

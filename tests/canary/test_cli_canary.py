@@ -194,11 +194,15 @@ def test_check_lists_the_problems_and_init_writes_a_pair_that_passes(tmp_path: P
 @pytest.mark.parametrize(("extra", "message"), [
     (["--canary", "sometimes"], "healcrew: --canary must be local, argo or off, not 'sometimes'"),
     (["--canary", "argo"], "healcrew: --canary argo needs --canary-image"),
+    (["--canary", "argo", "--canary-image", "pricing:1.3.1"], "healcrew: no Kubernetes credentials for the argo "
+                                                             "canary: Invalid kube-config file. No configuration "
+                                                             "found."),
     (["--canary", "local", "--deliver", "none"], "healcrew: --canary local runs after delivery; it cannot run with "
                                                  "--deliver none"),
 ])
 def test_replay_checks_the_canary_options_before_any_work(extra: list[str], message: str, tmp_path: Path) -> None:
-    proc = healcrew(["replay", str(BUNDLE), "--out", str(tmp_path / "out"), *extra], tmp_path)
+    proc = healcrew(["replay", str(BUNDLE), "--out", str(tmp_path / "out"), *extra], tmp_path, HOME=str(tmp_path),
+                    KUBECONFIG=str(tmp_path / "none"), KUBERNETES_SERVICE_HOST="")
     assert proc.returncode == 2 and proc.stderr == message + "\n" and proc.stdout == ""
     assert not (tmp_path / "out").exists()
 
