@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 
 from crew.cli_inputs import LogArgs
-from crew.errors import HealcrewError
+from crew.errors import BadInputError, HealcrewError
 from crew.escape import terminal
 
 app = typer.Typer(
@@ -142,6 +142,15 @@ BudgetOpt = Annotated[float | None, typer.Option(
     show_default=False)]
 BrainOpt = Annotated[str, typer.Option(
     "--brain", help="offline, llm (Claude; needs ANTHROPIC_API_KEY) or auto (llm when the key is set).")]
+CanaryOpt = Annotated[str, typer.Option(
+    "--canary", help="After delivering a fix: a canary of it against the deployed commit, local (on this machine), "
+    "argo (the cluster's Rollout; needs --canary-image) or off.")]
+CanaryImageOpt = Annotated[str | None, typer.Option(
+    "--canary-image", help="--canary argo: the image built from the fix's branch; the Rollout is the incident's "
+    "service in its namespace, the container the incident's.", show_default=False)]
+CanaryScaleOpt = Annotated[float | None, typer.Option(
+    "--canary-time-scale", min=0.001, max=100.0, help="--canary local: factor on every pause, interval and range.",
+    show_default=False)]
 ModelOpt = Annotated[str | None, typer.Option(
     "--model", help="The llm brain's model (default $HEALCREW_LLM_MODEL, else claude-sonnet-4-5).", show_default=False)]
 
@@ -214,6 +223,9 @@ def run(
     budget: BudgetOpt = None,
     brain: BrainOpt = "auto",
     model: ModelOpt = None,
+    canary: CanaryOpt = "off",
+    canary_image: CanaryImageOpt = None,
+    canary_time_scale: CanaryScaleOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Diagnose, repair, validate in the sandbox, critique and deliver: any git repo plus its logs."""
@@ -235,11 +247,12 @@ def run(
         cli_inputs.check_delivery(forge, delivery_config, config, repo, commit)
         incident = cli_inputs.incident_for(repo, commit, args, test_cmd).model_copy(
             update={"repair_budget": budget, "sandbox_python": python})
+        canary_options = _canary_options(canary, canary_image, canary_time_scale, incident, forge)
     _begin_sweep()
     _run(incident, out_dir or Path("out") / incident.id, as_json, timeout=timeout, sandbox=sandbox, notes=notes,
          brain_note=brain_note,
          repair=True, max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config,
-         brain=chosen, llm_settings=llm_settings)
+         brain=chosen, llm_settings=llm_settings, **canary_options)
 
 
 @app.command()
@@ -262,6 +275,9 @@ def replay(
     budget: BudgetOpt = None,
     brain: BrainOpt = "auto",
     model: ModelOpt = None,
+    canary: CanaryOpt = "off",
+    canary_image: CanaryImageOpt = None,
+    canary_time_scale: CanaryScaleOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Re-run a past incident from a saved bundle, through repair, reflection and delivery."""
@@ -287,11 +303,36 @@ def replay(
         forge, delivery_config, notes = (None, None, []) if diagnose_only else _delivery_settings(
             Path(incident.repo), incident.commit, deliver, remote, config)
         cli_inputs.check_delivery(forge, delivery_config, config, Path(incident.repo), incident.commit)
+        canary_options = _canary_options("off" if diagnose_only else canary, canary_image, canary_time_scale,
+                                         incident, forge)
     _begin_sweep()
     _run(incident, out_dir or Path("out") / incident.id, as_json, timeout=timeout, sandbox=sandbox, notes=notes,
          brain_note=brain_note,
          repair=not diagnose_only, max_attempts=max_attempts, deliver=forge, delivery_config=delivery_config,
-         brain=chosen, llm_settings=llm_settings)
+         brain=chosen, llm_settings=llm_settings, **canary_options)
+
+
+def _canary_options(canary: str, image: str | None, time_scale: float | None, incident: Any,
+                    forge: str | None) -> dict[str, Any]:
+    """The flow's canary settings, checked with the other inputs (``crew.cli_inputs`` conventions)."""
+    if canary not in ("local", "argo", "off"):
+        raise BadInputError(f"--canary must be local, argo or off, not {canary!r}")
+    if canary == "off":
+        return {}
+    if forge is None:
+        raise BadInputError(f"--canary {canary} runs after delivery; it cannot run with --deliver none")
+    argo = None
+    if canary == "argo":
+        missing = [f for f, v in (("--canary-image", image), ("the incident's namespace", incident.namespace),
+                                  ("its service", incident.service), ("its container", incident.container)) if not v]
+        if missing:
+            raise BadInputError(f"--canary argo needs {', '.join(missing)}")
+        argo = {"namespace": incident.namespace, "rollout": incident.service, "container": incident.container,
+                "image": image}
+        from crew.canary.run import ArgoTarget, kubernetes_client
+
+        kubernetes_client(ArgoTarget.model_validate(argo))  # no credentials: one line now, not after the repair
+    return {"canary": canary, "canary_time_scale": time_scale, "canary_argo": argo}
 
 
 def _delivery_settings(repo_path: Path, commit: str, deliver: str | None, remote: str | None,
@@ -442,9 +483,14 @@ def _finish(state: object, as_json: bool, out_dir: Path | None, notes: list[str]
 
             show_repair(out, report)
             _show_delivery(report)
+            if report.canary is not None and report.canary.decision == "promoted":
+                out.print(f"Canary promoted: {terminal(report.canary.reason, markup=False)}", highlight=False)
         if written is not None:
             err.print(f"report written to {terminal(written, markup=False)}", markup=False, highlight=False)
     if state.repair_enabled and state.accepted is None:
+        raise typer.Exit(1)
+    if report.canary is not None and report.canary.decision != "promoted":
+        say_error(f"canary {report.canary.decision.replace('_', ' ')}: {report.canary.reason}")
         raise typer.Exit(1)
 
 
@@ -568,6 +614,9 @@ def _mount_subcommands() -> None:
     from crew.cli_serve import serve_app
 
     app.add_typer(serve_app, name="serve")
+    from crew.cli_canary import canary_app
+
+    app.add_typer(canary_app, name="canary")
     try:
         from crew.cli_sandbox import sandbox_app
     except ImportError:

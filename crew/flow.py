@@ -23,6 +23,7 @@ from crew import __version__
 from crew.errors import HealcrewError
 from crew.handoffs import (
     Attempt,
+    CanaryResult,
     CandidateRecord,
     CrashEvidence,
     DeliveryRecord,
@@ -75,6 +76,13 @@ class FlowState(BaseModel):
     brain: str = Field(default="offline", description="The brain chosen for the run: offline or llm.")
     llm_settings: dict[str, Any] | None = Field(default=None, description="LLMSettings fields, for the llm brain.")
     llm: LLMUsage | None = None
+    canary_backend: str = Field(default="off", description="Canary after delivery: local, argo or off.")
+    canary_allowed: bool = Field(default=True, description=(
+        "The policy lets a canary start by itself (the CLI's --canary is the operator's own say-so; "
+        "the service passes RepairPolicy.canary_autostart)."))
+    canary_time_scale: float | None = Field(default=None, description="The local canary's time scale.")
+    canary_argo: dict[str, Any] | None = Field(default=None, description="ArgoTarget fields, for the argo canary.")
+    canary: CanaryResult | None = None
 
 
 class _Live:
@@ -105,9 +113,10 @@ def stopped_state(reason: StopReason) -> FlowState | None:
 class Stages:
     """The stages, each recording its timing and stopping the run on a HealcrewError."""
 
-    def __init__(self, state: FlowState, reporter: Reporter | None = None) -> None:
+    def __init__(self, state: FlowState, reporter: Reporter | None = None, canary_runner: Any = None) -> None:
         self.state = state
         self.reporter = reporter or SilentReporter()
+        self.canary_runner = canary_runner
 
     def _stage(self, name: str, work: Callable[[], T], summary: Callable[[T], str]) -> T | None:
         if self.state.stopped_at is not None:
@@ -265,6 +274,32 @@ class Stages:
         if record is not None:
             state.delivery = record
 
+    def canary(self) -> None:
+        """After a delivered fix, when asked and allowed: the canary of the fix against the deployed commit."""
+        state = self.state
+        if state.canary_backend == "off" or state.stopped_at is not None or state.accepted is None:
+            return
+        if state.delivery is None or state.delivery.error:
+            state.policy_decisions.append("canary not started: the fix was not delivered")
+            return
+        if not state.canary_allowed:
+            state.policy_decisions.append("canary not started: the policy does not let a canary start by itself")
+            return
+        from crew.canary.after_delivery import canary_after_delivery
+        from crew.delivery.canary_outcome import share_canary_outcome
+
+        def work() -> CanaryResult:
+            return canary_after_delivery(
+                to_report(state), state.canary_backend, time_scale=state.canary_time_scale, argo=state.canary_argo,
+                runner=self.canary_runner, progress=lambda m: self.reporter.progress("canary", m))
+
+        result = self._stage("canary", work, _canary_summary)
+        if result is None:
+            return
+        state.canary = result
+        out_dir = Path(state.out_dir or Path("out") / (state.incident.id if state.incident else "run"))
+        state.delivery.notes.extend(share_canary_outcome(to_report(state), state.delivery_config, out_dir))
+
 
 def _llm_brain(state: FlowState) -> Any:
     """The run's llm brain, or None for the offline brain."""
@@ -291,6 +326,14 @@ def _delivery_summary(record: DeliveryRecord) -> str:
     what = "opened" if pr is not None and pr.created else "updated"
     number = f" #{pr.number}" if pr is not None and pr.number is not None else ""
     return f"{record.branch} pushed; {record.forge} PR{number} {what}"
+
+
+def _canary_summary(result: CanaryResult) -> str:
+    if result.decision == "not_run":
+        return f"not run: {result.reason}"
+    passed = sum(1 for s in result.steps if s.outcome == "passed")
+    score = f", score {result.judge.score:.0f}" if result.judge is not None else ""
+    return f"{result.decision} after {passed}/{len(result.steps)} steps{score}: {result.reason}"
 
 
 def _repair_summary(outcome: object) -> str:
@@ -323,7 +366,8 @@ def run_stages(
     incident: Incident, reporter: Reporter | None = None, use_crewai: bool = True, repair: bool = False,
     sandbox: str = "auto", max_attempts: int = 3, deliver: str | None = None,
     delivery_config: dict[str, Any] | None = None, out_dir: Path | None = None, brain: str = "offline",
-    llm_settings: dict[str, Any] | None = None,
+    llm_settings: dict[str, Any] | None = None, canary: str = "off", canary_allowed: bool = True,
+    canary_time_scale: float | None = None, canary_argo: dict[str, Any] | None = None, canary_runner: Any = None,
 ) -> FlowState:
     """Run every stage for ``incident``; the repair and delivery through the CrewAI Flow unless asked not to.
 
@@ -336,26 +380,29 @@ def run_stages(
         id=incident.correlation_id or incident.id, incident=incident, repair_enabled=repair,
         sandbox=sandbox, max_attempts=max_attempts, deliver=deliver, delivery_config=delivery_config,
         out_dir=str(out_dir) if out_dir is not None else None, brain=brain, llm_settings=llm_settings,
+        canary_backend=canary, canary_allowed=canary_allowed, canary_time_scale=canary_time_scale,
+        canary_argo=canary_argo,
     )
     with _LIVE.lock:
         _LIVE.state, _LIVE.stage = None, None
-    stages = Stages(state, reporter)
+    stages = Stages(state, reporter, canary_runner)
     stages.monitoring()
     stages.diagnostic()
     if not use_crewai or not repair or state.stopped_at is not None:
         stages.repair()
         stages.delivery()
+        stages.canary()
         return state
     with _LIVE.lock:
         _LIVE.stage = "repair"  # loading crewai is the repair's first step: a stop now stops the repair
-    flow = build_flow(reporter)
+    flow = build_flow(reporter, canary_runner)
     with waiting_on_workers():  # CrewAI runs the stages in worker threads; they see a stop and unwind
         flow.kickoff(inputs=state.model_dump(mode="json"))
     result: FlowState = flow.state
     return result
 
 
-def build_flow(reporter: Reporter | None = None) -> Any:
+def build_flow(reporter: Reporter | None = None, canary_runner: Any = None) -> Any:
     """The CrewAI Flow over ``Stages`` from the repair on; crewai is imported here, never at start-up."""
     from crew.telemetry import disable_crewai_telemetry
 
@@ -368,7 +415,7 @@ def build_flow(reporter: Reporter | None = None) -> Any:
         _skip_auto_memory = True  # crewai's default flow memory opens a vector store: seconds, never used here
 
         def _stages(self) -> Stages:
-            return Stages(self.state, reporter)
+            return Stages(self.state, reporter, canary_runner)
 
         @start()
         def repair(self) -> None:
@@ -377,6 +424,10 @@ def build_flow(reporter: Reporter | None = None) -> Any:
         @listen(repair)
         def delivery(self) -> None:
             self._stages().delivery()
+
+        @listen(delivery)
+        def canary(self) -> None:
+            self._stages().canary()
 
     return HealFlow(suppress_flow_events=True)
 
@@ -401,5 +452,5 @@ def to_report(state: FlowState, brain: str | None = None) -> RunReport:
         candidates_considered=state.candidates_considered, candidates=state.candidates,
         policy_decisions=state.policy_decisions, stopped_at=state.stopped_at, delivery=state.delivery,
         outcome=outcome,  # type: ignore[arg-type]
-        error=state.error, llm=state.llm,
+        error=state.error, llm=state.llm, canary=state.canary,
     )

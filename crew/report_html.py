@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from markupsafe import Markup
 
-    from crew.handoffs import RunReport
+    from crew.handoffs import CanaryResult, CanaryStep, RunReport
 
-__all__ = ["CSP", "markdown_to_html", "pr_preview_html", "to_html"]
+__all__ = ["CSP", "canary_chart", "canary_html", "markdown_to_html", "pr_preview_html", "to_html"]
 
 TEMPLATE = "report.html.j2"
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -185,6 +185,86 @@ def _context(report: RunReport) -> dict[str, Any]:
     }
 
 
+# --------------------------------------------------------------------------- the canary
+
+
+_CHART_METRICS = (("error_rate", "error rate (%)", 100.0), ("latency_p90_seconds", "latency p90 (ms)", 1000.0))
+
+
+def canary_chart(result: CanaryResult) -> str | None:
+    """Error rate and latency per step, canary against stable, as an SVG ``data:`` URI (None: nothing measured).
+
+    Drawn by matplotlib's SVG canvas on a ``Figure`` of its own (no pyplot, no global backend),
+    text kept as text and ids salted with a constant, so the same result gives the same bytes.
+    The page shows it as an ``<img>``: an SVG image runs no script and loads nothing.
+    """
+    steps = [s for s in result.steps if s.metrics]
+    if not steps:
+        return None
+    import base64
+    import io
+
+    import matplotlib
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+    from matplotlib.figure import Figure
+
+    labels = [f"{s.index + 1}\n{s.kind}\n{s.weight}%" for s in steps]
+    with matplotlib.rc_context({"svg.hashsalt": "healcrew", "svg.fonttype": "none", "font.size": 9}):
+        fig = Figure(figsize=(9.0, 3.2), layout="constrained")
+        FigureCanvasSVG(fig)
+        for ax, (name, title, scale) in zip(fig.subplots(1, 2), _CHART_METRICS, strict=True):
+            for side, style in (("stable", {"color": "#59636e", "marker": "o", "linestyle": "--"}),
+                                ("canary", {"color": "#0969da", "marker": "s", "linestyle": "-"})):
+                values = [_metric_value(s, name, side, scale) for s in steps]
+                ax.plot(range(len(steps)), values, label=side, **style)
+            for i, s in enumerate(steps):
+                if s.outcome == "failed":
+                    ax.axvspan(i - 0.4, i + 0.4, color="#ffebe9", zorder=0)
+            ax.set_title(title)
+            ax.set_xticks(range(len(steps)), labels)
+            ax.set_ylim(bottom=0)
+            ax.grid(axis="y", color="#d1d9e0", linewidth=0.6)
+            ax.legend(loc="best", frameon=False)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": "healcrew"})
+    return "data:image/svg+xml;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _metric_value(step: CanaryStep, name: str, side: str, scale: float) -> float:
+    metric = next((m for m in step.metrics if m.name == name), None)
+    value = getattr(metric, side, None) if metric is not None else None
+    return float("nan") if value is None else float(value) * scale  # a gap in the line, not a zero
+
+
+def _canary_context(result: CanaryResult | None) -> dict[str, Any] | None:
+    """What the canary section shows; None when no canary ran (then the report says nothing of one)."""
+    from crew.delivery.canary_outcome import METRIC_LABELS, ran, step_rows
+
+    if result is None or not ran(result):
+        return None
+    return {"c": result, "chart": canary_chart(result), "rows": step_rows(result), "labels": METRIC_LABELS}
+
+
+def _env() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("crew", "templates"), autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    env.filters["ticks"] = _ticks
+    return env
+
+
+def canary_html(result: CanaryResult) -> str:
+    """``canary.html`` of ``healcrew canary``: the canary section alone, as a self-contained page."""
+    from crew.report import public_text
+
+    text = _env().get_template("canary.html.j2").render(css=_css("report.css"), csp=CSP,
+                                                        canary=_canary_context(result), standalone=True)
+    return public_text(text)
+
+
 def _plain_style() -> Any:
     """The report's shared wording (:mod:`crew.report`) as plain text with `code` spans, for ``_ticks``."""
     from crew.report import Style
@@ -195,15 +275,9 @@ def _plain_style() -> Any:
 
 def to_html(report: RunReport) -> str:
     """``report.html``: the run's timeline, diagnosis with code, candidates, sandbox results and diff; redacted."""
-    import jinja2
-
     from crew.report import public, public_text
 
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("crew", "templates"), autoescape=True, undefined=jinja2.StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True,
-    )
-    env.filters["ticks"] = _ticks
     safe = public(report)
-    text = env.get_template(TEMPLATE).render(css=_css("report.css"), csp=CSP, **_context(safe))
+    text = _env().get_template(TEMPLATE).render(css=_css("report.css"), csp=CSP, standalone=False,
+                                                canary=_canary_context(safe.canary), **_context(safe))
     return public_text(text)

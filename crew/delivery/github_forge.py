@@ -280,10 +280,12 @@ def _aware(dt: datetime | None) -> datetime | None:
     return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
 
 
-def _client(token: str, base_url: str | None, timeout: int, throttle: bool) -> Any:
+def _client(token: str, base_url: str | None, timeout: int, throttle: bool, lazy: bool = False) -> Any:
     from github import Auth, Github
 
     kwargs: dict[str, Any] = {"auth": Auth.Token(token), "timeout": timeout, "retry": None, "per_page": 50}
+    if lazy:  # objects are made from what we know, without a GET each
+        kwargs["lazy"] = True
     if base_url:
         kwargs["base_url"] = base_url.rstrip("/")
     if not throttle:  # PyGithub spaces writes by a second by default (GitHub's advice); tests need not
@@ -445,6 +447,44 @@ def open_or_update_pr(
             api.call(lambda: pr.add_to_labels(*labels))
         requested = _request_review(api, repo, pr, base, reviewers, touched_files, codeowners_text)
         return _info(pr, created=True, labels=list(labels), reviewers=requested)
+    except GithubException as exc:
+        raise DeliveryError(_error_line(exc, repo_name, token_env, where)) from None
+    except requests.exceptions.RequestException as exc:
+        raise DeliveryError(f"cannot reach GitHub at {where}: {type(exc).__name__}") from None
+    finally:
+        client.close()
+
+
+def comment_on_pr(
+    config: Any,
+    number: int,
+    body: str,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+    throttle: bool = True,
+    timeout: int = DEFAULT_TIMEOUT,
+) -> str:
+    """Post ``body`` as a comment on pull request ``number``; the comment's URL. ``DeliveryError`` in one line."""
+    import requests
+    from github.GithubException import GithubException
+
+    gh_cfg = getattr(config, "github", config)
+    repo_name = getattr(gh_cfg, "repo", None)
+    if not repo_name or "/" not in repo_name:
+        raise DeliveryError("set delivery.github.repo to 'owner/name' to comment on a pull request on GitHub")
+    token_env = str(getattr(gh_cfg, "token_env", None) or "GITHUB_TOKEN")
+    token = os.environ.get(token_env, "").strip()
+    if not token:
+        raise DeliveryError(f"set {token_env} to a GitHub token that may comment on {repo_name}")
+    base_url = getattr(gh_cfg, "base_url", None)
+    where = base_url or "github.com"
+    api = _Api(config, sleep, clock)
+    client = _client(token, base_url, timeout, throttle, lazy=True)  # one request: the comment's POST
+    try:
+        issue = client.get_repo(repo_name).get_issue(number)
+        comment = api.call(lambda: issue.create_comment(body))
+        return str(getattr(comment, "html_url", None) or getattr(comment, "url", ""))
     except GithubException as exc:
         raise DeliveryError(_error_line(exc, repo_name, token_env, where)) from None
     except requests.exceptions.RequestException as exc:

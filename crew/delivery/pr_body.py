@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from crew.delivery.canary_outcome import canary_context
 from crew.delivery.redact import redact
 from crew.delivery.repo_facts import RepoFacts, real_suspects, repo_facts, rollback_command, service_workload
 from crew.escape import html_text, markdown_code, markdown_fence, markdown_inline, markdown_prose
@@ -840,6 +841,7 @@ def build_context(
         "delivery": _delivery(delivery),
         "feedback": _feedback(report, delivery, config, incident_url),
         "declined": prose(report.declined) if report.declined else report.declined,
+        "canary": canary_context(report.canary),
     }
 
 

@@ -285,11 +285,13 @@ def test_internal_delivery_notes_stay_out_of_the_body(flagship: RunReport) -> No
     assert "- **Policy:** .healcrew.yaml: policy.max\\_files: 9 ignored" in body
 
 
-def test_no_template_claims_a_canary() -> None:
-    """No canary runs in this flow, so no template may say one checks anything."""
-    templates = Path(__file__).resolve().parents[2] / "crew" / "templates"
-    for path in templates.iterdir():
-        assert "canary" not in path.read_text(encoding="utf-8").lower(), path.name
+def test_no_body_claims_a_canary_that_did_not_run(flagship: RunReport, oom: RunReport) -> None:
+    """The templates speak of a canary only under a real result: without one, no body says it."""
+    from crew.handoffs import CanaryResult
+
+    not_run = CanaryResult(backend="local", decision="not_run", reason="no cluster", stable="a", candidate="b")
+    for report in (flagship, oom, flagship.model_copy(update={"canary": not_run})):
+        assert "canary" not in render_pr_body(report, _delivery(report)).lower()
 
 
 def test_oom_config_fix_without_a_test(oom: RunReport) -> None:
