@@ -38,13 +38,16 @@ def stage_cmd(
     params: Annotated[Path | None, typer.Option("--params", help="Folder for the output parameters.")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Where the RunReport is written.")] = None,
     delivery: Annotated[str | None, typer.Option("--delivery", help="Delivery settings JSON (deliver).")] = None,
+    bundle_dir: Annotated[Path | None, typer.Option("--bundle-dir", help="Where delivery writes the review "
+                                                    "bundle (deliver).")] = None,
     repo: Annotated[Path | None, typer.Option("--repo", help="The repo checkout, replacing the incident's.")] =
         None,
 ) -> None:
     """Run stage NAME of crew.flow on the record in --in; write the state to --out."""
     from crew.workflows import stages
 
-    state = stages.run_stage(name, src, stages.delivery_arg(delivery), repo=str(repo) if repo else None)
+    state = stages.run_stage(name, src, stages.delivery_arg(delivery), out_dir=str(bundle_dir) if bundle_dir else None,
+                             repo=str(repo) if repo else None)
     stages.write(state, out, params)
     if report is not None and state.incident is not None:
         report.parent.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,7 @@ def build_workflow(incident: Any, settings: ArgoSettings) -> Any:
     q = models.Quantity
 
     def step(name: str, *, first: bool = False, extra: list[str] | None = None,
-             inputs: list[Any] | None = None) -> Any:
+             inputs: list[Any] | None = None, more: list[Any] | None = None) -> Any:
         args = ["stage", name, "--in", f"{SCRATCH}/in.json", "--out", f"{SCRATCH}/out.json",
                 "--params", f"{SCRATCH}/params", "--report", f"{SCRATCH}/report.json", *(extra or [])]
         if remote:
@@ -68,7 +68,7 @@ def build_workflow(incident: Any, settings: ArgoSettings) -> Any:
             name=name, image=settings.image, image_pull_policy="IfNotPresent", command=["healcrew"], args=args,
             inputs=[*(inputs if inputs is not None else ([] if first else [state_in()])), *checkout],
             outputs=[Artifact(name="state", path=f"{SCRATCH}/out.json"),
-                     Artifact(name="report", path=f"{SCRATCH}/report.json"),
+                     Artifact(name="report", path=f"{SCRATCH}/report.json"), *(more or []),
                      *(Parameter(name=p, value_from=models.ValueFrom(path=f"{SCRATCH}/params/{p}", default=""))
                        for p in params)],
             env=[Env(name="HEALCREW_CORRELATION_ID", value=incident.correlation_id or incident.id)],
@@ -107,7 +107,8 @@ def build_workflow(incident: Any, settings: ArgoSettings) -> Any:
         supplied = models.ValueFrom(supplied=models.SuppliedValueFrom())  # set by the service when it resumes
         decide = Suspend(name="decide", outputs=[Parameter(name="delivery", value_from=supplied)])
         deliver = step("deliver", inputs=[state_in(), Parameter(name="delivery")],
-                       extra=["--delivery", "{{inputs.parameters.delivery}}"])
+                       extra=["--delivery", "{{inputs.parameters.delivery}}", "--bundle-dir", f"{SCRATCH}/bundle"],
+                       more=[Artifact(name="bundle", path=f"{SCRATCH}/bundle", optional=True)])
         with DAG(name="heal"):
             t_monitor = monitor(name="monitor")
             t_diagnose = diagnose(name="diagnose", arguments=[t_monitor.get_artifact("state").with_name("state")])

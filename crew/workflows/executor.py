@@ -49,16 +49,15 @@ class WorkflowRun:
 
 
 def progress_of(workflow: dict[str, Any]) -> dict[str, Any]:
-    """The Workflow's phase and one line per DAG node, for the incident store."""
+    """The Workflow's phase and one entry per DAG step (its attempts counted), for the incident store."""
     status = workflow.get("status") or {}
     nodes = []
     for node in (status.get("nodes") or {}).values():
-        if node.get("type") in ("DAG", "Retry") and node.get("displayName") == workflow["metadata"]["name"]:
-            continue
-        if node.get("type") == "Retry":
-            continue  # its Pod children carry the attempts
-        nodes.append({"name": node.get("displayName", ""), "phase": node.get("phase", ""),
-                      "message": (node.get("message") or "")[:300]})
+        shown = node.get("displayName", "")
+        if node.get("type") not in ("Pod", "Retry", "Suspend") or shown.endswith(")"):
+            continue  # the DAG itself, and the attempts under a step's Retry node
+        nodes.append({"name": shown, "phase": node.get("phase", ""), "message": (node.get("message") or "")[:300],
+                      "attempts": len(node.get("children") or []) if node.get("type") == "Retry" else 1})
     nodes.sort(key=lambda n: n["name"])
     return {"name": workflow["metadata"]["name"], "phase": status.get("phase") or "Pending",
             "message": (status.get("message") or "")[:300], "nodes": nodes}
@@ -151,9 +150,13 @@ class ArgoPipeline:
     def _state_of(self, run: WorkflowRun, name: str) -> str:
         node = self._node(run, name)
         if node is None or node.get("phase") != "Succeeded":
-            phase = run.status.get("phase", "?")
-            why = (node or {}).get("message") or run.status.get("message") or "no message"
-            raise WorkflowError(f"workflow {run.name} {phase}: step {name} did not succeed ({why})")
+            failed = node if node is not None and node.get("phase") in FINISHED else next(
+                (n for n in (run.status.get("nodes") or {}).values()
+                 if n.get("phase") in ("Failed", "Error") and n.get("type") in ("Pod", "Suspend")), node)
+            step = (failed or {}).get("displayName", name)
+            why = (failed or {}).get("message") or run.status.get("message") or "no message"
+            raise WorkflowError(f"workflow {run.name} {run.status.get('phase', '?')}: step {step} did not succeed "
+                                f"({why})")
         return self._artifact(run, node, "state")
 
     # ---------------------------------------------------------------- the Pipeline
@@ -239,6 +242,19 @@ class ArgoPipeline:
         self._call("stop", self.service.stop_workflow, run.name,
                    WorkflowStopRequest(message=reason[:200]), namespace=self.settings.namespace)
         self._get(run)
+
+
+def store_progress(store: Any) -> Progress:
+    """A progress callback that writes the Workflow's status to the incident's row."""
+    from crew.service.store import IncidentRow
+
+    def write(incident_id: str, progress: dict[str, Any]) -> None:
+        with store.session() as s:
+            row = s.get(IncidentRow, incident_id)
+            if row is not None and row.workflow != progress:
+                row.workflow = progress
+                s.commit()
+    return write
 
 
 def find_node(status: dict[str, Any], name: str) -> dict[str, Any] | None:
