@@ -617,6 +617,10 @@ def _mount_subcommands() -> None:
     from crew.cli_canary import canary_app
 
     app.add_typer(canary_app, name="canary")
+    from crew.cli_workflow import stage_cmd, workflow_app
+
+    app.add_typer(workflow_app, name="workflow")
+    app.command("stage", hidden=True)(stage_cmd)  # what each Argo Workflow step runs
     try:
         from crew.cli_sandbox import sandbox_app
     except ImportError:

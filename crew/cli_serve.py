@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -21,17 +21,27 @@ def serve(
     audit_log: Annotated[Path | None, typer.Option("--audit-log", help="Audit log file.")] = None,
     brain: Annotated[str | None, typer.Option("--brain", help="offline, llm or auto (default: the config's, auto).",
                                               show_default=False)] = None,
+    executor: Annotated[str, typer.Option("--executor", help="local: runs in this process's children; argo: "
+                                          "each incident as an Argo Workflow.")] = "local",
+    argo_server: Annotated[str | None, typer.Option("--argo-server", envvar="ARGO_SERVER",
+                                                    help="Argo Server URL (--executor argo).")] = None,
+    argo_namespace: Annotated[str, typer.Option("--argo-namespace", help="Namespace of the Workflows.")] =
+        "healcrew",
+    image: Annotated[str | None, typer.Option("--image", help="healcrew image the Workflow steps run.")] = None,
 ) -> None:
     """Accept alerts, queue incidents, run fixes; needs HEALCREW_WEBHOOK_TOKEN or HEALCREW_WEBHOOK_HMAC_KEY."""
     import uvicorn
 
     from crew.audit import AuditLog, default_audit_path
     from crew.brain.choice import resolve_brain
+    from crew.errors import BadInputError
     from crew.service.app import create_app
     from crew.service.auth import secrets_from_env
     from crew.service.config import load_service_config
     from crew.service.worker import FlowPipeline
 
+    if executor not in ("local", "argo"):
+        raise BadInputError(f"--executor must be local or argo, not {executor!r}")
     secrets = secrets_from_env()
     service_config = load_service_config(config)
     chosen, settings, note = resolve_brain(brain or service_config.brain)
@@ -40,7 +50,16 @@ def serve(
     from crew.service.store import Store
 
     store = Store(state)
-    pipeline = FlowPipeline(Path(service_config.out_dir), Metrics(), processes=workers)
+    pipeline: Any
+    if executor == "argo":  # each incident becomes a Workflow; the service keeps the policy and the store
+        from crew.workflows.executor import ArgoPipeline, store_progress
+        from crew.workflows.settings import ArgoSettings
+
+        argo = ArgoSettings.model_validate({"server": argo_server or "", "namespace": argo_namespace,
+                                            **({"image": image} if image else {})})
+        pipeline = ArgoPipeline(argo, Path(service_config.out_dir), Metrics(), progress=store_progress(store))
+    else:
+        pipeline = FlowPipeline(Path(service_config.out_dir), Metrics(), processes=workers)
     app = create_app(store, service_config, secrets, pipeline, workers=workers,
                      audit=AuditLog(audit_log or default_audit_path()))  # type: ignore[arg-type]
     pipeline.metrics = app.state.metrics
@@ -48,7 +67,8 @@ def serve(
     from crew.cli import _sweep
     from sandbox.sweep import owned_tempdir
 
-    _sweep("docker")  # sandbox containers and temp folders of a serve that was killed (kill -9) mid-run
+    if executor == "local":
+        _sweep("docker")  # sandbox containers and temp folders of a serve that was killed (kill -9) mid-run
     with owned_tempdir():  # this process's temp files, so the next start's sweep can find them
         try:
             uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

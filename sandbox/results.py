@@ -29,7 +29,7 @@ class RunResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     command: list[str]
-    backend: Literal["docker", "process"]
+    backend: Literal["docker", "process", "kubernetes"]
     isolation_note: str = Field(description="What the backend isolates, and what it does not.")
     image: str | None = Field(default=None, description="Image the command ran in (docker backend).")
     workdir: str = Field(default="/work", description="The command's working directory (the repo copy).")

@@ -84,6 +84,8 @@ class IncidentOut(BaseModel):
     created_at: datetime | None
     updated_at: datetime | None
     alerts: list[AlertOut] = Field(default_factory=list)
+    workflow: dict[str, Any] | None = Field(default=None, description="The Argo Workflow's phase and nodes "
+                                            "(``--executor argo``).")
 
 
 class IncidentPage(BaseModel):
@@ -131,7 +133,7 @@ def _out(row: IncidentRow, with_alerts: bool) -> IncidentOut:
         reason=_public(row.reason), signature=row.signature, folded_into=row.folded_into,
         report_path=row.report_path, summary=_public(row.summary),
         pr_url=row.pr_url, approved_by=row.approved_by, created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at), alerts=alerts,
+        updated_at=aware(row.updated_at), alerts=alerts, workflow=row.workflow,
     )
 
 

@@ -52,6 +52,8 @@ class IncidentRow(Base):
     delivery_intent: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     worker: Mapped[str | None] = mapped_column(String(64), default=None)
+    workflow: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    """With ``--executor argo``: the Workflow's name, phase and node statuses, as last read."""
     created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=now, onupdate=now)
     alerts: Mapped[list[AlertRow]] = relationship(back_populates="incident", order_by="AlertRow.id")
@@ -83,6 +85,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Add the nullable columns a newer healcrew added to a database made by an older one."""
+    from sqlalchemy import inspect
+
+    have = {c["name"] for c in inspect(engine).get_columns("incidents")}
+    with engine.begin() as conn:
+        for column in IncidentRow.__table__.columns:
+            if column.name not in have and column.nullable:
+                conn.exec_driver_sql(f"ALTER TABLE incidents ADD COLUMN {column.name} "
+                                     f"{column.type.compile(engine.dialect)}")
+
+
 class Store:
     """The engine and a session factory; tables are created on open."""
 
@@ -94,6 +108,7 @@ class Store:
         if sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def session(self) -> Session:

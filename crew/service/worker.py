@@ -303,6 +303,7 @@ class Workers:
         start = time.perf_counter()
         handle, signature = self.pipeline.monitor(incident)
         if signature and self._fold_by_signature(incident_id, service, signature):
+            self._discard(handle, "folded into an identical incident")
             return
         self._set(incident_id, stage="repair", signature=signature)
         result = self.pipeline.finish(handle)
@@ -312,6 +313,7 @@ class Workers:
         self.metrics.runs.labels(outcome=result.outcome).inc()
         if result.outcome != "fixed":
             self._set(incident_id, status="failed", stage=None, outcome=result.outcome, reason=result.summary[:500])
+            self._discard(handle, f"no delivery: {result.outcome}")
             return
         decision = self.decide(policy, result.report, attempts_last_hour=attempts)
         self._record("policy_decision", incident_id, {"action": decision.action, "reasons": decision.reasons})
@@ -322,12 +324,20 @@ class Workers:
         if decision.action == "reject":
             self._set(incident_id, status="rejected", stage=None, outcome="fixed",
                       reason="; ".join(decision.reasons)[:500])
+            self._discard(handle, "rejected by the repair policy")
             return
         if decision.action == "dry_run":
             self._set(incident_id, status="dry_run", stage=None, outcome="fixed",
                       reason="; ".join(decision.reasons)[:500])
+            self._discard(handle, "dry run: nothing is delivered")
             return
         self._deliver(incident_id, entry, handle)
+
+    def _discard(self, handle: Any, reason: str) -> None:
+        """Tell an executor whose run lives elsewhere (an Argo Workflow) that it will not be delivered."""
+        discard = getattr(self.pipeline, "discard", None)
+        if discard is not None:
+            discard(handle, reason)
 
     def _deliver(self, incident_id: str, entry: ServiceEntry, handle: Any) -> None:
         with self.store.session() as s:

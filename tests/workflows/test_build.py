@@ -1,0 +1,96 @@
+"""The Workflow an incident becomes: Argo's schema (Hera's models), the DAG, the guardrails of each step."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from crew.workflows.build import build_workflow, render, workflow_name
+from crew.workflows.settings import ArgoSettings
+from tests.workflows.conftest import BUNDLE, ROOT
+
+
+def _spec(incident: Any, **settings: Any) -> dict[str, Any]:
+    from hera.workflows.models import Workflow
+
+    doc = yaml.safe_load(render(incident, ArgoSettings.model_validate(settings)))
+    Workflow.model_validate(doc)  # Argo's schema as Hera models it; extra or mistyped fields fail here
+    return doc
+
+
+def test_the_dag_runs_the_stages_in_order_with_the_records_as_artifacts(incident: Any) -> None:
+    doc = _spec(incident)
+    spec = doc["spec"]
+    dag = next(t for t in spec["templates"] if t["name"] == spec["entrypoint"])["dag"]
+    tasks = {t["name"]: t for t in dag["tasks"]}
+    assert list(tasks) == ["monitor", "diagnose", "repair", "reflect", "decide", "deliver"]
+    for before, after in [("monitor", "diagnose"), ("diagnose", "repair"), ("repair", "reflect"),
+                          ("reflect", "decide"), ("decide", "deliver")]:
+        assert tasks[after]["depends"] == before
+    assert tasks["repair"]["arguments"]["artifacts"] == [
+        {"name": "state", "from": "{{tasks.diagnose.outputs.artifacts.state}}"}]
+    assert tasks["deliver"]["arguments"]["parameters"] == [
+        {"name": "delivery", "value": "{{tasks.decide.outputs.parameters.delivery}}"}]
+    templates = {t["name"]: t for t in spec["templates"]}
+    assert "suspend" in templates["decide"]
+    for name in ("monitor", "diagnose", "repair", "reflect", "deliver"):
+        assert templates[name]["container"]["args"][:2] == ["stage", name]
+
+
+def test_deadlines_ttl_retries_and_pod_restrictions(incident: Any) -> None:
+    doc = _spec(incident, active_deadline_seconds=900, ttl_after_completion=3600, retries=2)
+    spec = doc["spec"]
+    assert spec["activeDeadlineSeconds"] == 900
+    assert spec["ttlStrategy"] == {"secondsAfterCompletion": 3600}
+    assert doc["metadata"]["name"] == workflow_name(incident.id) == "healcrew-pricing-zero-division"
+    for t in spec["templates"]:
+        if "container" not in t:
+            continue
+        assert t["retryStrategy"]["retryPolicy"] == "OnError"  # transient failures only
+        assert t["retryStrategy"]["limit"] == 2
+        assert t["retryStrategy"]["backoff"]["factor"] == 2
+        assert t["activeDeadlineSeconds"] > 0
+        sc = t["container"]["securityContext"]
+        assert sc["runAsNonRoot"] and sc["readOnlyRootFilesystem"] and not sc["allowPrivilegeEscalation"]
+        assert sc["capabilities"]["drop"] == ["ALL"] and sc["seccompProfile"]["type"] == "RuntimeDefault"
+        assert t["container"]["resources"]["limits"]["memory"]
+        assert t["container"]["envFrom"][0]["secretRef"]["name"] == "healcrew-tokens"
+
+
+def test_a_repo_url_is_cloned_by_a_git_artifact(incident: Any) -> None:
+    remote = incident.model_copy(update={"repo": "https://git.example.test/shop/pricing.git"})
+    workflow = build_workflow(remote, ArgoSettings()).to_dict()
+    monitor = next(t for t in workflow["spec"]["templates"] if t["name"] == "monitor")
+    git = next(a for a in monitor["inputs"]["artifacts"] if "git" in a)
+    assert git["git"]["repo"] == remote.repo and git["git"]["revision"] == remote.commit
+    assert monitor["container"]["args"][-2:] == ["--repo", "/tmp/healcrew/repo"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "crew.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_workflow_render_prints_a_valid_workflow_for_the_flagship_bundle() -> None:
+    from hera.workflows.models import Workflow
+
+    done = _cli("workflow", "render", str(BUNDLE), "--image", "healcrew:test")
+    assert done.returncode == 0, done.stderr
+    workflow = Workflow.model_validate(yaml.safe_load(done.stdout))
+    assert workflow.kind == "Workflow" and workflow.spec.templates is not None
+    assert {t.container.image for t in workflow.spec.templates if t.container} == {"healcrew:test"}
+
+
+def test_render_and_stage_refuse_bad_input_in_one_line(tmp_path: Path) -> None:
+    done = _cli("workflow", "render", str(tmp_path / "nope"))
+    assert done.returncode == 2 and "bundle not found" in done.stderr and len(done.stderr.splitlines()) == 1
+    bad = tmp_path / "state.json"
+    bad.write_text("{not json")
+    done = _cli("stage", "diagnose", "--in", str(bad), "--out", str(tmp_path / "out.json"))
+    assert done.returncode == 2 and "is not a flow state" in done.stderr and "Traceback" not in done.stderr
+    done = _cli("stage", "teleport", "--in", str(bad), "--out", str(tmp_path / "out.json"))
+    assert done.returncode == 2 and "unknown stage 'teleport'" in done.stderr
