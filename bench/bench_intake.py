@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import re
 import socket
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-intake-token"
@@ -89,6 +91,16 @@ async def _open_loop(url: str, path: str, body: bytes | None, count: int, rate: 
     return sorted(latencies), wall
 
 
+def _cpu(pid: int) -> float:
+    """CPU seconds of a process and its children (the service's run is a child process)."""
+    proc = psutil.Process(pid)
+    total = sum(proc.cpu_times()[:2])
+    for child in proc.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            total += sum(child.cpu_times()[:2])
+    return total
+
+
 def _pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] * 1000
 
@@ -107,7 +119,9 @@ def main() -> int:
         proc, url = _start(Path(tmp))
         try:
             first = httpx.post(f"{url}/alerts", content=body, headers=AUTH, timeout=10).json()
+            server, cpu_before, client_before = psutil.Process(proc.pid), _cpu(proc.pid), time.process_time()
             storm, storm_wall = asyncio.run(_open_loop(url, "/alerts", body, args.alerts, args.rate))
+            server_cpu, client_cpu = _cpu(server.pid) - cpu_before, time.process_time() - client_before
             health, health_wall = asyncio.run(_open_loop(url, "/healthz", None, args.alerts, args.rate))
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
@@ -127,6 +141,8 @@ def main() -> int:
     for name, lat, wall in (("POST /alerts (duplicates)", storm, storm_wall), ("GET /healthz", health, health_wall)):
         print(f"| {name} | {args.rate:g} | {len(lat) / wall:.0f} | {_pct(lat, 0.5):.1f} | {_pct(lat, 0.99):.1f} "
               f"| {lat[-1] * 1000:.1f} |")
+    print(f"during the storm ({storm_wall:.1f} s): the service used {server_cpu:.1f} s of CPU "
+          f"({server_cpu / storm_wall:.0%} of a core, its run's child included), the sender {client_cpu:.1f} s")
     print(f"intake p50 is {_pct(storm, 0.5) / max(_pct(health, 0.5), 1e-9):.1f}x the bare HTTP round trip's")
     received = incident["alerts"][0]["received"] if incident.get("alerts") else 0
     print(f"incidents: {page['total']}, runs: {runs:g}, final status: {incident['status']}, "

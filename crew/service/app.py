@@ -25,7 +25,8 @@ from crew.errors import BadInputError, describe_validation_error
 from crew.service.auditq import QueuedAudit
 from crew.service.auth import Secrets, authorized
 from crew.service.config import ServiceConfig
-from crew.service.intake import fold
+from crew.service.intake import Folded
+from crew.service.intake_writer import IntakeWriter
 from crew.service.metrics import Metrics
 from crew.service.store import IncidentRow, Store, aware
 from crew.service.worker import Auditor, Decider, Pipeline, Workers, policy_decide
@@ -244,7 +245,15 @@ def create_app(store: Store, config: ServiceConfig, secrets: Secrets, pipeline: 
     audit = queued
     pool = Workers(store, config, pipeline, metrics, audit=audit, count=workers, decider=decider)
     docker_ready = CachedCheck(_docker_ok)
-    intake_lock = threading.Lock()  # one writer folds at a time, so two repeats never make two incidents
+
+    def record_intake(results: list[Folded]) -> None:
+        """Audited before the commit, so no worker's record of the incident can come first."""
+        for r in results:
+            if audit is not None and r.incident_id and (action := AUDIT_ACTION.get(r.action)):
+                audit.append(action, correlation_id=r.incident_id, actor="alertmanager",
+                             detail={"fingerprint": r.fingerprint, "result": r.action})
+
+    intake = IntakeWriter(store, config, record_intake)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -256,6 +265,7 @@ def create_app(store: Store, config: ServiceConfig, secrets: Secrets, pipeline: 
             pool.start()
         yield
         pool.stop()
+        intake.close()
         if queued is not None:
             queued.close()
 
@@ -284,7 +294,7 @@ def create_app(store: Store, config: ServiceConfig, secrets: Secrets, pipeline: 
         return JSONResponse({"detail": _invalid(exc)}, status_code=422)
 
     @app.post("/alerts", status_code=202, response_model=Accepted, dependencies=SCHEMES,
-              responses={**ERRORS, 400: {"model": Problem}, 413: {"model": Problem}},
+              responses={**ERRORS, 400: {"model": Problem}, 413: {"model": Problem}, 503: {"model": Problem}},
               openapi_extra=_json_body(_webhook_schema()))
     async def alerts(request: Request) -> Accepted:
         """Alertmanager webhook (version 4)."""
@@ -298,13 +308,10 @@ def create_app(store: Store, config: ServiceConfig, secrets: Secrets, pipeline: 
             raise HTTPException(code, str(exc)) from None
         ids: list[str] = []
         actions: list[str] = []
-        with intake_lock, store.session() as s:
-            results = [fold(s, config, alert) for alert in parsed]
-            for r in results:  # audited before the commit, so no worker's record can come first
-                if audit is not None and r.incident_id and (action := AUDIT_ACTION.get(r.action)):
-                    audit.append(action, correlation_id=r.incident_id, actor="alertmanager",
-                                 detail={"fingerprint": r.fingerprint, "result": r.action})
-            s.commit()
+        try:
+            results = await intake.fold(parsed)
+        except RuntimeError as exc:  # the store refused it; Alertmanager retries a 5xx
+            raise HTTPException(503, f"{exc}; retry later") from None
         for r in results:
             ids.append(r.incident_id or "")
             actions.append(r.action)

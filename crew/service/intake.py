@@ -40,10 +40,12 @@ def fingerprint_of(alert: AlertInfo) -> str:
     return hashlib.sha256(json.dumps(alert.labels, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _open_alert(s: Session, fp: str, window: timedelta) -> AlertRow | None:
+def _open_alert(s: Session, fp: str, window: timedelta, newest: dict[str, AlertRow]) -> AlertRow | None:
     """The alert row a repeat of ``fp`` folds into: only the newest can be (an older one was closed first)."""
-    row = s.scalars(select(AlertRow).options(joinedload(AlertRow.incident))
-                    .where(AlertRow.fingerprint == fp).order_by(AlertRow.id.desc()).limit(1)).first()
+    row = newest.get(fp)
+    if row is None:
+        row = s.scalars(select(AlertRow).options(joinedload(AlertRow.incident))
+                        .where(AlertRow.fingerprint == fp).order_by(AlertRow.id.desc()).limit(1)).first()
     if row is None:
         return None
     inc = row.incident
@@ -53,11 +55,17 @@ def _open_alert(s: Session, fp: str, window: timedelta) -> AlertRow | None:
     return row if inc.status != "cancelled" and recent else None
 
 
-def fold(s: Session, config: ServiceConfig, alert: AlertInfo) -> Folded:
-    """Record one alert and return what it did (the caller commits)."""
+def fold(s: Session, config: ServiceConfig, alert: AlertInfo, newest: dict[str, AlertRow] | None = None) -> Folded:
+    """Record one alert and return what it did (the caller commits).
+
+    ``newest`` carries, across the folds of one transaction, each fingerprint's newest alert row,
+    so a batch of repeats looks its row up once.
+    """
+    newest = {} if newest is None else newest
     fp = fingerprint_of(alert)
-    existing = _open_alert(s, fp, timedelta(minutes=config.fold_window_minutes))
+    existing = _open_alert(s, fp, timedelta(minutes=config.fold_window_minutes), newest)
     if existing is not None:
+        newest[fp] = existing
         restarts_before = (existing.annotations or {}).get("restarts")
         existing.received += 1
         existing.last_seen = now()
@@ -82,7 +90,9 @@ def fold(s: Session, config: ServiceConfig, alert: AlertInfo) -> Folded:
         inc = IncidentRow(service=entry.name, status="queued", labels=dict(alert.labels))
     s.add(inc)
     s.flush()
-    s.add(AlertRow(incident_id=inc.id, fingerprint=fp, alertname=alert.alertname, status=alert.status,
-                   labels=dict(alert.labels), annotations=dict(alert.annotations)))
+    row = AlertRow(incident_id=inc.id, fingerprint=fp, alertname=alert.alertname, status=alert.status,
+                   labels=dict(alert.labels), annotations=dict(alert.annotations))
+    s.add(row)
     s.flush()
+    newest[fp] = row
     return Folded(inc.id, "rejected" if entry is None else "created", fp)
