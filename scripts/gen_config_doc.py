@@ -31,7 +31,7 @@ from crew.delivery.config import DeliveryConfig, GitHubConfig  # noqa: E402
 from crew.policy.model import Policy  # noqa: E402
 from crew.policy.repair_policy import RepairPolicy  # noqa: E402
 from crew.policy.repo_file import CONFIG_FILE, REPO_DELIVERY_FIELDS  # noqa: E402
-from crew.service.config import LogConfig, RepoConfig, ServiceConfig, ServiceEntry  # noqa: E402
+from crew.service.config import LogConfig, RepoConfig, ServiceCanary, ServiceConfig, ServiceEntry  # noqa: E402
 
 DOC = ROOT / "docs" / "CONFIG.md"
 
@@ -293,6 +293,12 @@ def render() -> str:
         _doc(LogConfig) + " Exactly one source; `loki_url` needs `loki_selector`.",
         "",
         *table(LogConfig),
+        "",
+        "### `services[].canary`",
+        "",
+        _doc(ServiceCanary) + " `argo` needs `image`.",
+        "",
+        *table(ServiceCanary),
         "",
     ]
     return "\n".join(out)

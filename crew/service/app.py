@@ -87,6 +87,8 @@ class IncidentOut(BaseModel):
     alerts: list[AlertOut] = Field(default_factory=list)
     workflow: dict[str, Any] | None = Field(default=None, description="The Argo Workflow's phase and nodes "
                                             "(``--executor argo``).")
+    canary: dict[str, Any] | None = Field(default=None, description="The delivered fix's canary: backend, "
+                                          "decision (promoted, aborted, timed_out, not_run), reason, steps.")
 
 
 class IncidentPage(BaseModel):
@@ -134,7 +136,7 @@ def _out(row: IncidentRow, with_alerts: bool) -> IncidentOut:
         reason=_public(row.reason), signature=row.signature, folded_into=row.folded_into,
         report_path=row.report_path, summary=_public(row.summary),
         pr_url=row.pr_url, approved_by=row.approved_by, created_at=aware(row.created_at),
-        updated_at=aware(row.updated_at), alerts=alerts, workflow=row.workflow,
+        updated_at=aware(row.updated_at), alerts=alerts, workflow=row.workflow, canary=row.canary,
     )
 
 

@@ -49,6 +49,31 @@ class LogConfig(BaseModel):
         return self
 
 
+class ServiceCanary(BaseModel):
+    """The canary a delivered fix gets in service mode, when its RepairPolicy lets one start by itself."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["off", "local", "argo"] = Field(default="off", description=(
+        "local: both builds on this machine, on the service's own Rollout and AnalysisTemplate; "
+        "argo: the cluster's Rollout; off: no canary."))
+    time_scale: float | None = Field(default=None, gt=0, le=100, description=(
+        "local: factor on every pause, interval and range of the Rollout (default: the engine's)."))
+    image: str | None = Field(default=None, description=(
+        "argo: the candidate image, built from the fix branch by the operator's CI; {commit} and {branch} "
+        "are replaced by the delivered fix's (e.g. registry.example.com/pricing:{commit})."))
+    rollout: str | None = Field(default=None, description="argo: the Rollout's name; default: the service's name.")
+    namespace: str | None = Field(default=None, description="argo: the Rollout's namespace; default: the alert's.")
+    container: str | None = Field(default=None, description=(
+        "argo: the pod template's container that gets the image; default: the alert's container label."))
+
+    @model_validator(mode="after")
+    def _argo_has_an_image(self) -> ServiceCanary:
+        if self.backend == "argo" and not self.image:
+            raise ValueError("the argo canary needs image (the fix branch's image, e.g. with {commit})")
+        return self
+
+
 class ServiceEntry(BaseModel):
     """One service healcrew may repair."""
 
@@ -64,6 +89,8 @@ class ServiceEntry(BaseModel):
     policy: str | None = Field(default=None, description="RepairPolicy YAML file.")
     deliver: str | None = Field(default=None, description="Forge to deliver to; None: local review bundle.")
     delivery: dict[str, Any] = Field(default_factory=dict, description="DeliveryConfig fields.")
+    canary: ServiceCanary = Field(default_factory=ServiceCanary, description=(
+        "The canary after delivery; it starts only when the RepairPolicy's canary_autostart allows it."))
 
 
 class ServiceConfig(BaseModel):

@@ -18,6 +18,8 @@ class Metrics:
             "healcrew_stage_duration_seconds", "Stage durations", ["stage"], registry=self.registry,
             buckets=(0.1, 0.5, 1, 5, 15, 30, 60, 120, 300, 900))
         self.queue_depth = Gauge("healcrew_queue_depth", "Incidents waiting for a worker", registry=self.registry)
+        self.canaries = Counter("healcrew_canaries", "Canaries of delivered fixes by decision", ["decision"],
+                                registry=self.registry)
         self.sandbox_runs = Counter("healcrew_sandbox_runs", "Sandbox runs by the workers", registry=self.registry)
         self.intake_seconds = Histogram(
             "healcrew_intake_seconds", "Time to accept one webhook", registry=self.registry,

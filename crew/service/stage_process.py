@@ -63,6 +63,26 @@ def deliver(state_json: str, forge: str, config: dict[str, Any]) -> str:
     return stages.state.model_dump_json()
 
 
+def canary(state_json: str, backend: str, time_scale: float | None, argo: dict[str, Any] | None) -> str:
+    """The canary of a delivered fix (the worker already asked the policy); the new FlowState JSON.
+
+    An argo image given as a template gets the delivered commit and branch filled in here, where
+    the delivery record is.
+    """
+    from crew.flow import FlowState, Stages
+
+    state = FlowState.model_validate_json(state_json)
+    if argo is not None and state.delivery is not None:
+        fill = {"commit": state.delivery.commit or "", "branch": state.delivery.branch or ""}
+        argo = {**argo, "image": str(argo["image"]).replace("{commit}", fill["commit"]).replace("{branch}",
+                                                                                                fill["branch"])}
+    state.canary_backend, state.canary_allowed = backend, True
+    state.canary_time_scale, state.canary_argo = time_scale, argo
+    stages = Stages(state)
+    stages.canary()
+    return stages.state.model_dump_json()
+
+
 def pool(workers: int) -> ProcessPoolExecutor:
     """One child per worker thread, started fresh (spawn: no copy of the service's threads or sockets)."""
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),

@@ -23,7 +23,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import func, select
 
 from crew.errors import HealcrewError
-from crew.handoffs import AlertInfo, Incident, KubernetesSource, LogSource, LokiSource
+from crew.handoffs import AlertInfo, CanaryResult, Incident, KubernetesSource, LogSource, LokiSource
 from crew.policy.model import Policy
 from crew.service.config import ServiceConfig, ServiceEntry
 from crew.service.metrics import Metrics
@@ -132,8 +132,7 @@ class FlowPipeline:
         return FlowRun(state_json), signature
 
     def finish(self, handle: Any) -> Outcome:
-        from crew.flow import FlowState, to_report
-        from crew.report import public
+        from crew.flow import FlowState
         from crew.service import stage_process
 
         handle.state_json = self._call(stage_process.diagnose_and_repair, handle.state_json)
@@ -141,15 +140,22 @@ class FlowPipeline:
         for timing in state.timings:
             self.metrics.stage_seconds.labels(stage=timing.stage).observe(timing.seconds)
         self.metrics.sandbox_runs.inc(state.sandbox_runs)
+        report, path = self._write_report(state)
+        summary = state.error or (f"fix accepted: {state.accepted.proposal.strategy}" if state.accepted else
+                                  state.declined or "no fix")
+        return Outcome(outcome=report.outcome, summary=summary, report=report, report_path=str(path))
+
+    def _write_report(self, state: Any) -> tuple[Any, Path]:
+        from crew.flow import to_report
+        from crew.report import public
+
         assert state.incident is not None
         report = to_report(state)
         folder = self.out_dir / state.incident.id
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / "report.json"
         path.write_text(public(report).model_dump_json(indent=2), encoding="utf-8")  # secrets masked
-        summary = state.error or (f"fix accepted: {state.accepted.proposal.strategy}" if state.accepted else
-                                  state.declined or "no fix")
-        return Outcome(outcome=report.outcome, summary=summary, report=report, report_path=str(path))
+        return report, path
 
     def deliver(self, handle: Any, forge: str, config: dict[str, Any]) -> tuple[str | None, str, bool]:
         from crew.flow import FlowState
@@ -164,6 +170,18 @@ class FlowPipeline:
             raise HealcrewError(f"delivery failed: {record.error}")
         link = record.pull_request.url if record.pull_request is not None else state.out_dir
         return link, f"delivered on branch {record.branch}" + (" (pushed)" if record.pushed else ""), record.pushed
+
+    def canary(self, handle: Any, backend: str, time_scale: float | None,
+               argo: dict[str, Any] | None) -> CanaryResult:
+        from crew.flow import FlowState
+        from crew.service import stage_process
+
+        handle.state_json = self._call(stage_process.canary, handle.state_json, backend, time_scale, argo)
+        state = FlowState.model_validate_json(handle.state_json)
+        if state.canary is None:
+            raise HealcrewError(state.error or "; ".join(state.policy_decisions[-1:]) or "the canary did not run")
+        self._write_report(state)  # report.json now holds the canary too
+        return state.canary
 
 
 def repo_path(path: str) -> str:
@@ -280,6 +298,7 @@ class Workers:
                                 annotations=dict(a.annotations or {}), fingerprint=a.fingerprint) for a in row.alerts]
             approved_by = row.approved_by
             service = row.service
+            row_labels = dict(row.labels or {})
         if entry is None:
             self._set(incident_id, status="rejected", reason="the service is no longer in the config")
             return
@@ -331,7 +350,8 @@ class Workers:
                       reason="; ".join(decision.reasons)[:500])
             self._discard(handle, "dry run: nothing is delivered")
             return
-        self._deliver(incident_id, entry, handle)
+        if self._deliver(incident_id, entry, handle):
+            self._canary(incident_id, entry, row_labels, handle, decision.canary_autostart)
 
     def _discard(self, handle: Any, reason: str) -> None:
         """Tell an executor whose run lives elsewhere (an Argo Workflow) that it will not be delivered."""
@@ -339,14 +359,15 @@ class Workers:
         if discard is not None:
             discard(handle, reason)
 
-    def _deliver(self, incident_id: str, entry: ServiceEntry, handle: Any) -> None:
+    def _deliver(self, incident_id: str, entry: ServiceEntry, handle: Any) -> bool:
+        """Deliver once; whether this call delivered."""
         with self.store.session() as s:
             row = s.get(IncidentRow, incident_id)
             assert row is not None
             if row.delivery_intent is not None or row.delivered_at is not None:
                 row.status, row.reason = "failed", "delivery was already attempted once; not delivering twice"
                 s.commit()
-                return
+                return False
             row.delivery_intent, row.stage = now(), "delivery"  # before anything is pushed
             s.commit()
         forge = entry.deliver or "local"
@@ -360,6 +381,45 @@ class Workers:
         if pushed:
             self._record("branch_pushed", incident_id, {"forge": forge})
         self._record("pr_opened", incident_id, {"forge": forge, "link": link or ""})
+        return True
+
+    def _canary(self, incident_id: str, entry: ServiceEntry, labels: dict[str, Any], handle: Any,
+                allowed: bool) -> None:
+        """The delivered fix's canary, when the service has one and its policy lets it start by itself.
+
+        Its outcome is the incident's ``canary``; the incident stays ``fixed`` either way (the PR
+        exists and says how the canary went), and an aborted canary leaves the stable version serving.
+        """
+        settings = entry.canary
+        if settings.backend == "off":
+            return
+        run = getattr(self.pipeline, "canary", None)
+        reason = ("the policy does not let a canary start by itself (canary_autostart: false)" if not allowed else
+                  None if run is not None else "this executor has no canary step")
+        if reason is not None:
+            self._set(incident_id, canary={"backend": settings.backend, "decision": "not_run", "reason": reason})
+            self._record("canary_step", incident_id, {"step": "held", "reason": reason})
+            return
+        argo = None
+        if settings.backend == "argo":
+            argo = {"namespace": settings.namespace or labels.get("namespace", ""),
+                    "rollout": settings.rollout or entry.name,
+                    "container": settings.container or entry.container or labels.get("container", ""),
+                    "image": settings.image}
+        self._set(incident_id, stage="canary")
+        self._record("canary_step", incident_id, {"step": "started", "backend": settings.backend})
+        start = time.perf_counter()
+        try:
+            assert run is not None
+            result = run(handle, settings.backend, settings.time_scale, argo)
+            outcome = {"backend": result.backend, "decision": result.decision, "reason": result.reason[:500],
+                       "steps": len(result.steps), "final_weight": result.final_weight}
+        except HealcrewError as exc:
+            outcome = {"backend": settings.backend, "decision": "not_run", "reason": str(exc)[:500]}
+        self.metrics.canaries.labels(decision=outcome["decision"]).inc()
+        self.metrics.stage_seconds.labels(stage="canary").observe(time.perf_counter() - start)
+        self._set(incident_id, stage=None, canary=outcome)
+        self._record("canary_step", incident_id, {"step": "finished", **outcome})
 
     def _fold_by_signature(self, incident_id: str, service: str, signature: str) -> bool:
         cutoff = now() - timedelta(minutes=self.config.fold_window_minutes)
