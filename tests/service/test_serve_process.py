@@ -29,13 +29,13 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _config(tmp_path: Path) -> Path:
+def _config(tmp_path: Path, policy: Path | None = None) -> Path:
     text = (ROOT / "examples" / "service" / "healcrew-service.yaml").read_text()
     base = ROOT / "examples" / "service"
     text = text.replace("../../out/service", str(tmp_path / "out"))
     text = text.replace("../pricing-service", str(base.parent / "pricing-service"))
     text = text.replace("../incidents/", str(base.parent / "incidents") + "/")
-    text = text.replace("repair-policy.yaml", str(base / "repair-policy.yaml"))
+    text = text.replace("repair-policy.yaml", str(policy or base / "repair-policy.yaml"))
     path = tmp_path / "service.yaml"
     path.write_text(text)
     return path
@@ -43,12 +43,28 @@ def _config(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[str]:
+    yield from _serve(tmp_path, _config(tmp_path))
+
+
+@pytest.fixture
+def serve_with_canaries(tmp_path: Path) -> Iterator[str]:
+    """The example service with a policy that lets the delivered fix's canary start by itself."""
+    text = (ROOT / "examples" / "service" / "repair-policy.yaml").read_text()
+    assert "canary_autostart: false" in text
+    policy = tmp_path / "repair-policy.yaml"
+    policy.write_text(text.replace("canary_autostart: false", "canary_autostart: true"))
+    config = _config(tmp_path, policy)
+    config.write_text(config.read_text().replace("backend: local ", "backend: local\n      time_scale: 0.08 ", 1))
+    yield from _serve(tmp_path, config)
+
+
+def _serve(tmp_path: Path, config: Path) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "HEALCREW_WEBHOOK_TOKEN": TOKEN, "HEALCREW_CACHE": str(tmp_path / "cache"),
            "COLUMNS": "200"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "crew.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--config", str(_config(tmp_path)), "--state", f"sqlite:///{tmp_path / 'state.db'}",
+         "--config", str(config), "--state", f"sqlite:///{tmp_path / 'state.db'}",
          "--audit-log", str(tmp_path / "audit.jsonl")],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
@@ -95,6 +111,29 @@ def test_flagship_alert_becomes_a_fixed_incident_with_a_review_bundle(serve: str
     bundle = Path(items[0]["pr_url"])
     assert (bundle / "PR.md").is_file() and (bundle / "fix.patch").is_file()
     assert "pricing" in (bundle / "fix.patch").read_text()
+    canary = items[0]["canary"]  # the example config has a canary, its policy does not let it start alone
+    assert canary["decision"] == "not_run" and "canary_autostart" in canary["reason"], canary
+
+
+@pytest.mark.docker
+@pytest.mark.timeout(420)
+def test_with_canary_autostart_the_delivered_fix_is_promoted_by_a_local_canary(serve_with_canaries: str,
+                                                                              docker_client: Any) -> None:
+    url = serve_with_canaries
+    assert httpx.post(f"{url}/alerts", content=FLAGSHIP_ALERT.read_bytes(), headers=AUTH, timeout=5).status_code == 202
+    deadline = time.monotonic() + 360
+    items = _incidents(url)
+    while time.monotonic() < deadline and not (items and items[0]["canary"] and items[0]["stage"] is None):
+        assert not (items and items[0]["status"] in ("failed", "rejected")), items
+        time.sleep(2)
+        items = _incidents(url)
+    assert len(items) == 1 and items[0]["status"] == "fixed", items
+    canary = items[0]["canary"]
+    assert canary["backend"] == "local" and canary["decision"] == "promoted", canary
+    assert canary["steps"] >= 3 and canary["final_weight"] == 100
+    report = json.loads((Path(items[0]["report_path"])).read_text())
+    assert report["canary"]["decision"] == "promoted" and report["canary"]["steps"]
+    assert "Canary" in (Path(items[0]["pr_url"]) / "PR.md").read_text()  # the outcome reached the PR
 
 
 @pytest.mark.timeout(120)
