@@ -22,6 +22,8 @@ import sys
 import time
 
 CHUNK = 65536
+EXIT_LINE = "bridge: the service exited with "
+"""How the bridge's last line (on stderr) starts; the host leaves it out when it quotes the service's logs."""
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -88,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 child.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 child.kill()
-    print(f"bridge: the service exited with {code}", file=sys.stderr, flush=True)
+    print(f"{EXIT_LINE}{code}", file=sys.stderr, flush=True)
     return code
 
 

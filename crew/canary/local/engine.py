@@ -29,6 +29,7 @@ from typing import Any
 
 from crew.canary.local import judging
 from crew.canary.local.analysis import AnalysisOutcome, resolve_args, run_analysis, substitute
+from crew.canary.local.bridge import EXIT_LINE as BRIDGE_EXIT
 from crew.canary.local.builds import Build, check_out, ensure_image, repo_root, resolve_ref
 from crew.canary.local.dockerfile import read_image_config
 from crew.canary.local.pods import Pod, PodSpec, RestartExporter, remove_run_containers
@@ -291,6 +292,9 @@ class LocalCanary:
     def _abort(self, router: Router, canary: Pod, decision: str, reason: str) -> CanaryResult:
         router.set_weight(0)
         mark = time.monotonic()
+        if canary.restarts:  # the metrics say what the traffic saw; this says why
+            reason += (f"; the canary restarted {canary.restarts} time(s) (last exit code {canary.exits[-1]})"
+                       f"{_last_line(canary.last_logs)}")
         self.say(f"abort: all traffic back on stable; {reason}")
         canary.stop()
         overall = judging.judge_all(router.between(self.origin, mark), self.origin)
@@ -347,7 +351,8 @@ class LocalCanary:
 
 
 def _last_line(logs: str) -> str:
-    lines = [ln for ln in logs.splitlines() if ln.strip()]
+    """The service's last log line (the bridge's own closing line, which says only the exit code, left out)."""
+    lines = [ln for ln in logs.splitlines() if ln.strip() and not ln.startswith(BRIDGE_EXIT)]
     return f"; last log line: {lines[-1][:200]}" if lines else ""
 
 

@@ -59,6 +59,7 @@ def scale_ranges(query: str, factor: float, min_range: float) -> str:
 
 def check_scale(time_scale: float) -> float:
     """``time_scale`` when it is a positive finite factor; a one-line error otherwise."""
-    if not isinstance(time_scale, int | float) or not math.isfinite(time_scale) or time_scale <= 0:
+    if (isinstance(time_scale, bool) or not isinstance(time_scale, int | float) or not math.isfinite(time_scale)
+            or time_scale <= 0):
         raise BadInputError(f"time_scale must be a positive number, not {time_scale!r}")
     return float(time_scale)
