@@ -163,11 +163,14 @@ def test_the_router_adds_no_delay_of_its_own(mesh: _Mesh) -> None:
     algorithm on the router's socket every kept-alive request waited for a delayed ACK (about 40 ms)."""
     seen = []
     with httpx.Client(base_url=mesh.url, timeout=5) as client:
-        for _ in range(40):
+        for _ in range(50):
             start = time.perf_counter()
             client.get("/health")
             seen.append(time.perf_counter() - start)
-    assert statistics.median(seen) < 0.02, f"median {statistics.median(seen) * 1000:.1f} ms through the router"
+    # Past the connection's first exchanges (Linux acknowledges those at once) each delayed request
+    # waits 40 ms or more; the lower quartile stays clear of a busy machine's occasional stalls.
+    quartile = statistics.quantiles(seen[10:], n=4)[0]
+    assert quartile < 0.025, f"lower quartile {quartile * 1000:.1f} ms through the router"
 
 
 def test_between_selects_by_start_time(tmp_path: Path) -> None:
