@@ -28,6 +28,9 @@ from pathlib import Path
 import httpx
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from http_load import open_loop  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-intake-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -69,26 +72,14 @@ def _start(work: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("bench_intake: healcrew serve did not come up")
 
 
-async def _open_loop(url: str, path: str, body: bytes | None, count: int, rate: float) -> tuple[list[float], float]:
-    """Latencies (s) of ``count`` requests leaving every 1/rate s, and the wall time until the last answer."""
-    latencies: list[float] = []
-    failures: list[int] = []
-    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=60,
-                                 limits=httpx.Limits(max_connections=64, max_keepalive_connections=64)) as client:
-        async def one(at: float) -> None:
-            await asyncio.sleep(max(0.0, at - time.perf_counter()))
-            start = time.perf_counter()
-            r = await (client.post(path, content=body) if body is not None else client.get(path))
-            latencies.append(time.perf_counter() - start)
-            if r.status_code >= 300:
-                failures.append(r.status_code)
-
-        began = time.perf_counter()
-        await asyncio.gather(*(one(began + i / rate) for i in range(count)))
-        wall = time.perf_counter() - began
-    if failures:
-        raise SystemExit(f"bench_intake: {len(failures)} requests to {path} failed ({sorted(set(failures))})")
-    return sorted(latencies), wall
+def _open_loop(url: str, path: str, body: bytes | None, count: int, rate: float) -> tuple[list[float], float]:
+    """Latencies (s, from each request's due time) of ``count`` requests due every 1/rate s, and the wall time."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    load = asyncio.run(open_loop(host, int(port), path, count=count, rate=rate, body=body, headers=AUTH))
+    failed = {code: n for code, n in load.statuses.items() if code >= 300}
+    if failed:
+        raise SystemExit(f"bench_intake: requests to {path} failed: {failed}")
+    return load.latencies, load.wall
 
 
 def _cpu(pid: int) -> float:
@@ -120,9 +111,9 @@ def main() -> int:
         try:
             first = httpx.post(f"{url}/alerts", content=body, headers=AUTH, timeout=10).json()
             server, cpu_before, client_before = psutil.Process(proc.pid), _cpu(proc.pid), time.process_time()
-            storm, storm_wall = asyncio.run(_open_loop(url, "/alerts", body, args.alerts, args.rate))
+            storm, storm_wall = _open_loop(url, "/alerts", body, args.alerts, args.rate)
             server_cpu, client_cpu = _cpu(server.pid) - cpu_before, time.process_time() - client_before
-            health, health_wall = asyncio.run(_open_loop(url, "/healthz", None, args.alerts, args.rate))
+            health, health_wall = _open_loop(url, "/healthz", None, args.alerts, args.rate)
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
                 page = httpx.get(f"{url}/incidents", headers=AUTH, timeout=10).json()
