@@ -49,6 +49,8 @@ else
   "$PYTHON" -m pip wheel --quiet --disable-pip-version-check --wheel-dir "$deps/wheels" .
   rm -f "$deps"/wheels/healcrew-*.whl
   touch "$deps/.complete"
+  # The wheelhouses of earlier pyproject.toml versions are of no further use.
+  find "$cache" -mindepth 1 -maxdepth 1 -name 'deps-py*' ! -path "$deps" -exec rm -rf {} +
 fi
 
 # git and what it needs beyond the base image, from the host's apt (the base is debootstrapped from it).
