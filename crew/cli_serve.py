@@ -60,8 +60,11 @@ def serve(
         pipeline = ArgoPipeline(argo, Path(service_config.out_dir), Metrics(), progress=store_progress(store))
     else:
         pipeline = FlowPipeline(Path(service_config.out_dir), Metrics(), processes=workers)
+    # Only the local executor runs sandboxes on this machine's Docker engine; with argo, the Workflow's pods do,
+    # so a healcrew pod in a cluster (no engine) is ready without one.
     app = create_app(store, service_config, secrets, pipeline, workers=workers,
-                     audit=AuditLog(audit_log or default_audit_path()))  # type: ignore[arg-type]
+                     audit=AuditLog(audit_log or default_audit_path()),
+                     check_docker=executor == "local")  # type: ignore[arg-type]
     pipeline.metrics = app.state.metrics
     pipeline.brain = (chosen, settings.model_dump() if settings is not None else None)
     from crew.cli import _sweep

@@ -47,3 +47,7 @@ for py in ${HEALCREW_PYTHONS:-}; do
   .venv/bin/healcrew sandbox build-image --python "$py"
 done
 step_done "sandbox base image"
+
+# The healcrew image itself (deploy/Dockerfile), built from a wheelhouse with no network in the build.
+PYTHON=.venv/bin/python bash deploy/build-image.sh
+step_done "healcrew image"

@@ -14,7 +14,8 @@ import yaml
 from crew.errors import HealcrewError
 from crew.llm.answers import ROLE_ANSWERS, Answer
 
-PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
+PROMPTS = Path(__file__).resolve().parents[1] / "prompts"
+"""``crew/prompts``: a link to the repo's ``prompts/`` in a checkout, the files themselves in a wheel."""
 SCHEMA_HEADING = "## Output schema"
 
 
