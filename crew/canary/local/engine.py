@@ -258,8 +258,11 @@ class LocalCanary:
             analysis = self._analysis(step, hashes)
         end = time.monotonic()
         observed = router.between(start, end)
-        metrics, verdict = judging.judge_step(observed, router.between(self.origin, start), self.origin)
+        metrics, verdict = judging.judge_step(observed, self.origin)
         requests = {side: sum(1 for o in observed if o.side == side) for side in ("canary", "stable")}
+        idle = [side for side, n in requests.items() if n == 0]
+        if verdict is None and idle and step.kind != "setWeight":
+            note = "; ".join(filter(None, [note, f"not judged: {idle[0]} served no traffic in this step"]))
         failure = None
         if analysis is not None and analysis.phase != "Successful":
             failure = f"step {step.index} (analysis {', '.join(step.templates)}): {analysis.message}"

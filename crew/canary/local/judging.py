@@ -4,10 +4,13 @@ Kayenta judges time series, not single requests: the requests of each side are c
 windows of ``WINDOW`` seconds, and each window with traffic on a side gives that side one
 sample of its error rate (5xx share) and one of its mean latency. Windows keep the
 Mann-Whitney test honest: a per-request test on thousands of requests would flag any shift,
-however small, between two containers that merely landed on different cores. A step whose
-canary (or stable) had fewer than ``MIN_WINDOWS`` windows is not judged on its own; at weight
-0 or 100 one side has no traffic, and the judge compares with that side's windows from the
-steps before (its last known behaviour).
+however small, between two containers that merely landed on different cores. Only windows in
+which *both* sides served traffic are compared, as Kayenta compares canary and baseline over the
+same interval: the machine's load moves both alike then, and a step judged against the other
+side's earlier windows (at weight 100 stable serves nothing) judged the machine, not the build;
+under a busy CI a good fix was aborted that way. A step with fewer than ``MIN_WINDOWS`` shared
+windows is not judged (its metrics are still recorded); the AnalysisTemplate's own conditions
+still decide its analysis steps.
 """
 
 from __future__ import annotations
@@ -27,18 +30,31 @@ SPECS = [MetricSpec(name="error_rate", direction="increase", critical=True),
          MetricSpec(name="latency_mean_seconds", direction="increase")]
 
 
-def windows(observations: list[Observation], side: str, origin: float) -> dict[str, list[float]]:
-    """Per-window samples of one side: error_rate and latency_mean_seconds."""
-    groups: dict[int, list[Observation]] = defaultdict(list)
-    for o in observations:
-        if o.side == side:
-            groups[int((o.at - origin) // WINDOW)].append(o)
+def windows(observations: list[Observation], side: str, origin: float,
+            keep: set[int] | None = None) -> dict[str, list[float]]:
+    """Per-window samples of one side: error_rate and latency_mean_seconds (only windows in ``keep``)."""
+    groups = _groups(observations, side, origin)
     errors, latency = [], []
     for key in sorted(groups):
+        if keep is not None and key not in keep:
+            continue
         group = groups[key]
         errors.append(sum(1 for o in group if o.code >= 500) / len(group))
         latency.append(float(np.mean([o.seconds for o in group])))
     return {"error_rate": errors, "latency_mean_seconds": latency}
+
+
+def _groups(observations: list[Observation], side: str, origin: float) -> dict[int, list[Observation]]:
+    groups: dict[int, list[Observation]] = defaultdict(list)
+    for o in observations:
+        if o.side == side:
+            groups[int((o.at - origin) // WINDOW)].append(o)
+    return groups
+
+
+def shared_windows(observations: list[Observation], origin: float) -> set[int]:
+    """The windows in which both sides served at least one request."""
+    return set(_groups(observations, "canary", origin)) & set(_groups(observations, "stable", origin))
 
 
 def summary(observations: list[Observation], side: str) -> dict[str, float | None]:
@@ -52,32 +68,27 @@ def summary(observations: list[Observation], side: str) -> dict[str, float | Non
             "latency_p90_seconds": float(np.percentile(seconds, 90))}
 
 
-def judge_step(step_obs: list[Observation], history: list[Observation], origin: float
-               ) -> tuple[list[StepMetric], JudgeVerdict | None]:
-    """The step's metrics and, when both sides have enough windows, the judge's verdict."""
-    canary = windows(step_obs, "canary", origin)
-    stable = windows(step_obs, "stable", origin)
-    if not stable["error_rate"]:
-        stable = windows(history, "stable", origin)  # all traffic on the canary: stable as it last was
-    if not canary["error_rate"]:
-        canary = windows(history, "canary", origin)
+def judge_step(step_obs: list[Observation], origin: float) -> tuple[list[StepMetric], JudgeVerdict | None]:
+    """The step's metrics and, when both sides served in enough of the same windows, the judge's verdict."""
+    shared = shared_windows(step_obs, origin)
+    canary, stable = windows(step_obs, "canary", origin, shared), windows(step_obs, "stable", origin, shared)
     c_sum, s_sum = summary(step_obs, "canary"), summary(step_obs, "stable")
     metrics = [StepMetric(name=name, canary=_finite(c_sum[name]), stable=_finite(s_sum[name]),
-                          canary_samples=canary.get(name, []), stable_samples=stable.get(name, []))
+                          canary_samples=canary[name], stable_samples=stable[name])
                for name in ("error_rate", "latency_mean_seconds")]
     metrics.append(StepMetric(name="latency_p90_seconds", canary=_finite(c_sum["latency_p90_seconds"]),
                               stable=_finite(s_sum["latency_p90_seconds"])))
-    if min(len(canary["error_rate"]), len(stable["error_rate"])) < MIN_WINDOWS:
+    if len(shared) < MIN_WINDOWS:
         return metrics, None
-    samples = {name: (canary[name], stable[name]) for name in canary}
-    return metrics, judge(samples, SPECS)
+    return metrics, judge({name: (canary[name], stable[name]) for name in canary}, SPECS)
 
 
 def judge_all(observations: list[Observation], origin: float) -> JudgeVerdict | None:
-    """The judge over the whole canary, every window of each side."""
-    canary, stable = windows(observations, "canary", origin), windows(observations, "stable", origin)
-    if min(len(canary["error_rate"]), len(stable["error_rate"])) < MIN_WINDOWS:
+    """The judge over the whole canary: every window in which both sides served."""
+    shared = shared_windows(observations, origin)
+    if len(shared) < MIN_WINDOWS:
         return None
+    canary, stable = windows(observations, "canary", origin, shared), windows(observations, "stable", origin, shared)
     return judge({name: (canary[name], stable[name]) for name in canary}, SPECS)
 
 
