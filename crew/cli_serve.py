@@ -28,6 +28,9 @@ def serve(
     argo_namespace: Annotated[str, typer.Option("--argo-namespace", help="Namespace of the Workflows.")] =
         "healcrew",
     image: Annotated[str | None, typer.Option("--image", help="healcrew image the Workflow steps run.")] = None,
+    sandbox_image: Annotated[str | None, typer.Option(
+        "--sandbox-image", envvar="HEALCREW_SANDBOX_IMAGE", help="Image the Workflow's sandbox pods run the repo's "
+        "code in; it must hold the repo's runtime and test dependencies (default: the healcrew image).")] = None,
 ) -> None:
     """Accept alerts, queue incidents, run fixes; needs HEALCREW_WEBHOOK_TOKEN or HEALCREW_WEBHOOK_HMAC_KEY."""
     import uvicorn
@@ -56,7 +59,8 @@ def serve(
         from crew.workflows.settings import ArgoSettings
 
         argo = ArgoSettings.model_validate({"server": argo_server or "", "namespace": argo_namespace,
-                                            **({"image": image} if image else {})})
+                                            **({"image": image} if image else {}),
+                                            **({"sandbox_image": sandbox_image} if sandbox_image else {})})
         pipeline = ArgoPipeline(argo, Path(service_config.out_dir), Metrics(), progress=store_progress(store))
     else:
         pipeline = FlowPipeline(Path(service_config.out_dir), Metrics(), processes=workers)

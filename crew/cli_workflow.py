@@ -15,6 +15,9 @@ def render_cmd(
     bundle: Annotated[Path, typer.Argument(help="Incident bundle folder.")],
     image: Annotated[str | None, typer.Option("--image", help="The healcrew image the steps run.")] = None,
     namespace: Annotated[str | None, typer.Option("--namespace", help="Namespace of the Workflow.")] = None,
+    sandbox_image: Annotated[str | None, typer.Option(
+        "--sandbox-image", help="The image the repair step's sandbox pods run the repo's code in (it must hold "
+        "the repo's runtime and test dependencies); default: the healcrew image.")] = None,
 ) -> None:
     """Print the Workflow YAML that ``serve --executor argo`` would submit for BUNDLE."""
     from crew.bundle import load_bundle
@@ -28,6 +31,8 @@ def render_cmd(
         values["image"] = image
     if namespace:
         values["namespace"] = namespace
+    if sandbox_image:
+        values["sandbox_image"] = sandbox_image
     typer.echo(render(incident, ArgoSettings.model_validate(values)), nl=False)
 
 
@@ -42,12 +47,14 @@ def stage_cmd(
                                                     "bundle (deliver).")] = None,
     repo: Annotated[Path | None, typer.Option("--repo", help="The repo checkout, replacing the incident's.")] =
         None,
+    sandbox: Annotated[str | None, typer.Option("--sandbox", help="Where repo code runs: docker, process, "
+                                                "kubernetes (a pod per run) or auto; default: the state's.")] = None,
 ) -> None:
     """Run stage NAME of crew.flow on the record in --in; write the state to --out."""
     from crew.workflows import stages
 
     state = stages.run_stage(name, src, stages.delivery_arg(delivery), out_dir=str(bundle_dir) if bundle_dir else None,
-                             repo=str(repo) if repo else None)
+                             repo=str(repo) if repo else None, sandbox=sandbox)
     stages.write(state, out, params)
     if report is not None and state.incident is not None:
         report.parent.mkdir(parents=True, exist_ok=True)

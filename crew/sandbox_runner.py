@@ -20,6 +20,8 @@ _NOTES = {
               "memory/pids/CPU limits.",
     "process": "process backend: weaker isolation than a container (bubblewrap namespaces with resource "
                "limits).",
+    "kubernetes": "Kubernetes pod: non-root, read-only root, all capabilities dropped, no service-account token, "
+                  "egress denied by NetworkPolicy, CPU/memory limits.",
 }
 
 
@@ -89,6 +91,6 @@ class SandboxRunner:
 
 
 def open_runner(repo: GitRepo | Path, backend: str = "auto", python: str | None = None) -> SandboxRunner:
-    """A runner for ``repo`` on the requested backend (``docker``, ``process`` or ``auto``); ``python``
+    """A runner for ``repo`` on the requested backend (``docker``, ``process``, ``kubernetes`` or ``auto``); ``python``
     (``X.Y``) overrides the Python chosen from the repository."""
     return SandboxRunner(repo if isinstance(repo, GitRepo) else GitRepo(repo), backend, python=python)

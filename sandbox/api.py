@@ -51,6 +51,8 @@ class BackendChoice(BaseModel):
 
     name: str
     reason: str
+    namespace: str | None = None
+    """kubernetes: the namespace the sandbox pods run in."""
 
 
 START_DOCKER_HINT = ("start the Docker engine (e.g. `systemctl start docker`, or `dockerd &` as root) or pass "
@@ -60,22 +62,32 @@ START_DOCKER_HINT = ("start the Docker engine (e.g. `systemctl start docker`, or
 _AUTO_NEEDS = "--sandbox auto needs a Docker engine and none answered ("
 
 
-def choose_backend(requested: BackendName = "auto", ping_timeout: float = 3.0) -> tuple[BackendChoice, Any]:
-    """Resolve ``docker|process|auto``; returns the choice and a connected docker client (or None).
+def choose_backend(requested: BackendName = "auto", ping_timeout: float = 3.0,
+                   config: SandboxConfig | None = None) -> tuple[BackendChoice, Any]:
+    """Resolve ``docker|process|kubernetes|auto``; the choice and its client: a connected docker
+    client, the ``kubernetes`` ``ApiClient``, or None (process).
 
     ``auto`` means a container: with no engine it is an ``EngineUnavailableError`` saying how to
     start one or to ask for the process backend explicitly; repo code never silently moves onto
-    the host. ``process`` is only granted where bubblewrap can isolate it.
+    the host. ``process`` is only granted where bubblewrap can isolate it. ``kubernetes`` is only
+    ever chosen by name (``auto`` never picks it, even in a cluster): it needs ``config.pod_image``
+    and a cluster (in-cluster service account, else kubeconfig), else a one-line ``SandboxError``.
     """
     from sandbox.docker_backend import connect
 
+    if requested == "kubernetes":
+        from sandbox.k8s_backend import connect as kube_connect
+
+        api, namespace, where = kube_connect(config or SandboxConfig())
+        return BackendChoice(name="kubernetes", reason=f"kubernetes requested ({where}, namespace {namespace})",
+                             namespace=namespace), api
     if requested == "process":
         from sandbox.process_backend import require_isolation
 
         require_isolation()
         return BackendChoice(name="process", reason="process backend requested (bubblewrap)"), None
     if requested not in ("docker", "auto"):
-        raise SandboxError(f"sandbox must be docker, process or auto, not {requested!r}")
+        raise SandboxError(f"sandbox must be docker, process, kubernetes or auto, not {requested!r}")
     try:
         client = connect(ping_timeout=ping_timeout)
     except EngineUnavailableError as exc:
@@ -145,6 +157,8 @@ class Sandbox:
         with _SLOTS:
             if self.choice.name == "docker":
                 result, xml = self._run_docker(argv, limit, junit, env)
+            elif self.choice.name == "kubernetes":
+                result, xml = self._run_kubernetes(argv, limit, junit, env)
             else:
                 result, xml = self._run_process(argv, limit, junit, env)
         if xml:
@@ -163,6 +177,18 @@ class Sandbox:
         if self._tar is None:
             self._tar = self.workspace.tar_file()
         return DockerBackend(self.client, self.config).run(self._tar, self.image, argv, timeout, junit, env)
+
+    def _run_kubernetes(self, argv: list[str], timeout: float, junit: str | None,
+                        env: dict[str, str] | None) -> tuple[RunResult, bytes | None]:
+        from kubernetes import client
+
+        from sandbox.k8s_backend import KubernetesBackend
+
+        assert self.image is not None and self.choice.namespace is not None
+        if self._tar is None:
+            self._tar = self.workspace.tar_file()
+        backend = KubernetesBackend(client.CoreV1Api(self.client), self.choice.namespace, self.config)
+        return backend.run(self._tar.read_bytes(), self.image, argv, timeout, junit, env)
 
     def _run_process(self, argv: list[str], timeout: float, junit: str | None,
                      env: dict[str, str] | None) -> tuple[RunResult, bytes | None]:
@@ -195,7 +221,12 @@ def prepare(
     files: dict[str, str] | None = None, config: SandboxConfig | None = None, log: Log | None = None,
 ) -> Sandbox:
     """Copy ``repo`` at ``commit``, apply ``patch`` (diff text or a file) and ``files``, pick the
-    backend and, for docker, make sure the base and environment images exist (cached)."""
+    backend and, for docker, make sure the base and environment images exist (cached).
+
+    The kubernetes backend builds no image: its pods run ``config.pod_image`` as it is, so that
+    image must already hold the repo's runtime and test dependencies (e.g. the service's own
+    test image), since a step in a cluster has no engine to build one with.
+    """
     cfg = config or SandboxConfig()
     log = log or _quiet
     if isinstance(patch, Path):
@@ -206,9 +237,12 @@ def prepare(
     workspace = make_workspace(repo, commit, patch, files)
     client = None
     try:
-        choice, client = choose_backend(cfg.backend)
+        choice, client = choose_backend(cfg.backend, config=cfg)
         image, images, python = None, [], None
-        if client is not None:
+        if choice.name == "kubernetes":
+            image = cfg.pod_image
+            log(f"kubernetes: pods run {image} as it is; {choice.reason}")
+        elif client is not None:
             python = pick_python(client, workspace.path, cfg)
             log(f"python {python.version}: {python.reason}")
             base = ensure_base_image(client, cfg.image, cfg.pull_timeout, cfg.cache_dir, log,

@@ -8,7 +8,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-BackendName = Literal["docker", "process", "auto"]
+BackendName = Literal["docker", "process", "auto", "kubernetes"]
+
+
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None
 
 
 def default_cache_dir() -> Path:
@@ -23,8 +27,10 @@ class SandboxConfig(BaseModel):
 
     backend: BackendName = "auto"
     """Where code runs: ``docker`` (containers), ``process`` (bubblewrap only, weaker isolation;
-    refused where bubblewrap cannot create namespaces) or ``auto`` (a container: fails when no
-    engine answers, never falls back to running the repo's code outside one)."""
+    refused where bubblewrap cannot create namespaces), ``kubernetes`` (one locked-down pod per
+    run, through the cluster's API; only when asked for by name) or ``auto`` (a container: fails
+    when no engine answers, never falls back to running the repo's code outside one, never
+    picks ``kubernetes``)."""
 
     image: str | None = None
     """Base image to build the environment image on. ``None`` means healcrew's own base image
@@ -76,3 +82,21 @@ class SandboxConfig(BaseModel):
 
     cache_dir: Path = Field(default_factory=default_cache_dir)
     """Where wheelhouses and image build inputs are cached."""
+
+    pod_image: str | None = Field(default_factory=lambda: _env("HEALCREW_SANDBOX_IMAGE"))
+    """kubernetes: the image every sandbox pod runs the repo's code in, as it is (nothing is built
+    or installed into it: a cluster step has no engine to build with). It must hold ``python3``
+    and the repo's runtime and test dependencies, e.g. the service's own test image. Default
+    ``$HEALCREW_SANDBOX_IMAGE``; the kubernetes backend refuses to start without one."""
+
+    kube_namespace: str | None = Field(default_factory=lambda: _env("HEALCREW_SANDBOX_NAMESPACE"))
+    """kubernetes: the namespace the sandbox pods and their ConfigMaps are made in. Default
+    ``$HEALCREW_SANDBOX_NAMESPACE``, else the namespace of the pod healcrew runs in (in a
+    cluster), else the kubeconfig context's, else ``default``."""
+
+    kubeconfig: Path | None = None
+    """kubernetes: the kubeconfig file to use. ``None``: the in-cluster service account when
+    running in a pod, else ``$KUBECONFIG`` or ``~/.kube/config``."""
+
+    kube_context: str | None = None
+    """kubernetes: the kubeconfig context to use (implies a kubeconfig); ``None``: its current context."""

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from sandbox.config import SandboxConfig
@@ -30,6 +32,11 @@ MARKER = "HEALCREW-RESULT "
 MAX_REPO_BYTES = 1_000_000  # a ConfigMap (an etcd object) holds at most 1 MiB
 LIFETIME_SLACK = 60
 INPUT = "/healcrew/input"
+SERVICE_ACCOUNT_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+NO_CLUSTER = ("the kubernetes sandbox needs a cluster: not running in one (no KUBERNETES_SERVICE_HOST) and "
+              "no kubeconfig ($KUBECONFIG or ~/.kube/config)")
+NO_IMAGE = ("the kubernetes sandbox needs an image holding python3 and the repo's runtime and test dependencies "
+            "(e.g. the service's test image): set HEALCREW_SANDBOX_IMAGE (SandboxConfig.pod_image)")
 
 WRAPPER = r"""
 import base64, json, os, subprocess, sys, tarfile, tempfile, time
@@ -60,6 +67,63 @@ o, e = capped(out_path), capped(err_path)
 print("HEALCREW-RESULT " + json.dumps({"exit_code": code, "timed_out": timed_out, "duration": duration,
       "stdout": o, "stderr": e, "junit": found}), flush=True)
 """
+
+
+def connect(config: SandboxConfig) -> tuple[Any, str, str]:
+    """An ``ApiClient`` for the sandbox pods, their namespace, and where both came from.
+
+    An explicit ``kubeconfig`` or ``kube_context`` is used as given; otherwise the in-cluster
+    service account when running in a pod, else the default kubeconfig. Nothing is changed in
+    the ``kubernetes`` package's global configuration. Failures are one-line ``SandboxError`` messages.
+    """
+    import yaml
+    from kubernetes import client
+    from kubernetes import config as kube_config
+    from kubernetes.config.config_exception import ConfigException
+
+    if not config.pod_image:
+        raise SandboxError(NO_IMAGE)
+    settings = client.Configuration()
+    namespace: str | None = None
+    explicit = config.kubeconfig is not None or config.kube_context is not None
+    where = ""
+    if not explicit:
+        try:
+            kube_config.load_incluster_config(client_configuration=settings)
+        except ConfigException:
+            pass
+        else:
+            where = "the in-cluster service account"
+            try:
+                namespace = SERVICE_ACCOUNT_NAMESPACE.read_text(encoding="utf-8").strip() or None
+            except OSError:
+                namespace = None
+    if not where:
+        path = str(config.kubeconfig) if config.kubeconfig is not None else _default_kubeconfig()
+        if path is None:
+            raise SandboxError(NO_CLUSTER)
+        try:
+            kube_config.load_kube_config(config_file=path, context=config.kube_context,
+                                         client_configuration=settings, persist_config=False)
+            contexts, active = kube_config.list_kube_config_contexts(config_file=path)
+        except (ConfigException, OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as exc:
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise SandboxError(f"cannot use the kubeconfig {path}: {detail}") from None
+        chosen = next((c for c in contexts if c.get("name") == config.kube_context), active) \
+            if config.kube_context else active
+        namespace = ((chosen or {}).get("context") or {}).get("namespace")
+        where = f"kubeconfig {path}, context {(chosen or {}).get('name', '?')}"
+    namespace = config.kube_namespace or namespace or "default"
+    return client.ApiClient(settings), namespace, where
+
+
+def _default_kubeconfig() -> str | None:
+    """``$KUBECONFIG`` (its files merged, as kubectl does) when one of them exists, else ``~/.kube/config``."""
+    listed = os.environ.get("KUBECONFIG") or ""
+    if any(Path(p).expanduser().is_file() for p in listed.split(os.pathsep) if p):
+        return listed
+    home = Path("~/.kube/config").expanduser()
+    return str(home) if not listed and home.is_file() else None
 
 
 def sandbox_pod(name: str, image: str, command: list[str], config: SandboxConfig, timeout: float,

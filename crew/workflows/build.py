@@ -9,6 +9,11 @@ exponential backoff) cover transient failures only (``OnError``: the pod was evi
 deleted, its node was lost, an init or wait container failed). A stage that fails on its input
 records why in the state and its step succeeds, so it is never retried into the same failure;
 a step that crashes (exit 3, a bug) fails the Workflow at once.
+
+The repair step validates candidates with the ``kubernetes`` sandbox (``--sandbox kubernetes``):
+a step's pod has no Docker engine, so each sandbox run is a locked-down pod of its own, made
+through the API with the step's service account, in ``ArgoSettings.sandbox_namespace`` and
+running ``ArgoSettings.sandbox_image``, both passed as the environment ``SandboxConfig`` reads.
 """
 
 from __future__ import annotations
@@ -58,7 +63,8 @@ def build_workflow(incident: Any, settings: ArgoSettings) -> Any:
     q = models.Quantity
 
     def step(name: str, *, first: bool = False, extra: list[str] | None = None,
-             inputs: list[Any] | None = None, more: list[Any] | None = None) -> Any:
+             inputs: list[Any] | None = None, more: list[Any] | None = None,
+             env: dict[str, str] | None = None) -> Any:
         args = ["stage", name, "--in", f"{SCRATCH}/in.json", "--out", f"{SCRATCH}/out.json",
                 "--params", f"{SCRATCH}/params", "--report", f"{SCRATCH}/report.json", *(extra or [])]
         if remote:
@@ -71,7 +77,8 @@ def build_workflow(incident: Any, settings: ArgoSettings) -> Any:
                      Artifact(name="report", path=f"{SCRATCH}/report.json"), *(more or []),
                      *(Parameter(name=p, value_from=models.ValueFrom(path=f"{SCRATCH}/params/{p}", default=""))
                        for p in params)],
-            env=[Env(name="HEALCREW_CORRELATION_ID", value=incident.correlation_id or incident.id)],
+            env=[Env(name="HEALCREW_CORRELATION_ID", value=incident.correlation_id or incident.id),
+                 *(Env(name=k, value=v) for k, v in (env or {}).items())],
             env_from=[models.EnvFromSource(secret_ref=models.SecretEnvSource(name=settings.secret, optional=True))],
             volumes=[EmptyDirVolume(name="scratch", mount_path=SCRATCH, size_limit=q("1Gi"))],
             security_context=models.SecurityContext(
@@ -103,7 +110,8 @@ def build_workflow(incident: Any, settings: ArgoSettings) -> Any:
     ) as workflow:
         monitor = step("monitor", first=True, inputs=[RawArtifact(
             name="incident", path=f"{SCRATCH}/in.json", data="{{workflow.parameters.incident}}")])
-        diagnose, repair, reflect = step("diagnose"), step("repair"), step("reflect")
+        diagnose, reflect = step("diagnose"), step("reflect")
+        repair = step("repair", extra=["--sandbox", "kubernetes"], env=settings.sandbox_env())  # it validates
         supplied = models.ValueFrom(supplied=models.SuppliedValueFrom())  # set by the service when it resumes
         decide = Suspend(name="decide", outputs=[Parameter(name="delivery", value_from=supplied)])
         deliver = step("deliver", inputs=[state_in(), Parameter(name="delivery")],

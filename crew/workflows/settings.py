@@ -19,6 +19,12 @@ class ArgoSettings(BaseModel):
     token_env: str = Field(default="ARGO_TOKEN", description="Environment variable holding the bearer token.")
     verify_tls: bool = Field(default=True, description="Verify the Argo Server's TLS certificate.")
     image: str = Field(default=f"healcrew:{__version__}", description="The healcrew image every step runs.")
+    sandbox_image: str | None = Field(
+        default=None, description="The image the repair step's sandbox pods run the repo's code in, as it is: it "
+        "must hold python3 and the repo's runtime and test dependencies (e.g. the service's own test image), since "
+        "a step cannot build images. Default: the healcrew image, which holds Python and pytest only.")
+    sandbox_namespace: str | None = Field(
+        default=None, description="Namespace of the sandbox pods; default: the Workflow's namespace.")
     service_account: str = Field(default="healcrew-stage", description="Service account of the step pods.")
     secret: str = Field(default="healcrew-tokens", description="Secret whose keys become the steps' environment.")
     active_deadline_seconds: int = Field(default=3600, ge=60, description="The whole Workflow's deadline.")
@@ -27,6 +33,11 @@ class ArgoSettings(BaseModel):
     retries: int = Field(default=3, ge=0, le=10, description="Retries of a step that failed transiently.")
     backoff: str = Field(default="10s", description="First retry delay; doubled each time, at most 5 minutes.")
     poll_seconds: float = Field(default=2.0, gt=0, description="How often the executor reads the status.")
+
+    def sandbox_env(self) -> dict[str, str]:
+        """What a validating step's environment says to the kubernetes sandbox (``SandboxConfig``'s defaults)."""
+        return {"HEALCREW_SANDBOX_IMAGE": self.sandbox_image or self.image,
+                "HEALCREW_SANDBOX_NAMESPACE": self.sandbox_namespace or self.namespace}
 
     def token(self) -> str | None:
         """The bearer token from the environment (never stored in a config file)."""

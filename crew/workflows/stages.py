@@ -53,21 +53,33 @@ def monitor(src: Path, out_dir: str | None = None, repo: str | None = None) -> A
     return state
 
 
+SANDBOXES = ("docker", "process", "kubernetes", "auto")
+"""What ``--sandbox`` of a step may name; the Workflow's repair step names ``kubernetes``."""
+
+
 def run_stage(name: str, src: Path, delivery: dict[str, Any] | None = None, out_dir: str | None = None,
-              repo: str | None = None) -> Any:
+              repo: str | None = None, sandbox: str | None = None) -> Any:
     """Run stage ``name`` on the record in ``src``; the resulting ``FlowState``.
 
     ``repo`` replaces the incident's repository path: a step clones it into its own scratch folder.
+    ``sandbox`` replaces the backend the state carries (a step in a cluster has no Docker engine).
     """
     from crew.flow import Stages
 
+    if sandbox is not None and sandbox not in SANDBOXES:
+        raise BadInputError(f"--sandbox must be {', '.join(SANDBOXES[:-1])} or auto, not {sandbox!r}")
     if name == "monitor":
-        return monitor(src, out_dir, repo)
+        state = monitor(src, out_dir, repo)
+        if sandbox is not None:
+            state.sandbox = sandbox
+        return state
     if name not in STAGES:
         raise BadInputError(f"unknown stage {name!r}; one of {', '.join(STAGES)}")
     state = _state(src)
     if repo is not None and state.incident is not None:
         state.incident.repo = repo
+    if sandbox is not None:
+        state.sandbox = sandbox
     stages = Stages(state)
     if name == "diagnose":
         stages.diagnostic()

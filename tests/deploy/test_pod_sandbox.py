@@ -1,9 +1,10 @@
-"""The Kubernetes pod sandbox: every restriction in the pod spec, and a run through a replayed API.
+"""The Kubernetes pod sandbox: every restriction in the pod spec, and runs through a replayed API.
 
 The replayed API answers as the Kubernetes API documents (create, read, log, delete of pods and
 ConfigMaps). Its "kubelet" runs the pod's real command, the wrapper, on a tiny repo this test
 writes itself (trusted code, not a repo under repair), so the framed result the backend parses
-is the one the wrapper really prints.
+is the one the wrapper really prints. The same replayed API serves ``Sandbox`` with the
+``kubernetes`` backend, reached through a kubeconfig as a user would reach a cluster.
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from sandbox.api import choose_backend, prepare
 from sandbox.config import SandboxConfig
-from sandbox.errors import SandboxError
+from sandbox.errors import EngineUnavailableError, SandboxError
 from sandbox.k8s_backend import INPUT, KubernetesBackend, egress_policy, sandbox_pod
 from tests.replay_server import ReplayServer, Reply, Request, serving
+from tests.sandbox.conftest import make_git_repo
 
 NS = "healcrew"
 
@@ -115,7 +119,11 @@ class FakeKube:
         cm = self.configmaps[pod["spec"]["volumes"][2]["configMap"]["name"]]
         (inp / "repo.tar").write_bytes(base64.b64decode(cm["binaryData"]["repo.tar"]))
         argv = [sys.executable if a == "python3" else a for a in c["command"]]
-        argv = [str(work) if a == "/work" else str(inp) if a == INPUT else a for a in argv]
+        # python3 -I -c WRAPPER workdir cap timeout junit input command...: the pod's paths, here
+        assert argv[4] == "/work" and argv[8] == INPUT
+        argv[4], argv[8] = str(work), str(inp)
+        if argv[7].startswith("/work/"):
+            argv[7] = str(work) + argv[7].removeprefix("/work")
         if self.oom:
             log, state = "", {"terminated": {"exitCode": 137, "reason": "OOMKilled"}}
         else:
@@ -199,3 +207,109 @@ def test_api_refusals_and_oversized_repos_are_one_line_errors(tmp_path: Path, mo
         assert not fake.configmaps  # the ConfigMap made before the refusal was deleted
         with pytest.raises(SandboxError, match="at most 1000000"):
             _backend(server).run(b"x" * 1_000_001, "sbx:1", ["python"], timeout=30)
+
+
+def _kubeconfig(path: Path, server: str, namespace: str | None = None) -> Path:
+    context: dict[str, Any] = {"cluster": "replay", "user": "replay", **({"namespace": namespace} if namespace else {})}
+    path.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "replay",
+        "clusters": [{"name": "replay", "cluster": {"server": server}}],
+        "contexts": [{"name": "replay", "context": context}],
+        "users": [{"name": "replay", "user": {"token": "t0ken"}}]}), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def no_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Not in a pod, no kubeconfig anywhere the client looks, no sandbox settings from the environment."""
+    for name in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "HEALCREW_SANDBOX_IMAGE",
+                 "HEALCREW_SANDBOX_NAMESPACE"):
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("KUBECONFIG", str(home / "missing-kubeconfig"))
+    return home
+
+
+def test_a_sandbox_on_the_kubernetes_backend_runs_pytest_in_pods_and_leaves_none(
+        kube: tuple[FakeKube, ReplayServer], no_cluster: Path, tmp_path: Path) -> None:
+    fake, server = kube
+    repo, _first = make_git_repo(tmp_path)
+    config = SandboxConfig(backend="kubernetes", pod_image="pricing-tests:1.4", timeout=60,
+                           kubeconfig=_kubeconfig(tmp_path / "kubeconfig", server.url, namespace=NS))
+    pytest_cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--junitxml=.junit.xml"]
+    with prepare(repo, config=config) as box:
+        assert box.backend == "kubernetes" and box.choice.namespace == NS  # the context's namespace
+        assert box.image == "pricing-tests:1.4" and box.images == [] and box.python is None  # nothing built
+        passing = box.run([*pytest_cmd, "tests/test_calc.py::test_ok"])
+        failing = box.run([*pytest_cmd, "tests/test_calc.py::test_zero"])
+    assert passing.backend == "kubernetes" and passing.ok and passing.exit_code == 0
+    assert [(t.test_id, t.outcome) for t in passing.tests] == [("tests/test_calc.py::test_ok", "passed")]
+    assert failing.exit_code == 1 and not failing.ok and not failing.timed_out
+    (case,) = failing.tests
+    assert (case.test_id, case.outcome, case.exc_type) == ("tests/test_calc.py::test_zero", "failed",
+                                                           "ZeroDivisionError")
+    assert "1 failed" in failing.stdout
+    created = [json.loads(r.body) for r in server.requests if r.method == "POST" and r.path.endswith("/pods")]
+    assert len(created) == 2
+    assert {c["spec"]["containers"][0]["image"] for c in created} == {"pricing-tests:1.4"}
+    assert all(r.path.startswith(f"/api/v1/namespaces/{NS}/") for r in server.requests)
+    assert all(r.headers.get("authorization") == "Bearer t0ken" for r in server.requests)
+    assert not fake.pods and not fake.configmaps
+    assert sorted(x.split("/")[0] for x in fake.deleted) == ["configmaps"] * 2 + ["pods"] * 2
+
+
+def test_the_kubernetes_backend_without_a_cluster_is_a_one_line_error(no_cluster: Path, tmp_path: Path) -> None:
+    with pytest.raises(SandboxError) as caught:
+        choose_backend("kubernetes", config=SandboxConfig(pod_image="svc-tests:1"))
+    assert str(caught.value).startswith("the kubernetes sandbox needs a cluster: not running in one")
+    assert "\n" not in str(caught.value)
+    broken = tmp_path / "broken-kubeconfig"
+    broken.write_text("clusters: [\n", encoding="utf-8")
+    with pytest.raises(SandboxError, match=r"^cannot use the kubeconfig .*broken-kubeconfig: [^\n]+$"):
+        choose_backend("kubernetes", config=SandboxConfig(pod_image="svc-tests:1", kubeconfig=broken))
+    with pytest.raises(SandboxError, match=r"^the kubernetes sandbox needs an image .*HEALCREW_SANDBOX_IMAGE"):
+        choose_backend("kubernetes", config=SandboxConfig())  # checked before the cluster: nothing to run without it
+    with pytest.raises(SandboxError, match="needs a cluster"):  # prepare goes through the same choice
+        prepare(make_git_repo(tmp_path)[0], config=SandboxConfig(backend="kubernetes", pod_image="svc-tests:1"))
+
+
+def test_the_sandbox_settings_come_from_the_environment_the_workflow_step_sets(
+        no_cluster: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HEALCREW_SANDBOX_IMAGE", "svc-tests:2")
+    monkeypatch.setenv("HEALCREW_SANDBOX_NAMESPACE", "repairs")
+    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9", "elsewhere")))
+    config = SandboxConfig(backend="kubernetes")
+    assert (config.pod_image, config.kube_namespace) == ("svc-tests:2", "repairs")
+    choice, api = choose_backend("kubernetes", config=config)
+    try:
+        assert choice.name == "kubernetes" and choice.namespace == "repairs"  # the setting beats the context's
+        assert api.configuration.host == "http://127.0.0.1:9"
+    finally:
+        api.close()
+
+
+def test_auto_never_picks_kubernetes_even_in_a_cluster(
+        no_cluster: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sandbox.docker_backend
+
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "127.0.0.1")  # as in a pod
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "9")
+    monkeypatch.setenv("KUBECONFIG", str(_kubeconfig(tmp_path / "kubeconfig", "http://127.0.0.1:9", NS)))
+    monkeypatch.setenv("HEALCREW_SANDBOX_IMAGE", "svc-tests:1")
+
+    def no_engine(*_: Any, **__: Any) -> Any:
+        raise EngineUnavailableError("no engine answered")
+
+    monkeypatch.setattr(sandbox.docker_backend, "connect", no_engine)
+    with pytest.raises(EngineUnavailableError, match="--sandbox auto needs a Docker engine"):
+        choose_backend("auto")
+
+    class Engine:
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(sandbox.docker_backend, "connect", lambda *_, **__: Engine())
+    choice, client = choose_backend("auto")
+    assert choice.name == "docker" and isinstance(client, Engine)

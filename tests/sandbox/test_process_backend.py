@@ -114,8 +114,10 @@ def test_auto_does_not_fall_back_to_process_when_no_base_image_can_be_made(
     def no_image(*args: object, **kwargs: object) -> None:
         raise ImageError("debootstrap needs root")
 
-    monkeypatch.setattr(sandbox.api, "choose_backend",
-                        lambda requested: (sandbox.api.BackendChoice(name="docker", reason="test"), _FakeClient()))
+    def docker(requested: str, config: object = None) -> tuple[sandbox.api.BackendChoice, _FakeClient]:
+        return sandbox.api.BackendChoice(name="docker", reason="test"), _FakeClient()
+
+    monkeypatch.setattr(sandbox.api, "choose_backend", docker)
     monkeypatch.setattr(sandbox.api, "ensure_base_image", no_image)
     for backend in ("auto", "docker"):
         with pytest.raises(ImageError, match="debootstrap needs root"):

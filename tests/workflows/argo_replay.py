@@ -7,7 +7,9 @@ controller walks the DAG's ``depends`` in order and runs each Pod step's real co
 the step's scratch folder mapped to a temp folder and its artifacts and parameters passed as
 Argo would. So the records it produces are made by the same code a cluster's pods would run.
 Faults are injected per step: ``evict`` makes attempts end in ``Error`` (a lost pod; retried),
-``corrupt`` hands a step a broken input (it fails for real; not retried).
+``corrupt`` hands a step a broken input (it fails for real; not retried). A step that asks for
+the pod sandbox (``--sandbox kubernetes``) gets the Docker one here: this controller makes no
+pods, and the pod sandbox has tests of its own (``tests/deploy/test_pod_sandbox.py``).
 """
 
 from __future__ import annotations
@@ -230,6 +232,7 @@ class FakeArgo:
         argv = [re.sub(r"\{\{inputs\.parameters\.([^}]+)\}\}", lambda m: inputs[m.group(1)], a)
                 for a in container.get("args", [])]
         argv = [local(a) if a.startswith(SCRATCH) else a for a in argv]
+        argv = ["docker" if a == "kubernetes" and argv[i - 1] == "--sandbox" else a for i, a in enumerate(argv)]
         assert container["command"] == ["healcrew"], container["command"]
         command = [sys.executable, "-m", "crew.cli", *argv]
         self.commands.append(argv)

@@ -7,8 +7,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
+from crew.errors import BadInputError
 from crew.workflows.build import build_workflow, render, workflow_name
 from crew.workflows.settings import ArgoSettings
 from tests.workflows.conftest import BUNDLE, ROOT
@@ -94,3 +96,55 @@ def test_render_and_stage_refuse_bad_input_in_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2 and "is not a flow state" in done.stderr and "Traceback" not in done.stderr
     done = _cli("stage", "teleport", "--in", str(bad), "--out", str(tmp_path / "out.json"))
     assert done.returncode == 2 and "unknown stage 'teleport'" in done.stderr
+
+
+def _templates(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {t["name"]: t for t in doc["spec"]["templates"]}
+
+
+def test_the_repair_step_validates_in_the_kubernetes_sandbox_with_the_configured_image(incident: Any) -> None:
+    templates = _templates(_spec(incident, namespace="shop", sandbox_image="pricing-tests:1.4"))
+    repair = templates["repair"]["container"]
+    assert repair["args"][repair["args"].index("--sandbox") + 1] == "kubernetes"
+    env = {e["name"]: e["value"] for e in repair["env"]}
+    assert env["HEALCREW_SANDBOX_IMAGE"] == "pricing-tests:1.4"
+    assert env["HEALCREW_SANDBOX_NAMESPACE"] == "shop"  # the Workflow's namespace unless told otherwise
+    assert repair["image"] != "pricing-tests:1.4"  # the step itself runs healcrew; only its sandbox pods do not
+    for name in ("monitor", "diagnose", "reflect", "deliver"):  # they run no repo code
+        assert "--sandbox" not in templates[name]["container"]["args"]
+        assert not any(e["name"].startswith("HEALCREW_SANDBOX_") for e in templates[name]["container"]["env"])
+    doc = _spec(incident, sandbox_namespace="sandboxes")
+    assert doc["spec"]["serviceAccountName"] == "healcrew-stage"  # granted pods and configmaps in deploy/
+    env = {e["name"]: e["value"] for e in _templates(doc)["repair"]["container"]["env"]}
+    assert env == {**env, "HEALCREW_SANDBOX_IMAGE": ArgoSettings().image, "HEALCREW_SANDBOX_NAMESPACE": "sandboxes"}
+
+
+def test_workflow_render_names_the_sandbox_image() -> None:
+    done = _cli("workflow", "render", str(BUNDLE), "--sandbox-image", "pricing-tests:2")
+    assert done.returncode == 0, done.stderr
+    repair = _templates(yaml.safe_load(done.stdout))["repair"]["container"]
+    assert {"name": "HEALCREW_SANDBOX_IMAGE", "value": "pricing-tests:2"} in repair["env"]
+    assert repair["args"][repair["args"].index("--sandbox"):][:2] == ["--sandbox", "kubernetes"]
+
+
+def test_the_repair_stage_runs_its_sandbox_where_the_step_says(
+        incident: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Outside a cluster the pod sandbox cannot start: the stage says so in the state, as any failed stage does."""
+    from crew.workflows.stages import run_stage, write
+
+    for name in ("KUBERNETES_SERVICE_HOST", "HEALCREW_SANDBOX_NAMESPACE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    monkeypatch.setenv("HEALCREW_SANDBOX_IMAGE", "pricing-tests:1")
+    src = tmp_path / "incident.json"
+    src.write_text(incident.model_dump_json(), encoding="utf-8")
+    state = run_stage("monitor", src)
+    assert state.sandbox == "auto"
+    write(state, tmp_path / "monitor.json")
+    write(run_stage("diagnose", tmp_path / "monitor.json"), tmp_path / "diagnose.json")
+    state = run_stage("repair", tmp_path / "diagnose.json", sandbox="kubernetes")
+    assert state.sandbox == "kubernetes" and state.stopped_at == "repair"
+    assert "the kubernetes sandbox needs a cluster" in (state.error or ""), state.error
+    with pytest.raises(BadInputError, match="--sandbox must be docker, process, kubernetes or auto, not 'pod'"):
+        run_stage("repair", tmp_path / "diagnose.json", sandbox="pod")
