@@ -37,7 +37,7 @@ def render_cmd(
 
 
 def stage_cmd(
-    name: Annotated[str, typer.Argument(help="monitor, diagnose, repair, reflect or deliver.")],
+    name: Annotated[str, typer.Argument(help="monitor, diagnose, repair, reflect, deliver or canary.")],
     src: Annotated[Path, typer.Option("--in", help="Input record: the Incident (monitor) or a FlowState.")],
     out: Annotated[Path, typer.Option("--out", help="Where the FlowState is written.")],
     params: Annotated[Path | None, typer.Option("--params", help="Folder for the output parameters.")] = None,
@@ -49,12 +49,15 @@ def stage_cmd(
         None,
     sandbox: Annotated[str | None, typer.Option("--sandbox", help="Where repo code runs: docker, process, "
                                                 "kubernetes (a pod per run) or auto; default: the state's.")] = None,
+    canary: Annotated[str | None, typer.Option("--canary", help="Canary settings JSON: backend, time_scale, "
+                                               "argo (canary).")] = None,
 ) -> None:
     """Run stage NAME of crew.flow on the record in --in; write the state to --out."""
     from crew.workflows import stages
 
     state = stages.run_stage(name, src, stages.delivery_arg(delivery), out_dir=str(bundle_dir) if bundle_dir else None,
-                             repo=str(repo) if repo else None, sandbox=sandbox)
+                             repo=str(repo) if repo else None, sandbox=sandbox,
+                             canary=stages.delivery_arg(canary, "--canary"))
     stages.write(state, out, params)
     if report is not None and state.incident is not None:
         report.parent.mkdir(parents=True, exist_ok=True)

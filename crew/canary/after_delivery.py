@@ -15,6 +15,39 @@ from crew.canary.run import ArgoTarget, CanaryError, LocalRunner, fix_checkout, 
 from crew.handoffs import CanaryResult, RunReport
 
 
+def fill_image(argo: dict[str, Any], commit: str | None, branch: str | None) -> dict[str, Any]:
+    """``argo`` with ``{commit}`` and ``{branch}`` in its image replaced by the delivered fix's.
+
+    The operator's CI builds the fix branch's image; its tag is known only once the fix is pushed.
+    A template naming what the delivery does not have raises ``CanaryError``: a Rollout must never
+    get a half-filled image name.
+    """
+    image = str(argo.get("image") or "")
+    for key, value in (("commit", commit), ("branch", branch)):
+        if "{" + key + "}" in image:
+            if not value:
+                raise CanaryError(f"the fix has no {key} on a remote (not pushed), so there is no image "
+                                  f"{image!r} of it for the argo canary")
+            image = image.replace("{" + key + "}", value)
+    return {**argo, "image": image}
+
+
+def planned_canary(state: Any, backend: str, time_scale: float | None, argo: dict[str, Any] | None) -> None:
+    """Set the canary the service planned (it asked the policy) on a delivered ``FlowState``.
+
+    An argo image it cannot fill makes the canary ``not_run`` with the reason, set here.
+    """
+    state.canary_backend, state.canary_allowed, state.canary_time_scale = backend, True, time_scale
+    if argo is not None and state.delivery is not None:
+        try:
+            argo = fill_image(argo, state.delivery.commit, state.delivery.branch)
+        except CanaryError as exc:
+            state.canary = CanaryResult(backend="argo", decision="not_run", reason=str(exc),
+                                        stable=state.delivery.base_commit, candidate=argo.get("image") or "?")
+            state.canary_backend = "off"
+    state.canary_argo = argo
+
+
 def canary_after_delivery(
     report: RunReport, backend: str, *, time_scale: float | None = None, argo: dict[str, Any] | None = None,
     runner: LocalRunner | None = None, api_client: Any = None,

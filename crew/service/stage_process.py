@@ -69,15 +69,11 @@ def canary(state_json: str, backend: str, time_scale: float | None, argo: dict[s
     An argo image given as a template gets the delivered commit and branch filled in here, where
     the delivery record is.
     """
+    from crew.canary.after_delivery import planned_canary
     from crew.flow import FlowState, Stages
 
     state = FlowState.model_validate_json(state_json)
-    if argo is not None and state.delivery is not None:
-        fill = {"commit": state.delivery.commit or "", "branch": state.delivery.branch or ""}
-        argo = {**argo, "image": str(argo["image"]).replace("{commit}", fill["commit"]).replace("{branch}",
-                                                                                                fill["branch"])}
-    state.canary_backend, state.canary_allowed = backend, True
-    state.canary_time_scale, state.canary_argo = time_scale, argo
+    planned_canary(state, backend, time_scale, argo)
     stages = Stages(state)
     stages.canary()
     return stages.state.model_dump_json()

@@ -350,8 +350,12 @@ class Workers:
                       reason="; ".join(decision.reasons)[:500])
             self._discard(handle, "dry run: nothing is delivered")
             return
+        plan, held = self._canary_plan(entry, row_labels, decision.canary_autostart)
+        plan_canary = getattr(self.pipeline, "plan_canary", None)  # an executor that must know it before delivery
+        if plan_canary is not None:
+            plan_canary(handle, plan)
         if self._deliver(incident_id, entry, handle):
-            self._canary(incident_id, entry, row_labels, handle, decision.canary_autostart)
+            self._canary(incident_id, entry.canary.backend, handle, plan, held)
 
     def _discard(self, handle: Any, reason: str) -> None:
         """Tell an executor whose run lives elsewhere (an Argo Workflow) that it will not be delivered."""
@@ -383,39 +387,46 @@ class Workers:
         self._record("pr_opened", incident_id, {"forge": forge, "link": link or ""})
         return True
 
-    def _canary(self, incident_id: str, entry: ServiceEntry, labels: dict[str, Any], handle: Any,
-                allowed: bool) -> None:
-        """The delivered fix's canary, when the service has one and its policy lets it start by itself.
-
-        Its outcome is the incident's ``canary``; the incident stays ``fixed`` either way (the PR
-        exists and says how the canary went), and an aborted canary leaves the stable version serving.
-        """
+    def _canary_plan(self, entry: ServiceEntry, labels: dict[str, Any],
+                     allowed: bool) -> tuple[dict[str, Any] | None, str | None]:
+        """(the canary to run after delivery, or None; why it is held, or None when there is none to hold)."""
         settings = entry.canary
         if settings.backend == "off":
-            return
-        run = getattr(self.pipeline, "canary", None)
-        reason = ("the policy does not let a canary start by itself (canary_autostart: false)" if not allowed else
-                  None if run is not None else "this executor has no canary step")
-        if reason is not None:
-            self._set(incident_id, canary={"backend": settings.backend, "decision": "not_run", "reason": reason})
-            self._record("canary_step", incident_id, {"step": "held", "reason": reason})
-            return
+            return None, None
+        if not allowed:
+            return None, "the policy does not let a canary start by itself (canary_autostart: false)"
+        if getattr(self.pipeline, "canary", None) is None:
+            return None, "this executor has no canary step"
         argo = None
         if settings.backend == "argo":
             argo = {"namespace": settings.namespace or labels.get("namespace", ""),
                     "rollout": settings.rollout or entry.name,
                     "container": settings.container or entry.container or labels.get("container", ""),
                     "image": settings.image}
+        return {"backend": settings.backend, "time_scale": settings.time_scale, "argo": argo}, None
+
+    def _canary(self, incident_id: str, backend: str, handle: Any, plan: dict[str, Any] | None,
+                held: str | None) -> None:
+        """The delivered fix's canary, when the service has one and its policy lets it start by itself.
+
+        Its outcome is the incident's ``canary``; the incident stays ``fixed`` either way (the PR
+        exists and says how the canary went), and an aborted canary leaves the stable version serving.
+        """
+        if held is not None:
+            self._set(incident_id, canary={"backend": backend, "decision": "not_run", "reason": held})
+            self._record("canary_step", incident_id, {"step": "held", "reason": held})
+            return
+        if plan is None:
+            return
         self._set(incident_id, stage="canary")
-        self._record("canary_step", incident_id, {"step": "started", "backend": settings.backend})
+        self._record("canary_step", incident_id, {"step": "started", "backend": backend})
         start = time.perf_counter()
         try:
-            assert run is not None
-            result = run(handle, settings.backend, settings.time_scale, argo)
+            result = self.pipeline.canary(handle, plan["backend"], plan["time_scale"], plan["argo"])  # type: ignore[attr-defined]
             outcome = {"backend": result.backend, "decision": result.decision, "reason": result.reason[:500],
                        "steps": len(result.steps), "final_weight": result.final_weight}
         except HealcrewError as exc:
-            outcome = {"backend": settings.backend, "decision": "not_run", "reason": str(exc)[:500]}
+            outcome = {"backend": backend, "decision": "not_run", "reason": str(exc)[:500]}
         self.metrics.canaries.labels(decision=outcome["decision"]).inc()
         self.metrics.stage_seconds.labels(stage="canary").observe(time.perf_counter() - start)
         self._set(incident_id, stage=None, canary=outcome)

@@ -40,6 +40,11 @@ def is_remote(repo: str) -> bool:
     return "://" in repo or repo.startswith("git@")
 
 
+CANARY_BACKEND = "{{tasks.decide.outputs.parameters.canary_backend}}"
+"""The canary the service planned when it resumed ``decide``: ``local``, ``argo``, or ``off`` to skip the step
+(its settings JSON is the ``canary`` parameter; a ``when`` compares only the plain word)."""
+
+
 def build_workflow(incident: Any, settings: ArgoSettings) -> Any:
     """The Hera ``Workflow`` for ``incident`` (an ``Incident``)."""
     from hera.workflows import (
@@ -113,10 +118,13 @@ def build_workflow(incident: Any, settings: ArgoSettings) -> Any:
         diagnose, reflect = step("diagnose"), step("reflect")
         repair = step("repair", extra=["--sandbox", "kubernetes"], env=settings.sandbox_env())  # it validates
         supplied = models.ValueFrom(supplied=models.SuppliedValueFrom())  # set by the service when it resumes
-        decide = Suspend(name="decide", outputs=[Parameter(name="delivery", value_from=supplied)])
+        decide = Suspend(name="decide", outputs=[Parameter(name=p, value_from=supplied)
+                                                 for p in ("delivery", "canary", "canary_backend")])
         deliver = step("deliver", inputs=[state_in(), Parameter(name="delivery")],
                        extra=["--delivery", "{{inputs.parameters.delivery}}", "--bundle-dir", f"{SCRATCH}/bundle"],
                        more=[Artifact(name="bundle", path=f"{SCRATCH}/bundle", optional=True)])
+        canary = step("canary", inputs=[state_in(), Parameter(name="canary")],
+                      extra=["--canary", "{{inputs.parameters.canary}}"])
         with DAG(name="heal"):
             t_monitor = monitor(name="monitor")
             t_diagnose = diagnose(name="diagnose", arguments=[t_monitor.get_artifact("state").with_name("state")])
@@ -126,7 +134,10 @@ def build_workflow(incident: Any, settings: ArgoSettings) -> Any:
             t_deliver = deliver(name="deliver", arguments=[
                 t_reflect.get_artifact("state").with_name("state"),
                 Parameter(name="delivery", value="{{tasks.decide.outputs.parameters.delivery}}")])
-            t_monitor >> t_diagnose >> t_repair >> t_reflect >> t_decide >> t_deliver
+            t_canary = canary(name="canary", when=f"{CANARY_BACKEND} != off", arguments=[
+                t_deliver.get_artifact("state").with_name("state"),
+                Parameter(name="canary", value="{{tasks.decide.outputs.parameters.canary}}")])
+            t_monitor >> t_diagnose >> t_repair >> t_reflect >> t_decide >> t_deliver >> t_canary
     return workflow
 
 

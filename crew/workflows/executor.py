@@ -8,8 +8,9 @@ submit the Workflow, wait for its nodes and read their output artifacts:
   the stable name means it already runs) and waits for the monitor node's signature;
 - ``finish`` waits until the Workflow is suspended at ``decide`` (or ended) and reads the
   reflect node's ``FlowState``, the same record the local executor hands back;
-- ``deliver`` resumes ``decide`` with the delivery settings as its output parameter and waits
-  for the deliver node; ``discard`` stops a Workflow the policy will not deliver.
+- ``deliver`` resumes ``decide`` with the delivery settings as its output parameter (and the
+  canary ``plan_canary`` set, or ``off``) and waits for the deliver node; ``canary`` waits for
+  the canary step; ``discard`` stops a Workflow the policy will not deliver.
 
 Every poll writes the Workflow's phase and node statuses to the incident's row, so
 ``GET /incidents/{id}`` shows where the run is in the cluster.
@@ -46,6 +47,8 @@ class WorkflowRun:
     incident_id: str
     state_json: str = ""
     status: dict[str, Any] = field(default_factory=dict)
+    canary: dict[str, Any] | None = None
+    """The canary the service planned for after delivery (``plan_canary``); None: the step is skipped."""
 
 
 def progress_of(workflow: dict[str, Any]) -> dict[str, Any]:
@@ -222,7 +225,9 @@ class ArgoPipeline:
         settings = json.dumps({"forge": forge, **config})
         self._call("resume", self.service.set_workflow, run.name, WorkflowSetRequest(
             node_field_selector="displayName=decide", phase="Succeeded", message="delivery approved by healcrew",
-            output_parameters=json.dumps({"delivery": settings})), namespace=self.settings.namespace)
+            output_parameters=json.dumps({"delivery": settings, "canary": json.dumps(run.canary or {}),
+                                          "canary_backend": (run.canary or {}).get("backend", "off")})),
+            namespace=self.settings.namespace)
         self._wait(run, self._node_done("deliver"), "delivery")
         run.state_json = self._state_of(run, "deliver")
         state = FlowState.model_validate_json(run.state_json)
@@ -233,6 +238,25 @@ class ArgoPipeline:
             raise HealcrewError(f"delivery failed: {record.error}")
         link = record.pull_request.url if record.pull_request is not None else state.out_dir
         return link, f"delivered on branch {record.branch}" + (" (pushed)" if record.pushed else ""), record.pushed
+
+    def plan_canary(self, handle: Any, plan: dict[str, Any] | None) -> None:
+        """Before ``deliver``: the canary its resume hands the Workflow (backend, time_scale, argo), or none."""
+        run: WorkflowRun = handle
+        run.canary = plan
+
+    def canary(self, handle: Any, backend: str, time_scale: float | None, argo: dict[str, Any] | None) -> Any:
+        """The Workflow's canary step, planned at delivery: wait for it and read its ``CanaryResult``."""
+        from crew.flow import FlowState
+
+        run: WorkflowRun = handle
+        if run.canary is None or run.canary.get("backend") != backend:
+            raise HealcrewError("the Workflow was resumed without this canary; its canary step was skipped")
+        self._wait(run, self._node_done("canary"), "the canary")
+        run.state_json = self._state_of(run, "canary")
+        state = FlowState.model_validate_json(run.state_json)
+        if state.canary is None:
+            raise HealcrewError(state.error or "; ".join(state.policy_decisions[-1:]) or "the canary did not run")
+        return state.canary
 
     def discard(self, handle: Any, reason: str) -> None:
         """Stop a Workflow the service will not deliver (folded, no fix, rejected, dry run)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from crew.errors import BadInputError
 
-STAGES = ("monitor", "diagnose", "repair", "reflect", "deliver")
+STAGES = ("monitor", "diagnose", "repair", "reflect", "deliver", "canary")
 """The steps of the DAG, in order (reflection's critique is made inside the repair loop, see ``reflect``)."""
 
 
@@ -58,7 +58,7 @@ SANDBOXES = ("docker", "process", "kubernetes", "auto")
 
 
 def run_stage(name: str, src: Path, delivery: dict[str, Any] | None = None, out_dir: str | None = None,
-              repo: str | None = None, sandbox: str | None = None) -> Any:
+              repo: str | None = None, sandbox: str | None = None, canary: dict[str, Any] | None = None) -> Any:
     """Run stage ``name`` on the record in ``src``; the resulting ``FlowState``.
 
     ``repo`` replaces the incident's repository path: a step clones it into its own scratch folder.
@@ -96,7 +96,22 @@ def run_stage(name: str, src: Path, delivery: dict[str, Any] | None = None, out_
         if out_dir is not None:
             state.out_dir = out_dir
         stages.delivery()
+    elif name == "canary":
+        _canary(state, canary)
+        stages.canary()
     return state
+
+
+def _canary(state: Any, canary: dict[str, Any] | None) -> None:
+    """Set the canary the service planned (it asked the policy) on the delivered state."""
+    from crew.canary.after_delivery import planned_canary
+
+    if canary is None:
+        raise BadInputError("the canary stage needs the canary settings (--canary)")
+    backend = canary.get("backend")
+    if backend not in ("local", "argo"):
+        raise BadInputError(f"--canary backend must be local or argo, not {backend!r}")
+    planned_canary(state, backend, canary.get("time_scale"), canary.get("argo"))
 
 
 def outputs(state: Any) -> dict[str, str]:
@@ -134,14 +149,14 @@ def report_json(state: Any) -> str:
     return str(public(to_report(state)).model_dump_json(indent=2))
 
 
-def delivery_arg(text: str | None) -> dict[str, Any] | None:
-    """``--delivery`` JSON (forge plus DeliveryConfig fields), checked to be an object."""
+def delivery_arg(text: str | None, option: str = "--delivery") -> dict[str, Any] | None:
+    """``--delivery`` (forge plus DeliveryConfig fields) or ``--canary`` JSON, checked to be an object."""
     if text is None or text == "":
         return None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise BadInputError(f"--delivery is not JSON: {exc.msg}") from None
+        raise BadInputError(f"{option} is not JSON: {exc.msg}") from None
     if not isinstance(value, dict):
-        raise BadInputError("--delivery must be a JSON object")
+        raise BadInputError(f"{option} must be a JSON object")
     return value

@@ -137,3 +137,17 @@ def test_the_stage_fills_the_delivered_commit_into_the_argo_image(tmp_path: Path
     argo = {"namespace": "shop", "rollout": "pricing", "container": "api", "image": "reg/pricing:{commit}-{branch}"}
     stage_process.canary(state.model_dump_json(), "argo", None, argo)
     assert seen == {"argo": {**argo, "image": "reg/pricing:c0ffee-healcrew/fix-1"}, "allowed": True}
+
+
+def test_an_argo_image_naming_a_commit_the_delivery_lacks_is_not_run(tmp_path: Path) -> None:
+    from crew import flow
+    from crew.handoffs import DeliveryRecord
+    from crew.service import stage_process
+
+    unpushed = flow.FlowState(id="x", delivery=DeliveryRecord(incident_id="x", forge="local", branch="healcrew/fix-1",
+                                                              base_commit="ba5e", commit=None))
+    argo = {"namespace": "shop", "rollout": "pricing", "container": "api", "image": "reg/pricing:{commit}"}
+    state = flow.FlowState.model_validate_json(stage_process.canary(unpushed.model_dump_json(), "argo", None, argo))
+    assert state.canary is not None and state.canary.decision == "not_run"
+    assert "not pushed" in state.canary.reason and "reg/pricing:{commit}" in state.canary.reason
+    assert state.canary_argo == argo  # nothing half-filled reaches a Rollout

@@ -29,9 +29,9 @@ def test_the_dag_runs_the_stages_in_order_with_the_records_as_artifacts(incident
     spec = doc["spec"]
     dag = next(t for t in spec["templates"] if t["name"] == spec["entrypoint"])["dag"]
     tasks = {t["name"]: t for t in dag["tasks"]}
-    assert list(tasks) == ["monitor", "diagnose", "repair", "reflect", "decide", "deliver"]
+    assert list(tasks) == ["monitor", "diagnose", "repair", "reflect", "decide", "deliver", "canary"]
     for before, after in [("monitor", "diagnose"), ("diagnose", "repair"), ("repair", "reflect"),
-                          ("reflect", "decide"), ("decide", "deliver")]:
+                          ("reflect", "decide"), ("decide", "deliver"), ("deliver", "canary")]:
         assert tasks[after]["depends"] == before
     assert tasks["repair"]["arguments"]["artifacts"] == [
         {"name": "state", "from": "{{tasks.diagnose.outputs.artifacts.state}}"}]
@@ -39,8 +39,23 @@ def test_the_dag_runs_the_stages_in_order_with_the_records_as_artifacts(incident
         {"name": "delivery", "value": "{{tasks.decide.outputs.parameters.delivery}}"}]
     templates = {t["name"]: t for t in spec["templates"]}
     assert "suspend" in templates["decide"]
-    for name in ("monitor", "diagnose", "repair", "reflect", "deliver"):
+    for name in ("monitor", "diagnose", "repair", "reflect", "deliver", "canary"):
         assert templates[name]["container"]["args"][:2] == ["stage", name]
+
+
+def test_the_canary_step_follows_delivery_only_when_the_service_planned_one(incident: Any) -> None:
+    spec = _spec(incident)["spec"]
+    dag = next(t for t in spec["templates"] if t["name"] == spec["entrypoint"])["dag"]
+    tasks = {t["name"]: t for t in dag["tasks"]}
+    templates = {t["name"]: t for t in spec["templates"]}
+    supplied = [p["name"] for p in templates["decide"]["outputs"]["parameters"]]
+    assert supplied == ["delivery", "canary", "canary_backend"]
+    assert tasks["canary"]["when"] == "{{tasks.decide.outputs.parameters.canary_backend}} != off"
+    assert tasks["canary"]["arguments"] == {
+        "artifacts": [{"name": "state", "from": "{{tasks.deliver.outputs.artifacts.state}}"}],
+        "parameters": [{"name": "canary", "value": "{{tasks.decide.outputs.parameters.canary}}"}]}
+    args = templates["canary"]["container"]["args"]
+    assert args[args.index("--canary") + 1] == "{{inputs.parameters.canary}}"
 
 
 def test_deadlines_ttl_retries_and_pod_restrictions(incident: Any) -> None:

@@ -107,3 +107,22 @@ def test_an_unreachable_argo_server_is_one_line(tmp_path: Path, incident: Any) -
         pipe.monitor(incident)
     with pytest.raises(Exception, match="needs the Argo Server URL"):
         ArgoPipeline(ArgoSettings(), tmp_path, Metrics())
+
+
+@pytest.mark.docker
+def test_without_a_planned_canary_the_canary_step_is_skipped_and_the_workflow_succeeds(
+        docker_client: Any, argo: tuple[FakeArgo, ReplayServer], tmp_path: Path, incident: Any) -> None:
+    fake, server = argo
+    pipe = _pipeline(server, tmp_path)
+    run, _ = pipe.monitor(incident)
+    assert pipe.finish(run).outcome == "fixed"
+    pipe.plan_canary(run, None)
+    link, _summary, _pushed = pipe.deliver(run, "local", {"push": False})
+    assert link
+    _wait_phase(fake, run.name, "Succeeded")
+    nodes = {n["displayName"]: n for n in fake.workflows[("healcrew", run.name)]["status"]["nodes"].values()}
+    assert nodes["canary"]["type"] == "Skipped" and nodes["canary"]["phase"] == "Skipped"
+    decide = {p["name"]: p["value"] for p in nodes["decide"]["outputs"]["parameters"]}
+    assert decide["canary_backend"] == "off" and decide["canary"] == "{}"
+    with pytest.raises(Exception, match="canary step was skipped"):
+        pipe.canary(run, "argo", None, None)
