@@ -55,9 +55,9 @@ def stage_cmd(
     """Run stage NAME of crew.flow on the record in --in; write the state to --out."""
     from crew.workflows import stages
 
-    state = stages.run_stage(name, src, stages.delivery_arg(delivery), out_dir=str(bundle_dir) if bundle_dir else None,
-                             repo=str(repo) if repo else None, sandbox=sandbox,
-                             canary=stages.delivery_arg(canary, "--canary"))
+    state = stages.run_stage(name, src, stages.json_object_arg(delivery, "--delivery"),
+                             out_dir=str(bundle_dir) if bundle_dir else None, repo=str(repo) if repo else None,
+                             sandbox=sandbox, canary=stages.json_object_arg(canary, "--canary"))
     stages.write(state, out, params)
     if report is not None and state.incident is not None:
         report.parent.mkdir(parents=True, exist_ok=True)

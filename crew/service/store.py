@@ -53,8 +53,9 @@ class IncidentRow(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime, default=None)
     worker: Mapped[str | None] = mapped_column(String(64), default=None)
     workflow: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    canary: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     """With ``--executor argo``: the Workflow's name, phase and node statuses, as last read."""
+    canary: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    """The delivered fix's canary: backend, decision, reason, steps, final weight (service mode)."""
     created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=now, onupdate=now)
     alerts: Mapped[list[AlertRow]] = relationship(back_populates="incident", order_by="AlertRow.id")

@@ -136,26 +136,7 @@ class FlowPipeline:
         from crew.service import stage_process
 
         handle.state_json = self._call(stage_process.diagnose_and_repair, handle.state_json)
-        state = FlowState.model_validate_json(handle.state_json)
-        for timing in state.timings:
-            self.metrics.stage_seconds.labels(stage=timing.stage).observe(timing.seconds)
-        self.metrics.sandbox_runs.inc(state.sandbox_runs)
-        report, path = self._write_report(state)
-        summary = state.error or (f"fix accepted: {state.accepted.proposal.strategy}" if state.accepted else
-                                  state.declined or "no fix")
-        return Outcome(outcome=report.outcome, summary=summary, report=report, report_path=str(path))
-
-    def _write_report(self, state: Any) -> tuple[Any, Path]:
-        from crew.flow import to_report
-        from crew.report import public
-
-        assert state.incident is not None
-        report = to_report(state)
-        folder = self.out_dir / state.incident.id
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "report.json"
-        path.write_text(public(report).model_dump_json(indent=2), encoding="utf-8")  # secrets masked
-        return report, path
+        return finished(FlowState.model_validate_json(handle.state_json), self.out_dir, self.metrics)
 
     def deliver(self, handle: Any, forge: str, config: dict[str, Any]) -> tuple[str | None, str, bool]:
         from crew.flow import FlowState
@@ -178,10 +159,42 @@ class FlowPipeline:
 
         handle.state_json = self._call(stage_process.canary, handle.state_json, backend, time_scale, argo)
         state = FlowState.model_validate_json(handle.state_json)
-        if state.canary is None:
-            raise HealcrewError(state.error or "; ".join(state.policy_decisions[-1:]) or "the canary did not run")
-        self._write_report(state)  # report.json now holds the canary too
-        return state.canary
+        result = canary_of(state)
+        write_report(state, self.out_dir)  # report.json now holds the canary too
+        return result
+
+
+def write_report(state: Any, out_dir: Path) -> tuple[Any, Path]:
+    """The run's ``RunReport`` and where its public (secrets masked) report.json was written."""
+    from crew.flow import to_report
+    from crew.report import public
+
+    assert state.incident is not None
+    report = to_report(state)
+    folder = out_dir / state.incident.id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "report.json"
+    path.write_text(public(report).model_dump_json(indent=2), encoding="utf-8")
+    return report, path
+
+
+def finished(state: Any, out_dir: Path, metrics: Metrics) -> Outcome:
+    """What a repaired ``FlowState`` hands the worker, with its stage metrics counted (either executor)."""
+    for timing in state.timings:
+        metrics.stage_seconds.labels(stage=timing.stage).observe(timing.seconds)
+    metrics.sandbox_runs.inc(state.sandbox_runs)
+    report, path = write_report(state, out_dir)
+    summary = state.error or (f"fix accepted: {state.accepted.proposal.strategy}" if state.accepted else
+                              state.declined or "no fix")
+    return Outcome(outcome=report.outcome, summary=summary, report=report, report_path=str(path))
+
+
+def canary_of(state: Any) -> CanaryResult:
+    """The canary stage's result, or the reason it has none as a ``HealcrewError``."""
+    if state.canary is None:
+        raise HealcrewError(state.error or "; ".join(state.policy_decisions[-1:]) or "the canary did not run")
+    result: CanaryResult = state.canary
+    return result
 
 
 def repo_path(path: str) -> str:

@@ -195,26 +195,13 @@ class ArgoPipeline:
         return run, params.get("signature") or None
 
     def finish(self, handle: Any) -> Any:
-        from crew.flow import FlowState, to_report
-        from crew.report import public
-        from crew.service.worker import Outcome
+        from crew.flow import FlowState
+        from crew.service.worker import finished
 
         run: WorkflowRun = handle
         self._wait(run, self._node_done("decide"), "the decision")
         run.state_json = self._state_of(run, "reflect")
-        state = FlowState.model_validate_json(run.state_json)
-        for timing in state.timings:
-            self.metrics.stage_seconds.labels(stage=timing.stage).observe(timing.seconds)
-        self.metrics.sandbox_runs.inc(state.sandbox_runs)
-        assert state.incident is not None
-        report = to_report(state)
-        folder = self.out_dir / state.incident.id
-        folder.mkdir(parents=True, exist_ok=True)
-        path = folder / "report.json"
-        path.write_text(public(report).model_dump_json(indent=2), encoding="utf-8")
-        summary = state.error or (f"fix accepted: {state.accepted.proposal.strategy}" if state.accepted else
-                                  state.declined or "no fix")
-        return Outcome(outcome=report.outcome, summary=summary, report=report, report_path=str(path))
+        return finished(FlowState.model_validate_json(run.state_json), self.out_dir, self.metrics)
 
     def deliver(self, handle: Any, forge: str, config: dict[str, Any]) -> tuple[str | None, str, bool]:
         from hera.workflows.models import WorkflowSetRequest
@@ -252,11 +239,10 @@ class ArgoPipeline:
         if run.canary is None or run.canary.get("backend") != backend:
             raise HealcrewError("the Workflow was resumed without this canary; its canary step was skipped")
         self._wait(run, self._node_done("canary"), "the canary")
+        from crew.service.worker import canary_of
+
         run.state_json = self._state_of(run, "canary")
-        state = FlowState.model_validate_json(run.state_json)
-        if state.canary is None:
-            raise HealcrewError(state.error or "; ".join(state.policy_decisions[-1:]) or "the canary did not run")
-        return state.canary
+        return canary_of(FlowState.model_validate_json(run.state_json))
 
     def discard(self, handle: Any, reason: str) -> None:
         """Stop a Workflow the service will not deliver (folded, no fix, rejected, dry run)."""

@@ -149,7 +149,7 @@ def report_json(state: Any) -> str:
     return str(public(to_report(state)).model_dump_json(indent=2))
 
 
-def delivery_arg(text: str | None, option: str = "--delivery") -> dict[str, Any] | None:
+def json_object_arg(text: str | None, option: str) -> dict[str, Any] | None:
     """``--delivery`` (forge plus DeliveryConfig fields) or ``--canary`` JSON, checked to be an object."""
     if text is None or text == "":
         return None

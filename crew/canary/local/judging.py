@@ -30,20 +30,6 @@ SPECS = [MetricSpec(name="error_rate", direction="increase", critical=True),
          MetricSpec(name="latency_mean_seconds", direction="increase")]
 
 
-def windows(observations: list[Observation], side: str, origin: float,
-            keep: set[int] | None = None) -> dict[str, list[float]]:
-    """Per-window samples of one side: error_rate and latency_mean_seconds (only windows in ``keep``)."""
-    groups = _groups(observations, side, origin)
-    errors, latency = [], []
-    for key in sorted(groups):
-        if keep is not None and key not in keep:
-            continue
-        group = groups[key]
-        errors.append(sum(1 for o in group if o.code >= 500) / len(group))
-        latency.append(float(np.mean([o.seconds for o in group])))
-    return {"error_rate": errors, "latency_mean_seconds": latency}
-
-
 def _groups(observations: list[Observation], side: str, origin: float) -> dict[int, list[Observation]]:
     groups: dict[int, list[Observation]] = defaultdict(list)
     for o in observations:
@@ -52,9 +38,24 @@ def _groups(observations: list[Observation], side: str, origin: float) -> dict[i
     return groups
 
 
+def _samples(groups: dict[int, list[Observation]], keep: set[int]) -> dict[str, list[float]]:
+    """One side's per-window error_rate and latency_mean_seconds, over the windows in ``keep``."""
+    chosen = [groups[key] for key in sorted(keep)]
+    return {"error_rate": [sum(1 for o in g if o.code >= 500) / len(g) for g in chosen],
+            "latency_mean_seconds": [float(np.mean([o.seconds for o in g])) for g in chosen]}
+
+
 def shared_windows(observations: list[Observation], origin: float) -> set[int]:
     """The windows in which both sides served at least one request."""
     return set(_groups(observations, "canary", origin)) & set(_groups(observations, "stable", origin))
+
+
+def paired_windows(observations: list[Observation], origin: float
+                   ) -> tuple[dict[str, list[float]], dict[str, list[float]], int]:
+    """(canary samples, stable samples, how many windows) over the windows both sides served."""
+    canary, stable = _groups(observations, "canary", origin), _groups(observations, "stable", origin)
+    shared = set(canary) & set(stable)
+    return _samples(canary, shared), _samples(stable, shared), len(shared)
 
 
 def summary(observations: list[Observation], side: str) -> dict[str, float | None]:
@@ -70,25 +71,23 @@ def summary(observations: list[Observation], side: str) -> dict[str, float | Non
 
 def judge_step(step_obs: list[Observation], origin: float) -> tuple[list[StepMetric], JudgeVerdict | None]:
     """The step's metrics and, when both sides served in enough of the same windows, the judge's verdict."""
-    shared = shared_windows(step_obs, origin)
-    canary, stable = windows(step_obs, "canary", origin, shared), windows(step_obs, "stable", origin, shared)
+    canary, stable, shared = paired_windows(step_obs, origin)
     c_sum, s_sum = summary(step_obs, "canary"), summary(step_obs, "stable")
     metrics = [StepMetric(name=name, canary=_finite(c_sum[name]), stable=_finite(s_sum[name]),
                           canary_samples=canary[name], stable_samples=stable[name])
                for name in ("error_rate", "latency_mean_seconds")]
     metrics.append(StepMetric(name="latency_p90_seconds", canary=_finite(c_sum["latency_p90_seconds"]),
                               stable=_finite(s_sum["latency_p90_seconds"])))
-    if len(shared) < MIN_WINDOWS:
+    if shared < MIN_WINDOWS:
         return metrics, None
     return metrics, judge({name: (canary[name], stable[name]) for name in canary}, SPECS)
 
 
 def judge_all(observations: list[Observation], origin: float) -> JudgeVerdict | None:
     """The judge over the whole canary: every window in which both sides served."""
-    shared = shared_windows(observations, origin)
-    if len(shared) < MIN_WINDOWS:
+    canary, stable, shared = paired_windows(observations, origin)
+    if shared < MIN_WINDOWS:
         return None
-    canary, stable = windows(observations, "canary", origin, shared), windows(observations, "stable", origin, shared)
     return judge({name: (canary[name], stable[name]) for name in canary}, SPECS)
 
 
